@@ -1,0 +1,146 @@
+// model.hpp - the snapshot model: one process's whole record, the form every consumer reads.
+//
+// The tracker produces it (nm::capture_snapshot), the report writers format it, the snapshot codec
+// saves and loads it, the agent streams it and the GUI draws it. Frames are symbolized here, so a
+// Snapshot is self-contained and can be read on another machine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nm::model {
+
+inline constexpr uint32_t kSnapshotVersion = 1;
+
+// A code location. Frames are deduplicated by address inside one Snapshot.
+struct Frame {
+    uint64_t address = 0;       // absolute return address in the recorded process
+    std::string function;       // demangled; empty when unknown
+    std::string file;           // source file; empty without debug info
+    uint32_t line = 0;          // 0 when unknown
+    std::string module;         // path of the shared object / executable
+    uint64_t module_offset = 0; // address - module load base
+};
+
+// A call stack: indices into Snapshot::frames, innermost (the allocating call site) first.
+// Stack id 0 is always the empty stack ("not captured": sizes-only mode).
+struct Stack {
+    std::vector<uint32_t> frames;
+};
+
+struct Module {
+    std::string path;
+    uint64_t base = 0;
+    uint64_t size = 0;
+    std::string build_id; // hex, empty when the module has none
+};
+
+struct Block {
+    uint64_t address = 0;
+    uint64_t size = 0;     // the size the expert asked for
+    uint32_t stack = 0;    // index into Snapshot::stacks
+    uint64_t time_ms = 0;  // allocation time, ms since the process's tracker started
+};
+
+// Blocks and bytes attributed to one stack (cleanup records, leak groups).
+struct StackGroup {
+    uint32_t stack = 0;
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+};
+
+enum class Outcome : uint32_t { Done = 0, Failed = 1, Terminated = 2, Crashed = 3, Timeout = 4 };
+
+// What NmCloseExpertKey reclaimed. With Outcome::Done the blocks are leaks, otherwise a forced cleanup.
+struct Cleanup {
+    uint64_t time_ms = 0;
+    Outcome outcome = Outcome::Done;
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+    std::vector<StackGroup> stacks; // biggest bytes first
+};
+
+enum class MisuseKind : uint32_t {
+    DoubleFree = 0,      // the pointer was a block that is already freed
+    UnknownPointer = 1,  // never a block of any key
+    InteriorPointer = 2, // points inside a live block, not at its start
+    ForeignKey = 3,      // a live block of another key
+    CorruptHeader = 4,   // the block's tracking header was overwritten (buffer underflow)
+};
+
+struct Misuse {
+    uint64_t time_ms = 0;
+    MisuseKind kind = MisuseKind::UnknownPointer;
+    std::string function; // "ExpertFreeMemory" or "ExpertReallocMemory"
+    uint64_t address = 0; // the offending pointer
+    uint32_t stack = 0;   // where the bad call was made
+    std::string owner;    // for ForeignKey: the name of the key that owns the block
+};
+
+enum class ExpertState : uint32_t {
+    Running = 0,            // key open
+    TerminateRequested = 1, // key open, terminate asked
+    Closed = 2,             // key closed; see outcome
+};
+
+struct Status {
+    uint32_t status = 0; // EXPERTSTATUSENUMERATION
+    uint32_t substatus = 0;
+    std::string text;
+    int32_t percent = -1; // -1: never reported
+};
+
+struct Expert {
+    uint64_t id = 0; // unique per key for the process's lifetime (never reused)
+    std::string name;
+    ExpertState state = ExpertState::Running;
+    Outcome outcome = Outcome::Done; // meaningful when state == Closed
+    uint64_t opened_ms = 0;
+    uint64_t closed_ms = 0;
+    Status status;
+    uint64_t live_blocks = 0;
+    uint64_t live_bytes = 0;
+    uint64_t peak_bytes = 0;
+    uint64_t allocs = 0;
+    uint64_t reallocs = 0;
+    uint64_t frees = 0;
+    uint64_t misuse_count = 0;          // all misuse events, even those not kept in `misuse`
+    // Set by the host runner before it closes the key: why the run ended ("Run returned FALSE",
+    // "std::runtime_error: ...", "SIGSEGV at 0x10", "deadline of 5 s passed"), and for a crash the
+    // signal, the faulting address and the faulting stack.
+    std::string outcome_detail;
+    int32_t crash_signal = 0;
+    uint64_t crash_address = 0;
+    uint32_t crash_stack = 0;
+    std::vector<Block> blocks;          // live blocks (empty once closed)
+    std::vector<Cleanup> cleanups;      // at most one today: the close
+    std::vector<Misuse> misuse;         // the first events (capped), oldest first
+};
+
+struct Process {
+    int32_t pid = 0;
+    std::string command;    // argv joined with spaces
+    std::string executable; // /proc/PID/exe
+    std::string hostname;
+    uint64_t start_unix_ms = 0;    // wall clock when the tracker started
+    uint64_t snapshot_ms = 0;      // ms since the tracker started, when this snapshot was taken
+    uint32_t stack_depth = 0;      // capture depth in force (0: sizes only)
+};
+
+struct Snapshot {
+    uint32_t version = kSnapshotVersion;
+    Process process;
+    std::vector<Module> modules;
+    std::vector<Frame> frames;
+    std::vector<Stack> stacks; // stacks[0] is the empty stack
+    std::vector<Expert> experts;
+};
+
+const char *to_string(Outcome o);
+const char *to_string(MisuseKind k);
+const char *to_string(ExpertState s);
+// "running", "terminate_requested", or the outcome's name for a closed key.
+std::string state_label(const Expert &e);
+
+} // namespace nm::model

@@ -1,0 +1,41 @@
+// model_strings.cpp - the names the model's enums have in reports, JSON and the GUI.
+#include "nmleak/model.hpp"
+
+namespace nm::model {
+
+const char *to_string(Outcome o) {
+    switch (o) {
+    case Outcome::Done: return "done";
+    case Outcome::Failed: return "failed";
+    case Outcome::Terminated: return "terminated";
+    case Outcome::Crashed: return "crashed";
+    case Outcome::Timeout: return "timeout";
+    }
+    return "unknown";
+}
+
+const char *to_string(MisuseKind k) {
+    switch (k) {
+    case MisuseKind::DoubleFree: return "double_free";
+    case MisuseKind::UnknownPointer: return "unknown_pointer";
+    case MisuseKind::InteriorPointer: return "interior_pointer";
+    case MisuseKind::ForeignKey: return "foreign_key";
+    case MisuseKind::CorruptHeader: return "corrupt_header";
+    }
+    return "unknown";
+}
+
+const char *to_string(ExpertState s) {
+    switch (s) {
+    case ExpertState::Running: return "running";
+    case ExpertState::TerminateRequested: return "terminate_requested";
+    case ExpertState::Closed: return "closed";
+    }
+    return "unknown";
+}
+
+std::string state_label(const Expert &e) {
+    return e.state == ExpertState::Closed ? to_string(e.outcome) : to_string(e.state);
+}
+
+} // namespace nm::model

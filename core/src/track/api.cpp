@@ -1,0 +1,94 @@
+// api.cpp - the exported C functions of netmon.h and nmhost.h, and the report at process exit.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "netmon.h"
+#include "nmhost.h"
+#include "nmleak/capture.hpp"
+#include "nmleak/report.hpp"
+#include "track/tracker.hpp"
+
+#define NM_API extern "C" __attribute__((visibility("default")))
+
+using nm::track::Tracker;
+
+// Each function passes its own frame so the stack starts at its caller: the expert's call site.
+NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
+    return Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+}
+
+NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,
+                                         LPDWORD pError) {
+    return Tracker::get().realloc(hExpertKey, pOriginalMemory, nBytes, pError, __builtin_frame_address(0));
+}
+
+NM_API SIZE_T WINAPI ExpertFreeMemory(HEXPERTKEY hExpertKey, LPVOID pMemory) {
+    return Tracker::get().free(hExpertKey, pMemory, __builtin_frame_address(0));
+}
+
+NM_API SIZE_T WINAPI ExpertMemorySize(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory) {
+    return Tracker::get().size_of(hExpertKey, pOriginalMemory);
+}
+
+NM_API DWORD WINAPI ExpertIndicateStatus(HEXPERTKEY hExpertKey, EXPERTSTATUSENUMERATION Status, DWORD SubStatus,
+                                         const char *szText, LONG PercentDone) {
+    return Tracker::get().indicate_status(hExpertKey, uint32_t(Status), SubStatus, szText, PercentDone);
+}
+
+NM_API HEXPERTKEY WINAPI NmOpenExpertKey(const char *expertName) {
+    return Tracker::get().open_key(expertName);
+}
+
+NM_API DWORD WINAPI NmRequestExpertTerminate(HEXPERTKEY hExpertKey) {
+    return Tracker::get().request_terminate(hExpertKey);
+}
+
+NM_API DWORD WINAPI NmCloseExpertKey(HEXPERTKEY hExpertKey, DWORD outcome, NMCLEANUPINFO *pInfo) {
+    nm::track::Cleanup c;
+    DWORD rc = Tracker::get().close_key(hExpertKey, outcome, &c);
+    if (rc == NMERR_SUCCESS && pInfo) {
+        pInfo->Blocks = c.blocks;
+        pInfo->Bytes = c.bytes;
+    }
+    return rc;
+}
+
+NM_API DWORD WINAPI NmSetStackDepth(DWORD depth) {
+    if (depth > NM_MAX_STACK_DEPTH) return NMERR_INVALID_PARAMETER;
+    Tracker::get().set_stack_depth(depth);
+    return NMERR_SUCCESS;
+}
+
+NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
+    if (!path || !*path) return NMERR_INVALID_PARAMETER;
+    std::string error;
+    nm::model::Snapshot snap = nm::capture_snapshot(true);
+    if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
+        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", path, error.c_str());
+        return NMERR_INVALID_PARAMETER;
+    }
+    return NMERR_SUCCESS;
+}
+
+namespace {
+
+void write_exit_report() {
+    const char *path = std::getenv("NMLEAK_REPORT");
+    if (!path || !*path) return;
+    const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
+    std::string error;
+    nm::model::Snapshot snap = nm::capture_snapshot(true);
+    if (!nm::report::write_file(snap, path, fmt ? fmt : "", &error))
+        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
+}
+
+// Runs when libnmapi is loaded: starts the tracker (so its clock and options are set before the
+// first key) and arranges the NMLEAK_REPORT report at exit.
+__attribute__((constructor)) void nmapi_init() {
+    Tracker::get();
+    if (std::getenv("NMLEAK_REPORT")) std::atexit(write_exit_report);
+}
+
+} // namespace

@@ -1,0 +1,84 @@
+// collect.cpp - reads the tracker's state into the snapshot model while the process keeps running.
+#include <algorithm>
+#include <unordered_map>
+
+#include "track/tracker.hpp"
+
+namespace nm::track {
+
+void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
+    // Called with k->mu held: lanes cannot be added and the key cannot finish closing meanwhile.
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    const uint32_t gen = word_gen(w);
+    e.id = k->id.load(std::memory_order_relaxed);
+    e.name = k->name;
+    e.state = word_state(w) == KeyState::Terminating ? model::ExpertState::TerminateRequested
+                                                      : model::ExpertState::Running;
+    e.opened_ms = k->opened_ms;
+    e.status = k->status;
+    e.outcome_detail = k->outcome_detail;
+    e.crash_signal = k->crash_signal;
+    e.crash_address = k->crash_address;
+    e.crash_stack = k->crash_stack;
+    e.live_bytes = uint64_t(std::max<int64_t>(0, k->live_bytes.load(std::memory_order_relaxed)));
+    e.peak_bytes = uint64_t(k->peak_bytes.load(std::memory_order_relaxed));
+    e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
+    uint64_t in = 0, out = 0;
+    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
+        e.allocs += l->allocs.load(std::memory_order_relaxed);
+        e.reallocs += l->reallocs.load(std::memory_order_relaxed);
+        e.frees += l->frees.load(std::memory_order_relaxed);
+        in += l->blocks_in.load(std::memory_order_relaxed);
+        out += l->blocks_out.load(std::memory_order_relaxed);
+    }
+    e.live_blocks = in > out ? in - out : 0;
+    if (!include_blocks) return;
+
+    std::vector<uint64_t> chunks;
+    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
+        std::lock_guard<std::mutex> lock(l->chunk_mu);
+        chunks.insert(chunks.end(), l->chunks.begin(), l->chunks.end());
+    }
+    std::sort(chunks.begin(), chunks.end());
+    chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
+    e.blocks.reserve(e.live_blocks);
+    for (uint64_t c : chunks) {
+        map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
+            uint8_t seen;
+            std::atomic<uint8_t> *g = claim(user, seen);
+            if (!g) return; // freed meanwhile
+            BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
+            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            if (header_slot(h.word) != k->slot ||
+                header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
+                return;
+            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
+        });
+    }
+}
+
+void Tracker::collect(std::vector<model::Expert> &experts, bool include_blocks) {
+    uint32_t used;
+    {
+        std::lock_guard<std::mutex> lock(slot_mu_);
+        used = next_slot_;
+    }
+    for (uint32_t s = 1; s < used; ++s) {
+        Key *k = slots_[s].load(std::memory_order_acquire);
+        if (!k) continue;
+        std::lock_guard<std::mutex> lock(k->mu);
+        KeyState st = word_state(k->word.load(std::memory_order_acquire));
+        if (st != KeyState::Open && st != KeyState::Terminating) continue;
+        experts.emplace_back();
+        collect_key(k, experts.back(), include_blocks);
+    }
+    std::lock_guard<std::mutex> lock(history_mu_);
+    experts.insert(experts.end(), closed_.begin(), closed_.end());
+    std::unordered_map<uint64_t, model::Expert *> by_id;
+    for (auto &e : experts) by_id[e.id] = &e;
+    for (const MisuseRecord &r : misuse_)
+        if (auto it = by_id.find(r.key_id); it != by_id.end()) it->second->misuse.push_back(r.m);
+    std::sort(experts.begin(), experts.end(), [](const model::Expert &a, const model::Expert &b) { return a.id < b.id; });
+}
+
+} // namespace nm::track

@@ -1,0 +1,106 @@
+// key_table.hpp - expert keys, their per-thread lanes, and the table that validates key handles.
+//
+// A key handle is not a pointer: it encodes (generation, slot) under a tag byte that makes it a
+// non-canonical address, so a garbage, closed or forged handle is refused by comparing numbers,
+// never by dereferencing it.
+//
+// Every thread that uses a key gets a Lane for it: its own mimalloc heap (mimalloc heaps allocate
+// only on their creating thread), its own counters (written only by that thread, so the hot path
+// has no shared read-modify-write besides the key's byte total), a tally of live blocks per stack
+// (so closing never has to visit blocks to group them), and the set of 64 KiB chunks its blocks
+// start in (so a key can be closed from another thread, or after this thread exited, exactly).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "nmleak/model.hpp"
+#include "track/tally.hpp"
+
+struct mi_heap_s;
+
+namespace nm::track {
+
+inline constexpr uint64_t kKeyTag = 0xA5;       // top byte of every key handle
+inline constexpr uint32_t kMaxKeys = 1u << 16;  // slots; slot 0 is never used
+
+enum class KeyState : uint8_t { Free = 0, Open = 1, Terminating = 2, Closing = 3 };
+
+struct KeyHandle {
+    uint32_t slot;
+    uint32_t gen;
+};
+
+inline uint64_t encode_key(uint32_t slot, uint32_t gen) noexcept {
+    return (kKeyTag << 56) | (uint64_t(gen) << 16) | slot;
+}
+inline bool decode_key(const void *h, KeyHandle &out) noexcept {
+    uint64_t v = reinterpret_cast<uintptr_t>(h);
+    if ((v >> 48) != (kKeyTag << 8)) return false;
+    out.slot = uint32_t(v & 0xffff);
+    out.gen = uint32_t(v >> 16);
+    return out.slot != 0;
+}
+inline uint64_t key_word(uint32_t gen, KeyState s) noexcept { return (uint64_t(gen) << 8) | uint8_t(s); }
+inline uint32_t word_gen(uint64_t w) noexcept { return uint32_t(w >> 8); }
+inline KeyState word_state(uint64_t w) noexcept { return KeyState(w & 0xff); }
+
+struct Key;
+
+struct Lane {
+    Key *key = nullptr;
+    uint32_t gen = 0;
+    uint64_t owner = 0;                 // serial of the owning thread
+    Lane *next_in_key = nullptr;        // immutable once published in Key::lanes
+    Lane *next_in_thread = nullptr;     // owner only
+    mi_heap_s *heap = nullptr;          // owner only (and the closer when it is the owner)
+    std::atomic<uint32_t> busy{0};      // 1 while the owner is inside an API call on this key
+    std::atomic<bool> dead{false};      // key closed: the owner deletes its heap and lets go
+    std::atomic<int> refs{2};           // one for the key, one for the owning thread
+    // Counters, written by the owner only (relaxed stores, no RMW), summed by readers.
+    std::atomic<uint64_t> allocs{0}, reallocs{0}, frees{0}, blocks_in{0}, blocks_out{0};
+    uint32_t now_ms = 0;                // coarse clock, refreshed every 64 allocations
+    StackTally tally;                   // live blocks/bytes per stack id, owner only until close
+    // Chunks (address >> 16) where this lane's blocks start. Owner inserts, readers lock.
+    std::mutex chunk_mu;
+    std::vector<uint64_t> chunks;       // unsorted, unique
+    uint64_t recent_chunks[4] = {~0ull, ~0ull, ~0ull, ~0ull};
+
+    void note_chunk(uintptr_t user) noexcept {
+        uint64_t c = user >> 16;
+        if (c == recent_chunks[0] || c == recent_chunks[1] || c == recent_chunks[2] || c == recent_chunks[3])
+            return;
+        note_chunk_slow(c);
+    }
+    void note_chunk_slow(uint64_t c) noexcept;
+    void release() noexcept; // drops one reference, deletes the lane at zero
+};
+
+struct MisuseRecord {
+    model::Misuse m; // m.stack is a depot id here
+    uint64_t key_id;
+};
+
+struct Key {
+    std::atomic<uint64_t> word{0};      // generation << 8 | KeyState
+    uint32_t slot = 0;
+    std::atomic<Lane *> lanes{nullptr}; // pushed under mu, read lock-free
+    std::atomic<int64_t> live_bytes{0};
+    std::atomic<int64_t> peak_bytes{0};
+    std::atomic<uint64_t> misuse_count{0};
+    std::atomic<uint64_t> id{0};
+
+    std::mutex mu; // everything below; also serializes close against snapshots and lane creation
+    std::string name;
+    uint64_t opened_ms = 0;
+    model::Status status;
+    std::string outcome_detail;
+    int32_t crash_signal = 0;
+    uint64_t crash_address = 0;
+    uint32_t crash_stack = 0;
+};
+
+} // namespace nm::track

@@ -1,0 +1,417 @@
+// tracker.cpp - start-up, per-thread state and lanes, and the key life cycle: open, terminate,
+// status, and close with its forced reclaim.
+#include "track/tracker.hpp"
+
+#include <linux/membarrier.h>
+#include <mimalloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <unordered_map>
+
+#include "netmon.h"
+
+namespace nm::track {
+
+thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+pthread_key_t g_thread_key;
+
+uint64_t monotonic_ns(clockid_t clock) noexcept {
+    timespec ts;
+    clock_gettime(clock, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+void thread_key_destructor(void *p) {
+    Tracker::get().thread_exit(static_cast<ThreadState *>(p));
+}
+
+uint32_t env_depth() {
+    const char *s = std::getenv("NMLEAK_STACK_DEPTH");
+    if (!s || !*s) return 32;
+    char *end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (*end || v < 0) {
+        std::fprintf(stderr, "nmleak: NMLEAK_STACK_DEPTH=%s is not a number of frames; using 32\n", s);
+        return 32;
+    }
+    return uint32_t(std::min<long>(v, StackDepot::kMaxDepth));
+}
+
+} // namespace
+
+Tracker &Tracker::get() noexcept {
+    // Constructed on first use and never destroyed: blocks may be freed by static destructors and
+    // by threads still running while the process exits.
+    static Tracker *t = new (std::nothrow) Tracker();
+    return *t;
+}
+
+Tracker::Tracker() {
+    start_ns_ = monotonic_ns(CLOCK_MONOTONIC_COARSE);
+    start_unix_ms_ = monotonic_ns(CLOCK_REALTIME) / 1000000;
+    pthread_key_create(&g_thread_key, thread_key_destructor);
+    depth_.store(env_depth(), std::memory_order_relaxed);
+    if (const char *u = std::getenv("NMLEAK_UNWIND")) {
+        if (std::strcmp(u, "libunwind") == 0) use_libunwind_ = load_libunwind();
+        else if (std::strcmp(u, "fp") != 0)
+            std::fprintf(stderr, "nmleak: NMLEAK_UNWIND=%s unknown (fp or libunwind); using fp\n", u);
+    }
+    heavy_fence_ = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0;
+}
+
+uint64_t Tracker::now_ms() const noexcept {
+    return (monotonic_ns(CLOCK_MONOTONIC_COARSE) - start_ns_) / 1000000;
+}
+
+void Tracker::set_stack_depth(uint32_t depth) noexcept {
+    depth_.store(std::min<uint32_t>(depth, StackDepot::kMaxDepth), std::memory_order_relaxed);
+}
+
+// ---- threads and lanes ------------------------------------------------------------------------
+
+ThreadState *Tracker::thread_state_slow() noexcept {
+    ThreadState *ts = new (std::nothrow) ThreadState();
+    if (!ts) std::abort();
+    ts->serial = next_thread_serial_.fetch_add(1, std::memory_order_relaxed);
+    ts->stack = current_stack_bounds();
+    t_state = ts;
+    pthread_setspecific(g_thread_key, ts);
+    return ts;
+}
+
+void Tracker::thread_exit(ThreadState *ts) noexcept {
+    // mimalloc deletes this thread's heaps itself when the thread ends (their blocks survive in
+    // its backing heap), and its destructor may already have run: never touch lane->heap here.
+    for (Lane *l = ts->lanes, *next; l; l = next) {
+        next = l->next_in_thread;
+        l->heap = nullptr;
+        l->release();
+    }
+    t_state = nullptr;
+    delete ts;
+}
+
+void Tracker::thread_recover() noexcept {
+    ThreadState *ts = thread_state();
+    for (Lane *l = ts->lanes; l; l = l->next_in_thread) l->busy.store(0, std::memory_order_release);
+    ts->in_api = 0;
+}
+
+void Lane::note_chunk_slow(uint64_t c) noexcept {
+    recent_chunks[3] = recent_chunks[2];
+    recent_chunks[2] = recent_chunks[1];
+    recent_chunks[1] = recent_chunks[0];
+    recent_chunks[0] = c;
+    std::lock_guard<std::mutex> lock(chunk_mu);
+    if (std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
+}
+
+void Lane::release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+Key *Tracker::key_of(void *handle, KeyHandle &kh) const noexcept {
+    if (!decode_key(handle, kh)) return nullptr;
+    return slots_[kh.slot].load(std::memory_order_acquire);
+}
+
+__attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
+    sweep_dead_lanes(ts);
+    ThreadState::CacheEntry &e = ts->cache[k->slot & (ThreadState::kCacheSize - 1)];
+    for (Lane *l = ts->lanes; l; l = l->next_in_thread) {
+        if (l->key == k && l->gen == gen) {
+            e = {handle, l};
+            return l;
+        }
+    }
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
+        return nullptr;
+    Lane *l = new (std::nothrow) Lane();
+    if (!l) return nullptr;
+    l->key = k;
+    l->gen = gen;
+    l->owner = ts->serial;
+    l->next_in_key = k->lanes.load(std::memory_order_relaxed);
+    k->lanes.store(l, std::memory_order_release);
+    l->next_in_thread = ts->lanes;
+    ts->lanes = l;
+    e = {handle, l};
+    return l;
+}
+
+// Lets go of lanes whose key was closed by another thread: their heaps are empty now and only
+// this thread may delete them.
+void Tracker::sweep_dead_lanes(ThreadState *ts) noexcept {
+    Lane **link = &ts->lanes;
+    while (Lane *l = *link) {
+        if (!l->dead.load(std::memory_order_acquire)) { link = &l->next_in_thread; continue; }
+        *link = l->next_in_thread;
+        for (auto &e : ts->cache)
+            if (e.lane == l) e = {};
+        if (l->heap) mi_heap_delete(l->heap);
+        l->heap = nullptr;
+        l->release();
+    }
+}
+
+// ---- key life cycle ---------------------------------------------------------------------------
+
+void *Tracker::open_key(const char *name) {
+    if (!name) return nullptr;
+    uint32_t slot;
+    {
+        std::lock_guard<std::mutex> lock(slot_mu_);
+        if (!free_slots_.empty()) {
+            slot = free_slots_.back();
+            free_slots_.pop_back();
+        } else if (next_slot_ < kMaxKeys) {
+            slot = next_slot_++;
+        } else {
+            return nullptr;
+        }
+    }
+    Key *k = slots_[slot].load(std::memory_order_acquire);
+    if (!k) {
+        k = new (std::nothrow) Key();
+        if (!k) return nullptr;
+        k->slot = slot;
+        slots_[slot].store(k, std::memory_order_release);
+    }
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint32_t gen = word_gen(k->word.load(std::memory_order_relaxed)) + 1;
+    if (gen == 0) gen = 1;
+    k->name = name;
+    k->opened_ms = now_ms();
+    k->status = {};
+    k->outcome_detail.clear();
+    k->crash_signal = 0;
+    k->crash_address = 0;
+    k->crash_stack = 0;
+    k->lanes.store(nullptr, std::memory_order_relaxed);
+    k->live_bytes.store(0, std::memory_order_relaxed);
+    k->peak_bytes.store(0, std::memory_order_relaxed);
+    k->misuse_count.store(0, std::memory_order_relaxed);
+    k->id.store(next_key_id_.fetch_add(1, std::memory_order_relaxed), std::memory_order_relaxed);
+    k->word.store(key_word(gen, KeyState::Open), std::memory_order_release);
+    return reinterpret_cast<void *>(encode_key(slot, gen));
+}
+
+uint32_t Tracker::key_check(void *handle) noexcept {
+    KeyHandle kh;
+    Key *k = key_of(handle, kh);
+    if (!k) return NMERR_INVALID_EXPERT_HANDLE;
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != kh.gen) return NMERR_INVALID_EXPERT_HANDLE;
+    if (word_state(w) == KeyState::Open) return NMERR_SUCCESS;
+    if (word_state(w) == KeyState::Terminating) return NMERR_EXPERT_TERMINATE;
+    return NMERR_INVALID_EXPERT_HANDLE;
+}
+
+uint32_t Tracker::request_terminate(void *handle) {
+    KeyHandle kh;
+    Key *k = key_of(handle, kh);
+    if (!k) return NMERR_INVALID_EXPERT_HANDLE;
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != kh.gen) return NMERR_INVALID_EXPERT_HANDLE;
+    if (word_state(w) == KeyState::Open) k->word.store(key_word(kh.gen, KeyState::Terminating), std::memory_order_release);
+    else if (word_state(w) != KeyState::Terminating) return NMERR_INVALID_EXPERT_HANDLE;
+    return NMERR_SUCCESS;
+}
+
+uint32_t Tracker::indicate_status(void *handle, uint32_t status, uint32_t substatus, const char *text, int32_t percent) {
+    KeyHandle kh;
+    Key *k = key_of(handle, kh);
+    if (!k) return NMERR_INVALID_EXPERT_HANDLE;
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != kh.gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
+        return NMERR_INVALID_EXPERT_HANDLE;
+    k->status.status = status;
+    k->status.substatus = substatus;
+    k->status.text = text ? text : "";
+    if (percent >= 0 && percent <= 99) k->status.percent = percent; // > 99 is ignored, as in Netmon
+    return word_state(w) == KeyState::Terminating ? NMERR_EXPERT_TERMINATE : NMERR_SUCCESS;
+}
+
+bool Tracker::record_outcome_detail(void *handle, const std::string &detail, int signal, uint64_t address,
+                                    const uintptr_t *frames, size_t n) {
+    KeyHandle kh;
+    Key *k = key_of(handle, kh);
+    if (!k) return false;
+    uint32_t stack = frames && n ? depot_.intern(frames, uint32_t(std::min<size_t>(n, StackDepot::kMaxDepth))) : 0;
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != kh.gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
+        return false;
+    k->outcome_detail = detail;
+    k->crash_signal = signal;
+    k->crash_address = address;
+    k->crash_stack = stack;
+    return true;
+}
+
+// Waits until no thread is inside an API call on this key. Called with the key already Closing,
+// so any call that starts later sees Closing and backs out.
+void Tracker::quiesce(Key *k) noexcept {
+    if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
+        for (unsigned spins = 0; l->busy.load(std::memory_order_acquire); ++spins)
+            if (spins > 64) sched_yield();
+    }
+}
+
+namespace {
+bool clear_area(const mi_heap_t *, const mi_heap_area_t *area, void *block, size_t, void *map) {
+    if (!block && area->blocks) {
+        auto b = reinterpret_cast<uintptr_t>(area->blocks);
+        static_cast<LiveMap *>(map)->clear_range(b, b + area->reserved);
+    }
+    return true;
+}
+} // namespace
+
+// The common case: the closing thread ran the expert. Forget the heap's areas in the live map and
+// let mimalloc drop all pages at once: no per-block work.
+void Tracker::reclaim_own_lane(Lane *lane) noexcept {
+    if (!lane->heap) return;
+    mi_heap_visit_blocks(lane->heap, false, clear_area, &map_);
+    mi_heap_destroy(lane->heap);
+    lane->heap = nullptr;
+}
+
+// Another thread's lane (alive or gone): its heap is not ours to destroy, so free its blocks one
+// by one, found through the chunks they start in.
+void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept {
+    std::vector<uint64_t> chunks;
+    {
+        std::lock_guard<std::mutex> lock(lane->chunk_mu);
+        chunks.swap(lane->chunks);
+    }
+    for (uint64_t c : chunks) {
+        map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
+            uint8_t seen;
+            std::atomic<uint8_t> *g = claim(user, seen);
+            if (!g) return;
+            const BlockHeader *h = reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
+            if (header_slot(h->word) != k->slot ||
+                header_stored_check(h->word) != header_check(header_size(h->word), k->slot, gen)) {
+                g->store(uint8_t(Granule::Live), std::memory_order_release);
+                return;
+            }
+            g->store(uint8_t(Granule::Freed), std::memory_order_release);
+            mi_free(const_cast<BlockHeader *>(h));
+        });
+    }
+}
+
+uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
+    KeyHandle kh;
+    Key *k = key_of(handle, kh);
+    if (!k) return NMERR_INVALID_EXPERT_HANDLE;
+    if (outcome > uint32_t(model::Outcome::Timeout)) return NMERR_INVALID_PARAMETER;
+    {
+        std::lock_guard<std::mutex> lock(k->mu);
+        uint64_t w = k->word.load(std::memory_order_acquire);
+        if (word_gen(w) != kh.gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
+            return NMERR_INVALID_EXPERT_HANDLE;
+        k->word.store(key_word(kh.gen, KeyState::Closing), std::memory_order_release);
+    }
+    quiesce(k);
+
+    ThreadState *ts = thread_state();
+    model::Expert rec;
+    std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> by_stack;
+    uint64_t allocs = 0, reallocs = 0, frees = 0, in = 0, outb = 0;
+    std::lock_guard<std::mutex> lock(k->mu);
+    Lane *lanes = k->lanes.exchange(nullptr, std::memory_order_acq_rel);
+    for (Lane *l = lanes; l; l = l->next_in_key) {
+        allocs += l->allocs.load(std::memory_order_relaxed);
+        reallocs += l->reallocs.load(std::memory_order_relaxed);
+        frees += l->frees.load(std::memory_order_relaxed);
+        in += l->blocks_in.load(std::memory_order_relaxed);
+        outb += l->blocks_out.load(std::memory_order_relaxed);
+        l->tally.for_each([&](uint32_t stack, int64_t b, int64_t bytes) {
+            auto &agg = by_stack[stack];
+            agg.first += b;
+            agg.second += bytes;
+        });
+        if (l->owner == ts->serial) reclaim_own_lane(l);
+        else reclaim_foreign_lane(k, l, kh.gen);
+    }
+
+    model::Cleanup c;
+    c.time_ms = now_ms();
+    c.outcome = model::Outcome(outcome);
+    for (auto &[stack, agg] : by_stack) {
+        if (agg.first <= 0) continue;
+        c.stacks.push_back({stack, uint64_t(agg.first), uint64_t(agg.second)});
+    }
+    std::sort(c.stacks.begin(), c.stacks.end(),
+              [](const model::StackGroup &a, const model::StackGroup &b) { return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack); });
+
+    rec.id = k->id.load(std::memory_order_relaxed);
+    rec.name = k->name;
+    rec.state = model::ExpertState::Closed;
+    rec.outcome = model::Outcome(outcome);
+    rec.opened_ms = k->opened_ms;
+    rec.closed_ms = c.time_ms;
+    rec.status = k->status;
+    rec.peak_bytes = uint64_t(k->peak_bytes.load(std::memory_order_relaxed));
+    rec.allocs = allocs;
+    rec.reallocs = reallocs;
+    rec.frees = frees;
+    rec.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
+    rec.outcome_detail = k->outcome_detail;
+    rec.crash_signal = k->crash_signal;
+    rec.crash_address = k->crash_address;
+    rec.crash_stack = k->crash_stack;
+    // The counters are authoritative for the totals; the tallies give the split by stack.
+    c.blocks = in - outb;
+    c.bytes = uint64_t(k->live_bytes.load(std::memory_order_relaxed));
+    if (out) {
+        out->blocks = c.blocks;
+        out->bytes = c.bytes;
+    }
+    rec.cleanups.push_back(std::move(c));
+
+    // The slot is free for a new key from here on; the lanes of other threads are let go by
+    // those threads (their heaps are theirs to delete).
+    k->word.store(key_word(kh.gen, KeyState::Free), std::memory_order_release);
+    for (Lane *l = lanes, *next; l; l = next) {
+        next = l->next_in_key;
+        l->dead.store(true, std::memory_order_release);
+        l->release();
+    }
+    sweep_dead_lanes(ts);
+    {
+        std::lock_guard<std::mutex> hl(history_mu_);
+        if (closed_.size() >= kMaxClosedKept) {
+            closed_.erase(closed_.begin());
+            ++closed_dropped_;
+        }
+        closed_.push_back(std::move(rec));
+    }
+    {
+        std::lock_guard<std::mutex> sl(slot_mu_);
+        free_slots_.push_back(kh.slot);
+    }
+    return NMERR_SUCCESS;
+}
+
+} // namespace nm::track

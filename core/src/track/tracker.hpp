@@ -1,0 +1,157 @@
+// tracker.hpp - the process-wide tracker: key table, live map, stack depot, per-thread state,
+// and the operations behind the expert memory API.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "nmleak/model.hpp"
+#include "track/key_table.hpp"
+#include "track/livemap.hpp"
+#include "track/stack_depot.hpp"
+#include "track/unwind.hpp"
+
+namespace nm::track {
+
+// 16 bytes in front of every user pointer. Only read once the live map says the block is live
+// and the reader holds its claim.
+struct BlockHeader {
+    uint64_t word;     // size (40 bits) | slot (16 bits) | check (8 bits)
+    uint32_t stack;    // depot id
+    uint32_t time_ms;  // ms since the tracker started (wraps after 49 days)
+};
+static_assert(sizeof(BlockHeader) == 16, "the header keeps user pointers 16-aligned");
+
+inline constexpr uint64_t kMaxBlockSize = (uint64_t{1} << 40) - 1;
+
+inline uint8_t header_check(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
+    uint64_t x = size * 0x9E3779B97F4A7C15ull ^ (uint64_t(slot) << 21) ^ gen;
+    return uint8_t((x >> 56) ^ (x >> 24) ^ 0x5A);
+}
+inline uint64_t header_word(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
+    return size | (uint64_t(slot) << 40) | (uint64_t(header_check(size, slot, gen)) << 56);
+}
+inline uint64_t header_size(uint64_t w) noexcept { return w & kMaxBlockSize; }
+inline uint32_t header_slot(uint64_t w) noexcept { return uint32_t(w >> 40) & 0xffff; }
+inline uint8_t header_stored_check(uint64_t w) noexcept { return uint8_t(w >> 56); }
+
+struct ThreadState {
+    uint64_t serial = 0;
+    StackBounds stack;
+    struct CacheEntry {
+        uint64_t key = 0;
+        Lane *lane = nullptr;
+    };
+    static constexpr size_t kCacheSize = 64;
+    CacheEntry cache[kCacheSize];
+    Lane *lanes = nullptr; // every lane this thread owns
+    int in_api = 0;
+};
+
+struct Cleanup {
+    uint64_t blocks = 0, bytes = 0;
+};
+
+class Tracker {
+public:
+    static Tracker &get() noexcept;
+
+    // Expert API (frame: __builtin_frame_address(0) of the exported function, for the stack).
+    void *alloc(void *key, size_t n, uint32_t *err, const void *frame) noexcept;
+    void *realloc(void *key, void *p, size_t n, uint32_t *err, const void *frame) noexcept;
+    uint32_t free(void *key, void *p, const void *frame) noexcept;
+    size_t size_of(void *key, void *p) noexcept;
+    uint32_t indicate_status(void *key, uint32_t status, uint32_t substatus, const char *text, int32_t percent);
+
+    // Host API.
+    void *open_key(const char *name);
+    uint32_t request_terminate(void *key);
+    uint32_t close_key(void *key, uint32_t outcome, Cleanup *out);
+    uint32_t key_check(void *key) noexcept;
+    bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
+                               const uintptr_t *frames, size_t n);
+
+    void set_stack_depth(uint32_t depth) noexcept;
+    uint32_t stack_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+
+    // For snapshots: every open key (blocks included when asked), every closed key, the depot.
+    void collect(std::vector<model::Expert> &experts, bool include_blocks);
+    const StackDepot &depot() const noexcept { return depot_; }
+    uint64_t now_ms() const noexcept;
+    uint64_t start_unix_ms() const noexcept { return start_unix_ms_; }
+
+    ThreadState *thread_state() noexcept;
+    ThreadState *thread_state_slow() noexcept;
+    void thread_exit(ThreadState *ts) noexcept;
+    // After a signal handler unwound this thread out of an API call: no lane of it is busy.
+    void thread_recover() noexcept;
+
+private:
+    Tracker();
+
+    Key *key_of(void *handle, KeyHandle &kh) const noexcept;
+    Lane *lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
+    Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
+    // Enter/leave an API call on a lane: publishes busy before reading the key's state.
+    uint64_t enter(Lane *lane) noexcept;
+    static void leave(Lane *lane) noexcept { lane->busy.store(0, std::memory_order_release); }
+
+    uint32_t capture(const void *frame, ThreadState *ts, uintptr_t *buf, uint32_t depth) noexcept;
+    uint32_t capture_stack(const void *frame, ThreadState *ts) noexcept;
+    std::atomic<uint8_t> *claim(uintptr_t p, uint8_t &seen) noexcept;
+    void account_alloc(Key *k, Lane *lane, uint32_t stack, uint64_t size) noexcept;
+    void raise_peak(Key *k, int64_t now) noexcept;
+    mi_heap_s *heap_of(Lane *lane) noexcept;
+
+    enum class Refusal { None, Invalid };
+    void record_misuse(Key *k, model::MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
+                       const void *frame, ThreadState *ts) noexcept;
+    model::MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
+
+    void quiesce(Key *k) noexcept;
+    void reclaim_own_lane(Lane *lane) noexcept;
+    void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept;
+    void sweep_dead_lanes(ThreadState *ts) noexcept;
+    void collect_key(Key *k, model::Expert &e, bool include_blocks);
+
+    LiveMap map_;
+    StackDepot depot_;
+    std::atomic<Key *> slots_[kMaxKeys] = {};
+    std::mutex slot_mu_;
+    std::vector<uint32_t> free_slots_;
+    uint32_t next_slot_ = 1;
+    std::atomic<uint64_t> next_key_id_{1};
+    std::atomic<uint64_t> next_thread_serial_{1};
+    std::atomic<uint32_t> depth_{32};
+    bool use_libunwind_ = false;
+    bool heavy_fence_ = false; // no membarrier(2): the hot path pays a full fence instead
+    uint64_t start_ns_ = 0, start_unix_ms_ = 0;
+
+    std::mutex history_mu_;
+    std::vector<model::Expert> closed_; // stacks are depot ids
+    uint64_t closed_dropped_ = 0;
+    std::vector<MisuseRecord> misuse_;  // capped
+    static constexpr size_t kMaxClosedKept = 100000;
+    static constexpr size_t kMaxMisuseKept = 10000;
+};
+
+// initial-exec: one pointer of static TLS, read without a __tls_get_addr call on the hot path.
+extern thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
+
+inline ThreadState *Tracker::thread_state() noexcept {
+    ThreadState *ts = t_state;
+    if (__builtin_expect(ts != nullptr, 1)) return ts;
+    return thread_state_slow();
+}
+
+inline Lane *Tracker::lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
+    ThreadState::CacheEntry &e = ts->cache[k->slot & (ThreadState::kCacheSize - 1)];
+    if (__builtin_expect(e.key == handle, 1)) return e.lane;
+    return lane_slow(ts, k, handle, gen);
+}
+
+} // namespace nm::track
