@@ -371,8 +371,9 @@ TEST(Stacks, SizesOnlyModeRecordsNoStacks) {
     s = nm::capture_snapshot(true);
     e = nmtest::find_expert(s, "sizes-only");
     ASSERT_EQ(e->blocks.size(), 2u);
-    for (const auto &b : e->blocks)
+    for (const auto &b : e->blocks) {
         if (b.size == 65) EXPECT_TRUE(nmtest::stack_has_function(s, b.stack, "allocate_for_close_test"));
+    }
     EXPECT_EQ(NmSetStackDepth(NM_MAX_STACK_DEPTH + 1), DWORD(NMERR_INVALID_PARAMETER));
     NmCloseExpertKey(k, NM_OUTCOME_DONE, nullptr);
 }

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 #include "netmon.h"
 #include "nmhost.h"
 #include "nmleak/capture.hpp"
@@ -74,21 +76,33 @@ NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
 
 namespace {
 
+// NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
 void write_exit_report() {
     const char *path = std::getenv("NMLEAK_REPORT");
-    if (!path || !*path) return;
     const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
+    nm::report::EnvSettings settings;
     std::string error;
+    if (!nm::report::settings_from_env(&settings, &error))
+        std::fprintf(stderr, "nmleak: %s\n", error.c_str());
     nm::model::Snapshot snap = nm::capture_snapshot(true);
-    if (!nm::report::write_file(snap, path, fmt ? fmt : "", &error))
+    if (path && *path && !nm::report::write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
         std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
+    int code = nm::report::exit_code_for(snap, settings);
+    if (code != 0) {
+        // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
+        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        std::fflush(nullptr);
+        _exit(code);
+    }
 }
 
 // Runs when libnmapi is loaded: starts the tracker (so its clock and options are set before the
 // first key) and arranges the NMLEAK_REPORT report at exit.
 __attribute__((constructor)) void nmapi_init() {
     Tracker::get();
-    if (std::getenv("NMLEAK_REPORT")) std::atexit(write_exit_report);
+    const char *report = std::getenv("NMLEAK_REPORT");
+    const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
+    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
 }
 
 } // namespace

@@ -12,6 +12,7 @@
 
 #include "netmon.h"
 #include "track/tracker.hpp"
+#include "track/tsan.hpp"
 
 #define NM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NM_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -28,6 +29,7 @@ inline size_t block_bytes(uint64_t n) noexcept {
     // multiple of 16 so mimalloc's size class keeps the user pointer 16-aligned.
     return (sizeof(BlockHeader) + (n ? n : 1) + 15) & ~size_t{15};
 }
+
 
 inline void set_err(uint32_t *err, uint32_t v) noexcept {
     if (err) *err = v;
@@ -116,7 +118,7 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
     } else {
         uint32_t stack = capture_stack(frame, ts);
         mi_heap_s *heap = heap_of(lane);
-        void *block = heap ? mi_heap_malloc(heap, block_bytes(n)) : nullptr;
+        void *block = heap ? tsan_allocated(mi_heap_malloc(heap, block_bytes(n))) : nullptr;
         uintptr_t user = reinterpret_cast<uintptr_t>(block) + sizeof(BlockHeader);
         std::atomic<uint8_t> *g = block ? map_.find_or_create(user) : nullptr;
         if (NM_UNLIKELY(!g)) {
@@ -126,7 +128,7 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
             uint64_t count = lane->allocs.load(std::memory_order_relaxed);
             if ((count & 63) == 0) lane->now_ms = uint32_t(now_ms());
             lane->allocs.store(count + 1, std::memory_order_relaxed);
-            *header_of(user) = BlockHeader{header_word(n, kh.slot, kh.gen), stack, lane->now_ms};
+            *header_of(user) = BlockHeader{stack, lane->now_ms, header_word(n, kh.slot, kh.gen)};
             g->store(uint8_t(Granule::Live), std::memory_order_release);
             lane->note_chunk(user);
             account_alloc(k, lane, stack, n);
@@ -170,8 +172,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
         } else if (NM_UNLIKELY(header_slot(h.word) != kh.slot)) {
             g->store(uint8_t(Granule::Live), std::memory_order_release);
             refused = true;
-            bad = model::MisuseKind::ForeignKey;
-            owner = header_slot(h.word);
+            bad = foreign_or_corrupt(h.word, owner);
         } else if (NM_UNLIKELY(header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen))) {
             g->store(uint8_t(Granule::Live), std::memory_order_release);
             refused = true;
@@ -185,6 +186,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
             lane->blocks_out.store(lane->blocks_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             lane->tally.add(h.stack, -1, -int64_t(size));
             k->live_bytes.fetch_sub(int64_t(size), std::memory_order_relaxed);
+            tsan_freeing(header_of(user));
             mi_free(header_of(user));
         }
     }
@@ -228,8 +230,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     } else if (header_slot(h.word) != kh.slot) {
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         refused = true;
-        bad = model::MisuseKind::ForeignKey;
-        owner = header_slot(h.word);
+        bad = foreign_or_corrupt(h.word, owner);
     } else if (header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen)) {
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         refused = true;
@@ -258,11 +259,11 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         uint32_t t = lane->now_ms;
         if (need <= usable && need >= usable / 2) {
             // Fits where it is (mimalloc's own in-place rule); the block stays in its heap.
-            *header_of(user) = BlockHeader{header_word(n, kh.slot, kh.gen), stack, t};
+            *header_of(user) = BlockHeader{stack, t, header_word(n, kh.slot, kh.gen)};
             g->store(uint8_t(Granule::Live), std::memory_order_release);
             result = p;
         } else {
-            void *nb = mi_heap_malloc(heap, need);
+            void *nb = tsan_allocated(mi_heap_malloc(heap, need));
             uintptr_t nuser = reinterpret_cast<uintptr_t>(nb) + sizeof(BlockHeader);
             std::atomic<uint8_t> *ng = nb ? map_.find_or_create(nuser) : nullptr;
             if (!ng) {
@@ -271,9 +272,10 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
                 code = NMERR_OUT_OF_MEMORY;
             } else {
                 std::memcpy(reinterpret_cast<void *>(nuser), p, old_size < n ? old_size : n);
-                *header_of(nuser) = BlockHeader{header_word(n, kh.slot, kh.gen), stack, t};
+                *header_of(nuser) = BlockHeader{stack, t, header_word(n, kh.slot, kh.gen)};
                 ng->store(uint8_t(Granule::Live), std::memory_order_release);
                 g->store(uint8_t(Granule::Freed), std::memory_order_release);
+                tsan_freeing(old_block);
                 mi_free(old_block);
                 lane->note_chunk(nuser);
                 result = reinterpret_cast<void *>(nuser);
@@ -318,6 +320,18 @@ size_t Tracker::size_of(void *handle, void *p) noexcept {
     leave(lane);
     ts->in_api = 0;
     return size;
+}
+
+// A live block whose header names another slot: that key's block if the header checks out
+// against that key, otherwise a header the expert overwrote.
+__attribute__((noinline)) model::MisuseKind Tracker::foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept {
+    const uint32_t slot = header_slot(word);
+    Key *o = slot ? slots_[slot].load(std::memory_order_acquire) : nullptr;
+    if (o && header_stored_check(word) == header_check(header_size(word), slot, word_gen(o->word.load(std::memory_order_acquire)))) {
+        owner_slot = slot;
+        return model::MisuseKind::ForeignKey;
+    }
+    return model::MisuseKind::CorruptHeader;
 }
 
 // Tells a double free from an interior or unknown pointer. Looks back at most 64 KiB for a live

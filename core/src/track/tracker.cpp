@@ -1,6 +1,7 @@
 // tracker.cpp - start-up, per-thread state and lanes, and the key life cycle: open, terminate,
 // status, and close with its forced reclaim.
 #include "track/tracker.hpp"
+#include "track/tsan.hpp"
 
 #include <linux/membarrier.h>
 #include <mimalloc.h>
@@ -315,6 +316,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept {
                 return;
             }
             g->store(uint8_t(Granule::Freed), std::memory_order_release);
+            tsan_freeing(const_cast<BlockHeader *>(h));
             mi_free(const_cast<BlockHeader *>(h));
         });
     }

@@ -19,10 +19,12 @@ namespace nm::track {
 
 // 16 bytes in front of every user pointer. Only read once the live map says the block is live
 // and the reader holds its claim.
+// The checked word sits right before the user bytes, where an expert's buffer underflow lands
+// first.
 struct BlockHeader {
-    uint64_t word;     // size (40 bits) | slot (16 bits) | check (8 bits)
     uint32_t stack;    // depot id
     uint32_t time_ms;  // ms since the tracker started (wraps after 49 days)
+    uint64_t word;     // size (40 bits) | slot (16 bits) | check (8 bits)
 };
 static_assert(sizeof(BlockHeader) == 16, "the header keeps user pointers 16-aligned");
 
@@ -107,9 +109,9 @@ private:
     void raise_peak(Key *k, int64_t now) noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
 
-    enum class Refusal { None, Invalid };
     void record_misuse(Key *k, model::MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
                        const void *frame, ThreadState *ts) noexcept;
+    model::MisuseKind foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept;
     model::MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
 
     void quiesce(Key *k) noexcept;
