@@ -42,19 +42,23 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
     std::sort(chunks.begin(), chunks.end());
     chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
     e.blocks.reserve(e.live_blocks);
+    ThreadState *ts = thread_state();
+    ts->in_api.store(1, std::memory_order_relaxed); // claims on blocks of any key: see wait_for_claims
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (uint64_t c : chunks) {
         map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
             uint8_t seen;
             std::atomic<uint8_t> *g = claim(user, seen);
             if (!g) return; // freed meanwhile
             BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
-            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            unclaim(g);
             if (header_slot(h.word) != k->slot ||
                 header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
                 return;
             e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
         });
     }
+    ts->in_api.store(0, std::memory_order_release);
 }
 
 void Tracker::collect(std::vector<model::Expert> &experts, bool include_blocks) {

@@ -106,7 +106,7 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
     ThreadState *ts = thread_state();
     Lane *lane = lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen);
     if (NM_UNLIKELY(!lane)) { set_err(err, NMERR_INVALID_EXPERT_HANDLE); return nullptr; }
-    ts->in_api = 1;
+    ts->in_api.store(1, std::memory_order_relaxed);
     uint64_t w = enter(lane);
     uint32_t code = NMERR_SUCCESS;
     void *result = nullptr;
@@ -136,7 +136,7 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
         }
     }
     leave(lane);
-    ts->in_api = 0;
+    ts->in_api.store(0, std::memory_order_release);
     set_err(err, code);
     return result;
 }
@@ -148,13 +148,13 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
     ThreadState *ts = thread_state();
     Lane *lane = lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen);
     if (NM_UNLIKELY(!lane)) return NMERR_INVALID_EXPERT_HANDLE;
-    ts->in_api = 1;
+    ts->in_api.store(1, std::memory_order_relaxed);
     uint64_t w = enter(lane);
     uint32_t code = NMERR_SUCCESS;
     const bool terminating = word_state(w) == KeyState::Terminating;
     if (NM_UNLIKELY(word_gen(w) != kh.gen || (word_state(w) != KeyState::Open && !terminating))) {
         leave(lane);
-        ts->in_api = 0;
+        ts->in_api.store(0, std::memory_order_release);
         return NMERR_INVALID_EXPERT_HANDLE;
     }
     const uintptr_t user = reinterpret_cast<uintptr_t>(p);
@@ -170,11 +170,11 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
             refused = true;
             bad = classify_bad_pointer(user, seen, owner);
         } else if (NM_UNLIKELY(header_slot(h.word) != kh.slot)) {
-            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            unclaim(g);
             refused = true;
             bad = foreign_or_corrupt(h.word, owner);
         } else if (NM_UNLIKELY(header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen))) {
-            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            unclaim(g);
             refused = true;
             bad = model::MisuseKind::CorruptHeader;
         } else {
@@ -191,7 +191,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
         }
     }
     leave(lane);
-    ts->in_api = 0;
+    ts->in_api.store(0, std::memory_order_release);
     if (NM_UNLIKELY(refused)) {
         record_misuse(k, bad, "ExpertFreeMemory", user, owner, frame, ts);
         return NMERR_INVALID_PARAMETER;
@@ -207,12 +207,12 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     ThreadState *ts = thread_state();
     Lane *lane = lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen);
     if (NM_UNLIKELY(!lane)) { set_err(err, NMERR_INVALID_EXPERT_HANDLE); return nullptr; }
-    ts->in_api = 1;
+    ts->in_api.store(1, std::memory_order_relaxed);
     uint64_t w = enter(lane);
     if (NM_UNLIKELY(word_gen(w) != kh.gen || word_state(w) != KeyState::Open)) {
         bool term = word_gen(w) == kh.gen && word_state(w) == KeyState::Terminating;
         leave(lane);
-        ts->in_api = 0;
+        ts->in_api.store(0, std::memory_order_release);
         set_err(err, term ? NMERR_EXPERT_TERMINATE : NMERR_INVALID_EXPERT_HANDLE);
         return nullptr;
     }
@@ -228,17 +228,17 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         refused = true;
         bad = classify_bad_pointer(user, seen, owner);
     } else if (header_slot(h.word) != kh.slot) {
-        g->store(uint8_t(Granule::Live), std::memory_order_release);
+        unclaim(g);
         refused = true;
         bad = foreign_or_corrupt(h.word, owner);
     } else if (header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen)) {
-        g->store(uint8_t(Granule::Live), std::memory_order_release);
+        unclaim(g);
         refused = true;
         bad = model::MisuseKind::CorruptHeader;
     }
     if (refused) {
         leave(lane);
-        ts->in_api = 0;
+        ts->in_api.store(0, std::memory_order_release);
         record_misuse(k, bad, "ExpertReallocMemory", user, owner, frame, ts);
         set_err(err, NMERR_INVALID_PARAMETER);
         return nullptr;
@@ -249,7 +249,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     uint32_t code = NMERR_SUCCESS;
     mi_heap_s *heap = n <= kMaxBlockSize ? heap_of(lane) : nullptr;
     if (!heap) {
-        g->store(uint8_t(Granule::Live), std::memory_order_release);
+        unclaim(g);
         code = NMERR_OUT_OF_MEMORY;
     } else {
         const uint32_t stack = capture_stack(frame, ts);
@@ -260,7 +260,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         if (need <= usable && need >= usable / 2) {
             // Fits where it is (mimalloc's own in-place rule); the block stays in its heap.
             *header_of(user) = BlockHeader{stack, t, header_word(n, kh.slot, kh.gen)};
-            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            unclaim(g);
             result = p;
         } else {
             void *nb = tsan_allocated(mi_heap_malloc(heap, need));
@@ -268,7 +268,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
             std::atomic<uint8_t> *ng = nb ? map_.find_or_create(nuser) : nullptr;
             if (!ng) {
                 if (nb) mi_free(nb);
-                g->store(uint8_t(Granule::Live), std::memory_order_release);
+                unclaim(g);
                 code = NMERR_OUT_OF_MEMORY;
             } else {
                 std::memcpy(reinterpret_cast<void *>(nuser), p, old_size < n ? old_size : n);
@@ -291,7 +291,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         }
     }
     leave(lane);
-    ts->in_api = 0;
+    ts->in_api.store(0, std::memory_order_release);
     set_err(err, code);
     return result;
 }
@@ -303,7 +303,7 @@ size_t Tracker::size_of(void *handle, void *p) noexcept {
     ThreadState *ts = thread_state();
     Lane *lane = lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen);
     if (!lane) return 0;
-    ts->in_api = 1;
+    ts->in_api.store(1, std::memory_order_relaxed);
     uint64_t w = enter(lane);
     size_t size = 0;
     if (word_gen(w) == kh.gen && (word_state(w) == KeyState::Open || word_state(w) == KeyState::Terminating)) {
@@ -314,11 +314,11 @@ size_t Tracker::size_of(void *handle, void *p) noexcept {
             if (header_slot(h.word) == kh.slot &&
                 header_stored_check(h.word) == header_check(header_size(h.word), kh.slot, kh.gen))
                 size = header_size(h.word);
-            g->store(uint8_t(Granule::Live), std::memory_order_release);
+            unclaim(g);
         }
     }
     leave(lane);
-    ts->in_api = 0;
+    ts->in_api.store(0, std::memory_order_release);
     return size;
 }
 
@@ -347,7 +347,7 @@ __attribute__((noinline)) model::MisuseKind Tracker::classify_bad_pointer(uintpt
         std::atomic<uint8_t> *c = claim(a, s);
         if (!c) continue;
         BlockHeader h = *header_of(a);
-        c->store(uint8_t(Granule::Live), std::memory_order_release);
+        unclaim(c);
         uint64_t extent = header_size(h.word) ? header_size(h.word) : 1;
         if (p < a + extent) {
             owner_slot = header_slot(h.word);

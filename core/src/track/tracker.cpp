@@ -89,6 +89,8 @@ ThreadState *Tracker::thread_state_slow() noexcept {
     ts->stack = current_stack_bounds();
     t_state = ts;
     pthread_setspecific(g_thread_key, ts);
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    threads_.push_back(ts);
     return ts;
 }
 
@@ -100,6 +102,10 @@ void Tracker::thread_exit(ThreadState *ts) noexcept {
         l->heap = nullptr;
         l->release();
     }
+    {
+        std::lock_guard<std::mutex> lock(threads_mu_);
+        threads_.erase(std::find(threads_.begin(), threads_.end(), ts));
+    }
     t_state = nullptr;
     delete ts;
 }
@@ -107,7 +113,7 @@ void Tracker::thread_exit(ThreadState *ts) noexcept {
 void Tracker::thread_recover() noexcept {
     ThreadState *ts = thread_state();
     for (Lane *l = ts->lanes; l; l = l->next_in_thread) l->busy.store(0, std::memory_order_release);
-    ts->in_api = 0;
+    ts->in_api.store(0, std::memory_order_release);
 }
 
 void Lane::note_chunk_slow(uint64_t c) noexcept {
@@ -287,23 +293,41 @@ bool clear_area(const mi_heap_t *, const mi_heap_area_t *area, void *block, size
 }
 } // namespace
 
+// After granules were cleared: waits until no other thread can still be reading a header it
+// claimed before the clear (a foreign-key free, a snapshot, another key's reclaim). Pairs with
+// the in_api store + fence those paths make before claiming.
+void Tracker::wait_for_claims(ThreadState *self) noexcept {
+    if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else std::atomic_thread_fence(std::memory_order_seq_cst);
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    for (ThreadState *ts : threads_) {
+        if (ts == self) continue;
+        for (unsigned spins = 0; ts->in_api.load(std::memory_order_acquire); ++spins)
+            if (spins > 64) sched_yield();
+    }
+}
+
 // The common case: the closing thread ran the expert. Forget the heap's areas in the live map and
 // let mimalloc drop all pages at once: no per-block work.
-void Tracker::reclaim_own_lane(Lane *lane) noexcept {
+void Tracker::reclaim_own_lane(Lane *lane, ThreadState *self) noexcept {
     if (!lane->heap) return;
     mi_heap_visit_blocks(lane->heap, false, clear_area, &map_);
+    wait_for_claims(self);
     mi_heap_destroy(lane->heap);
     lane->heap = nullptr;
 }
 
 // Another thread's lane (alive or gone): its heap is not ours to destroy, so free its blocks one
 // by one, found through the chunks they start in.
-void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept {
+void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState *self) noexcept {
     std::vector<uint64_t> chunks;
     {
         std::lock_guard<std::mutex> lock(lane->chunk_mu);
         chunks.swap(lane->chunks);
     }
+    // A chunk may hold other keys' blocks too; we claim them to read their headers.
+    self->in_api.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (uint64_t c : chunks) {
         map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
             uint8_t seen;
@@ -312,7 +336,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept {
             const BlockHeader *h = reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
             if (header_slot(h->word) != k->slot ||
                 header_stored_check(h->word) != header_check(header_size(h->word), k->slot, gen)) {
-                g->store(uint8_t(Granule::Live), std::memory_order_release);
+                unclaim(g);
                 return;
             }
             g->store(uint8_t(Granule::Freed), std::memory_order_release);
@@ -320,6 +344,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept {
             mi_free(const_cast<BlockHeader *>(h));
         });
     }
+    self->in_api.store(0, std::memory_order_release);
 }
 
 uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
@@ -353,8 +378,8 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
             agg.first += b;
             agg.second += bytes;
         });
-        if (l->owner == ts->serial) reclaim_own_lane(l);
-        else reclaim_foreign_lane(k, l, kh.gen);
+        if (l->owner == ts->serial) reclaim_own_lane(l, ts);
+        else reclaim_foreign_lane(k, l, kh.gen, ts);
     }
 
     model::Cleanup c;

@@ -51,7 +51,9 @@ struct ThreadState {
     static constexpr size_t kCacheSize = 64;
     CacheEntry cache[kCacheSize];
     Lane *lanes = nullptr; // every lane this thread owns
-    int in_api = 0;
+    // 1 while this thread is inside an API call or holds claims on blocks it may not own. A heap
+    // destroy waits for it (wait_for_claims) so no claimed header is read from freed pages.
+    std::atomic<int> in_api{0};
 };
 
 struct Cleanup {
@@ -105,6 +107,14 @@ private:
     uint32_t capture(const void *frame, ThreadState *ts, uintptr_t *buf, uint32_t depth) noexcept;
     uint32_t capture_stack(const void *frame, ThreadState *ts) noexcept;
     std::atomic<uint8_t> *claim(uintptr_t p, uint8_t &seen) noexcept;
+    // Gives a claim back. A CAS, not a store: if the block's heap was destroyed meanwhile its
+    // granule is None now and must stay so.
+    static void unclaim(std::atomic<uint8_t> *g) noexcept {
+        uint8_t expected = uint8_t(Granule::Claimed);
+        g->compare_exchange_strong(expected, uint8_t(Granule::Live), std::memory_order_release,
+                                   std::memory_order_relaxed);
+    }
+    void wait_for_claims(ThreadState *self) noexcept;
     void account_alloc(Key *k, Lane *lane, uint32_t stack, uint64_t size) noexcept;
     void raise_peak(Key *k, int64_t now) noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
@@ -115,8 +125,8 @@ private:
     model::MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
 
     void quiesce(Key *k) noexcept;
-    void reclaim_own_lane(Lane *lane) noexcept;
-    void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen) noexcept;
+    void reclaim_own_lane(Lane *lane, ThreadState *self) noexcept;
+    void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState *self) noexcept;
     void sweep_dead_lanes(ThreadState *ts) noexcept;
     void collect_key(Key *k, model::Expert &e, bool include_blocks);
 
@@ -132,6 +142,9 @@ private:
     bool use_libunwind_ = false;
     bool heavy_fence_ = false; // no membarrier(2): the hot path pays a full fence instead
     uint64_t start_ns_ = 0, start_unix_ms_ = 0;
+
+    std::mutex threads_mu_;
+    std::vector<ThreadState *> threads_; // every live ThreadState, for wait_for_claims
 
     std::mutex history_mu_;
     std::vector<model::Expert> closed_; // stacks are depot ids
