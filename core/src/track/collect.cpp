@@ -20,8 +20,8 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
     e.crash_signal = k->crash_signal;
     e.crash_address = k->crash_address;
     e.crash_stack = k->crash_stack;
-    e.live_bytes = uint64_t(std::max<int64_t>(0, k->live_bytes.load(std::memory_order_relaxed)));
-    e.peak_bytes = uint64_t(k->peak_bytes.load(std::memory_order_relaxed));
+    e.live_bytes = uint64_t(std::max<int64_t>(0, key_live_bytes(k)));
+    e.peak_bytes = uint64_t(key_peak_bytes(k));
     e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
     uint64_t in = 0, out = 0;
     for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
@@ -37,7 +37,7 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
     std::vector<uint64_t> chunks;
     for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
         std::lock_guard<std::mutex> lock(l->chunk_mu);
-        chunks.insert(chunks.end(), l->chunks.begin(), l->chunks.end());
+        l->chunks.append_to(chunks);
     }
     std::sort(chunks.begin(), chunks.end());
     chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "nmleak/model.hpp"
+#include "track/chunk_set.hpp"
 #include "track/tally.hpp"
 
 struct mi_heap_s;
@@ -62,18 +63,26 @@ struct Lane {
     std::atomic<int> refs{2};           // one for the key, one for the owning thread
     // Counters, written by the owner only (relaxed stores, no RMW), summed by readers.
     std::atomic<uint64_t> allocs{0}, reallocs{0}, frees{0}, blocks_in{0}, blocks_out{0};
+    // While the key has a single lane its byte total lives here, in plain stores (see
+    // Key::shared); once a second lane appears these are folded into the key's atomics.
+    std::atomic<int64_t> solo_live{0}, solo_peak{0};
     uint32_t now_ms = 0;                // coarse clock, refreshed every 64 allocations
     StackTally tally;                   // live blocks/bytes per stack id, owner only until close
-    // Chunks (address >> 16) where this lane's blocks start. Owner inserts, readers lock.
+    // Chunks (address >> 16) where this lane's blocks start: a set only the owner inserts into
+    // (under chunk_mu, so readers can lock it), with a direct-mapped cache in front so the hot path
+    // touches neither the lock nor the set for a chunk it has seen.
     std::mutex chunk_mu;
-    std::vector<uint64_t> chunks;       // unsorted, unique
-    uint64_t recent_chunks[4] = {~0ull, ~0ull, ~0ull, ~0ull};
+    ChunkSet chunks;
+    uint64_t chunk_cache[64];
+
+    Lane() { for (auto &c : chunk_cache) c = ~uint64_t{0}; }
 
     void note_chunk(uintptr_t user) noexcept {
         uint64_t c = user >> 16;
-        if (c == recent_chunks[0] || c == recent_chunks[1] || c == recent_chunks[2] || c == recent_chunks[3])
-            return;
-        note_chunk_slow(c);
+        uint64_t &slot = chunk_cache[c & 63];
+        if (__builtin_expect(slot == c, 1)) return;
+        slot = c;
+        if (!chunks.contains(c)) note_chunk_slow(c);
     }
     void note_chunk_slow(uint64_t c) noexcept;
     void release() noexcept; // drops one reference, deletes the lane at zero
@@ -88,6 +97,10 @@ struct Key {
     std::atomic<uint64_t> word{0};      // generation << 8 | KeyState
     uint32_t slot = 0;
     std::atomic<Lane *> lanes{nullptr}; // pushed under mu, read lock-free
+    // Byte totals. A key used by one thread (the common case) keeps them in that lane with plain
+    // stores; when a second thread's lane is created, `shared` is set, the first lane is quiesced
+    // and folded in, and from then on every lane uses these atomics.
+    std::atomic<bool> shared{false};
     std::atomic<int64_t> live_bytes{0};
     std::atomic<int64_t> peak_bytes{0};
     std::atomic<uint64_t> misuse_count{0};

@@ -64,13 +64,9 @@ inline uint32_t Tracker::capture_stack(const void *frame, ThreadState *ts) noexc
     return capture(frame, ts, buf, depth);
 }
 
-// Takes the claim on a live block start. Returns the granule, or nullptr with `seen` holding what
-// the map said (None / Freed) when p is not a live block start.
-std::atomic<uint8_t> *Tracker::claim(uintptr_t p, uint8_t &seen) noexcept {
-    seen = uint8_t(Granule::None);
-    if (p & 15) return nullptr;
-    std::atomic<uint8_t> *g = map_.find(p);
-    if (!g) return nullptr;
+// The claim fast path (tracker.hpp) failed: the granule is not Live. Wait out another thread's
+// short claim, or report what the map says (None / Freed) with nullptr.
+__attribute__((noinline)) std::atomic<uint8_t> *Tracker::claim_slow(std::atomic<uint8_t> *g, uint8_t &seen) noexcept {
     for (unsigned spins = 0;; ++spins) {
         uint8_t v = g->load(std::memory_order_acquire);
         if (v == uint8_t(Granule::Live)) {
@@ -92,11 +88,27 @@ void Tracker::raise_peak(Key *k, int64_t now) noexcept {
     while (now > peak && !k->peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {}
 }
 
-inline void Tracker::account_alloc(Key *k, Lane *lane, uint32_t stack, uint64_t size) noexcept {
-    lane->blocks_in.store(lane->blocks_in.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    lane->tally.add(stack, 1, int64_t(size));
-    int64_t live = k->live_bytes.fetch_add(int64_t(size), std::memory_order_relaxed) + int64_t(size);
-    if (live > k->peak_bytes.load(std::memory_order_relaxed)) raise_peak(k, live);
+inline void Tracker::account_bytes(Key *k, Lane *lane, int64_t delta) noexcept {
+    if (__builtin_expect(!k->shared.load(std::memory_order_relaxed), 1)) {
+        int64_t live = lane->solo_live.load(std::memory_order_relaxed) + delta;
+        lane->solo_live.store(live, std::memory_order_relaxed);
+        if (live > lane->solo_peak.load(std::memory_order_relaxed)) lane->solo_peak.store(live, std::memory_order_relaxed);
+        return;
+    }
+    int64_t live = k->live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
+    if (delta > 0 && live > k->peak_bytes.load(std::memory_order_relaxed)) raise_peak(k, live);
+}
+
+int64_t Tracker::key_live_bytes(Key *k) const noexcept {
+    if (k->shared.load(std::memory_order_acquire)) return k->live_bytes.load(std::memory_order_relaxed);
+    Lane *l = k->lanes.load(std::memory_order_acquire);
+    return l ? l->solo_live.load(std::memory_order_relaxed) : 0;
+}
+
+int64_t Tracker::key_peak_bytes(Key *k) const noexcept {
+    if (k->shared.load(std::memory_order_acquire)) return k->peak_bytes.load(std::memory_order_relaxed);
+    Lane *l = k->lanes.load(std::memory_order_acquire);
+    return l ? l->solo_peak.load(std::memory_order_relaxed) : 0;
 }
 
 void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) noexcept {
@@ -131,7 +143,9 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
             *header_of(user) = BlockHeader{stack, lane->now_ms, header_word(n, kh.slot, kh.gen)};
             g->store(uint8_t(Granule::Live), std::memory_order_release);
             lane->note_chunk(user);
-            account_alloc(k, lane, stack, n);
+            lane->blocks_in.store(lane->blocks_in.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            if (stack) lane->tally.add(stack, 1, int64_t(n)); // stack 0's group is derived at close
+            account_bytes(k, lane, int64_t(n));
             result = reinterpret_cast<void *>(user);
         }
     }
@@ -184,8 +198,8 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
             g->store(uint8_t(Granule::Freed), std::memory_order_release);
             lane->frees.store(lane->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             lane->blocks_out.store(lane->blocks_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-            lane->tally.add(h.stack, -1, -int64_t(size));
-            k->live_bytes.fetch_sub(int64_t(size), std::memory_order_relaxed);
+            if (h.stack) lane->tally.add(h.stack, -1, -int64_t(size));
+            account_bytes(k, lane, -int64_t(size));
             tsan_freeing(header_of(user));
             mi_free(header_of(user));
         }
@@ -283,11 +297,9 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         }
         if (result) {
             lane->reallocs.store(lane->reallocs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-            lane->tally.add(h.stack, -1, -int64_t(old_size));
-            lane->tally.add(stack, 1, int64_t(n));
-            int64_t delta = int64_t(n) - int64_t(old_size);
-            int64_t live = k->live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
-            if (delta > 0 && live > k->peak_bytes.load(std::memory_order_relaxed)) raise_peak(k, live);
+            if (h.stack) lane->tally.add(h.stack, -1, -int64_t(old_size));
+            if (stack) lane->tally.add(stack, 1, int64_t(n));
+            account_bytes(k, lane, int64_t(n) - int64_t(old_size));
         }
     }
     leave(lane);

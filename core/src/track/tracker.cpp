@@ -52,10 +52,13 @@ uint32_t env_depth() {
 
 } // namespace
 
-Tracker &Tracker::get() noexcept {
+Tracker *g_tracker = nullptr;
+
+Tracker &Tracker::get_slow() noexcept {
     // Constructed on first use and never destroyed: blocks may be freed by static destructors and
     // by threads still running while the process exits.
     static Tracker *t = new (std::nothrow) Tracker();
+    __atomic_store_n(&g_tracker, t, __ATOMIC_RELEASE);
     return *t;
 }
 
@@ -117,21 +120,12 @@ void Tracker::thread_recover() noexcept {
 }
 
 void Lane::note_chunk_slow(uint64_t c) noexcept {
-    recent_chunks[3] = recent_chunks[2];
-    recent_chunks[2] = recent_chunks[1];
-    recent_chunks[1] = recent_chunks[0];
-    recent_chunks[0] = c;
     std::lock_guard<std::mutex> lock(chunk_mu);
-    if (std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
+    chunks.insert(c);
 }
 
 void Lane::release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-}
-
-Key *Tracker::key_of(void *handle, KeyHandle &kh) const noexcept {
-    if (!decode_key(handle, kh)) return nullptr;
-    return slots_[kh.slot].load(std::memory_order_acquire);
 }
 
 __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
@@ -147,6 +141,22 @@ __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint
     uint64_t w = k->word.load(std::memory_order_acquire);
     if (word_gen(w) != gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
         return nullptr;
+    Lane *first = k->lanes.load(std::memory_order_relaxed);
+    if (first && !k->shared.load(std::memory_order_relaxed)) {
+        // A second thread joins: move the first lane's plain byte totals into the key's atomics.
+        // Same handshake as quiesce(): after membarrier + busy == 0 the first lane's owner either
+        // finished its plain update or will see `shared` on its next call.
+        k->shared.store(true, std::memory_order_relaxed);
+        if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        else std::atomic_thread_fence(std::memory_order_seq_cst);
+        for (unsigned spins = 0; first->busy.load(std::memory_order_acquire); ++spins)
+            if (spins > 64) sched_yield();
+        // fetch_add, not store: the first lane may already have added to the atomics after it saw
+        // `shared`, and its plain totals stopped changing at that moment.
+        int64_t live = k->live_bytes.fetch_add(first->solo_live.load(std::memory_order_relaxed),
+                                               std::memory_order_relaxed) + first->solo_live.load(std::memory_order_relaxed);
+        raise_peak(k, std::max(live, first->solo_peak.load(std::memory_order_relaxed)));
+    }
     Lane *l = new (std::nothrow) Lane();
     if (!l) return nullptr;
     l->key = k;
@@ -209,6 +219,7 @@ void *Tracker::open_key(const char *name) {
     k->crash_address = 0;
     k->crash_stack = 0;
     k->lanes.store(nullptr, std::memory_order_relaxed);
+    k->shared.store(false, std::memory_order_relaxed);
     k->live_bytes.store(0, std::memory_order_relaxed);
     k->peak_bytes.store(0, std::memory_order_relaxed);
     k->misuse_count.store(0, std::memory_order_relaxed);
@@ -323,7 +334,8 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
     std::vector<uint64_t> chunks;
     {
         std::lock_guard<std::mutex> lock(lane->chunk_mu);
-        chunks.swap(lane->chunks);
+        lane->chunks.append_to(chunks);
+        lane->chunks.clear();
     }
     // A chunk may hold other keys' blocks too; we claim them to read their headers.
     self->in_api.store(1, std::memory_order_relaxed);
@@ -366,6 +378,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> by_stack;
     uint64_t allocs = 0, reallocs = 0, frees = 0, in = 0, outb = 0;
     std::lock_guard<std::mutex> lock(k->mu);
+    const int64_t live_bytes = key_live_bytes(k), peak_bytes = key_peak_bytes(k);
     Lane *lanes = k->lanes.exchange(nullptr, std::memory_order_acq_rel);
     for (Lane *l = lanes; l; l = l->next_in_key) {
         allocs += l->allocs.load(std::memory_order_relaxed);
@@ -385,10 +398,18 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     model::Cleanup c;
     c.time_ms = now_ms();
     c.outcome = model::Outcome(outcome);
+    // The counters are authoritative for the totals; the tallies give the split by stack, and
+    // what they do not cover was allocated without a stack (sizes-only mode): stack 0.
+    c.blocks = in - outb;
+    c.bytes = uint64_t(live_bytes);
+    uint64_t grouped_blocks = 0, grouped_bytes = 0;
     for (auto &[stack, agg] : by_stack) {
         if (agg.first <= 0) continue;
         c.stacks.push_back({stack, uint64_t(agg.first), uint64_t(agg.second)});
+        grouped_blocks += uint64_t(agg.first);
+        grouped_bytes += uint64_t(agg.second);
     }
+    if (c.blocks > grouped_blocks) c.stacks.push_back({0, c.blocks - grouped_blocks, c.bytes - grouped_bytes});
     std::sort(c.stacks.begin(), c.stacks.end(),
               [](const model::StackGroup &a, const model::StackGroup &b) { return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack); });
 
@@ -399,7 +420,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     rec.opened_ms = k->opened_ms;
     rec.closed_ms = c.time_ms;
     rec.status = k->status;
-    rec.peak_bytes = uint64_t(k->peak_bytes.load(std::memory_order_relaxed));
+    rec.peak_bytes = uint64_t(peak_bytes);
     rec.allocs = allocs;
     rec.reallocs = reallocs;
     rec.frees = frees;
@@ -408,9 +429,6 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     rec.crash_signal = k->crash_signal;
     rec.crash_address = k->crash_address;
     rec.crash_stack = k->crash_stack;
-    // The counters are authoritative for the totals; the tallies give the split by stack.
-    c.blocks = in - outb;
-    c.bytes = uint64_t(k->live_bytes.load(std::memory_order_relaxed));
     if (out) {
         out->blocks = c.blocks;
         out->bytes = c.bytes;

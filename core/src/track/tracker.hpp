@@ -63,6 +63,7 @@ struct Cleanup {
 class Tracker {
 public:
     static Tracker &get() noexcept;
+    static Tracker &get_slow() noexcept;
 
     // Expert API (frame: __builtin_frame_address(0) of the exported function, for the stack).
     void *alloc(void *key, size_t n, uint32_t *err, const void *frame) noexcept;
@@ -97,7 +98,10 @@ public:
 private:
     Tracker();
 
-    Key *key_of(void *handle, KeyHandle &kh) const noexcept;
+    Key *key_of(void *handle, KeyHandle &kh) const noexcept {
+        if (!decode_key(handle, kh)) return nullptr;
+        return slots_[kh.slot].load(std::memory_order_acquire);
+    }
     Lane *lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
     Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
     // Enter/leave an API call on a lane: publishes busy before reading the key's state.
@@ -106,7 +110,16 @@ private:
 
     uint32_t capture(const void *frame, ThreadState *ts, uintptr_t *buf, uint32_t depth) noexcept;
     uint32_t capture_stack(const void *frame, ThreadState *ts) noexcept;
-    std::atomic<uint8_t> *claim(uintptr_t p, uint8_t &seen) noexcept;
+    std::atomic<uint8_t> *claim(uintptr_t p, uint8_t &seen) noexcept {
+        seen = uint8_t(Granule::None);
+        std::atomic<uint8_t> *g = (p & 15) ? nullptr : map_.find(p);
+        if (!g) return nullptr;
+        uint8_t v = uint8_t(Granule::Live);
+        if (__builtin_expect(g->compare_exchange_strong(v, uint8_t(Granule::Claimed), std::memory_order_acquire), 1))
+            return g;
+        return claim_slow(g, seen);
+    }
+    std::atomic<uint8_t> *claim_slow(std::atomic<uint8_t> *g, uint8_t &seen) noexcept;
     // Gives a claim back. A CAS, not a store: if the block's heap was destroyed meanwhile its
     // granule is None now and must stay so.
     static void unclaim(std::atomic<uint8_t> *g) noexcept {
@@ -115,8 +128,10 @@ private:
                                    std::memory_order_relaxed);
     }
     void wait_for_claims(ThreadState *self) noexcept;
-    void account_alloc(Key *k, Lane *lane, uint32_t stack, uint64_t size) noexcept;
+    void account_bytes(Key *k, Lane *lane, int64_t delta) noexcept;
     void raise_peak(Key *k, int64_t now) noexcept;
+    int64_t key_live_bytes(Key *k) const noexcept; // readers: with k->mu held or after quiesce
+    int64_t key_peak_bytes(Key *k) const noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
 
     void record_misuse(Key *k, model::MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
@@ -153,6 +168,14 @@ private:
     static constexpr size_t kMaxClosedKept = 100000;
     static constexpr size_t kMaxMisuseKept = 10000;
 };
+
+extern Tracker *g_tracker; // set once, by the first get_slow(); never destroyed
+
+inline Tracker &Tracker::get() noexcept {
+    Tracker *t = g_tracker;
+    if (__builtin_expect(t != nullptr, 1)) return *t;
+    return get_slow();
+}
 
 // initial-exec: one pointer of static TLS, read without a __tls_get_addr call on the hot path.
 extern thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
