@@ -26,7 +26,7 @@ if [[ -z "${NM_QUICK:-}" ]]; then
       -DNMLEAK_BUILD_BENCH=OFF -DNMLEAK_BUILD_GUI=OFF >/dev/null
     cmake --build "build-${san}" -j"$jobs"
     # The stress test runs fewer operations: sanitizers cost 5-15x.
-    NM_STRESS_OPS=150000 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    NM_STRESS_OPS=150000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       ctest --test-dir "build-${san}" -L core --output-on-failure -j"$jobs" --timeout 900 || status=1
   done

@@ -1,0 +1,179 @@
+// report.hpp - leak reports from a model::Snapshot: the leak model, suppressions and the writers.
+//
+// What is a leak:
+//   - the blocks a key still held when it was closed with Outcome::Done (its Cleanup record):
+//     LeakKind::Leaked;
+//   - the live blocks of keys still open when the snapshot was taken: LeakKind::Outstanding
+//     ("still outstanding": they may yet be freed; at process exit they are leaked too).
+// A close with any other outcome is a forced cleanup, reported as such, never as a leak.
+// Leaks are grouped per key and per stack, biggest bytes first; suppressions remove groups whose
+// stack matches a `leak:` pattern, and every writer reports how many were suppressed.
+#pragma once
+
+#include <nmleak/model.hpp>
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nm::report {
+
+// Process exit codes shared by `nmleak` and the at-exit report.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 1;  // bad usage or unreadable input
+inline constexpr int kExitLeaks = 23; // unsuppressed leaks remain and fail-on-leak was asked
+
+// Version of the JSON report schema (core/src/report/report.schema.json); bumped on any change
+// that could break a reader, new optional fields excepted.
+inline constexpr int kJsonVersion = 1;
+
+enum class Format { Text, Json, Sarif, Folded, Snapshot };
+
+// "text", "json", "sarif", "folded", "snapshot" (also "txt", "nmsnap").
+std::optional<Format> parse_format(std::string_view name);
+// By extension: .txt .json .sarif .folded .nmsnap (also .sarif.json).
+std::optional<Format> format_for_path(std::string_view path);
+const char *to_string(Format f);
+
+// LeakSanitizer-style suppressions: lines `leak:PATTERN`, `#` comments, blank lines ignored.
+// PATTERN is matched against the function, the source file and the module of every frame of a
+// leak's stack, as LeakSanitizer does: `*` matches any run of characters, a leading `^` or a
+// trailing `$` anchors, and without anchors the pattern may match anywhere (a substring).
+class Suppressions {
+public:
+    struct Rule {
+        std::string pattern; // without the "leak:" prefix
+        std::string source;  // file name (or "<text>") and line, for messages
+        int line = 0;
+    };
+
+    // Parse errors name the source and line; no rule is added from a text that has an error.
+    bool add_text(std::string_view text, std::string_view source, std::string *error);
+    bool add_file(const std::string &path, std::string *error);
+
+    const std::vector<Rule> &rules() const { return rules_; }
+    bool empty() const { return rules_.empty(); }
+    // Index of the first rule matching some frame of stack `stack`, or -1.
+    int match(const model::Snapshot &snap, uint32_t stack) const;
+    static bool pattern_matches(std::string_view pattern, std::string_view text);
+
+private:
+    std::vector<Rule> rules_;
+};
+
+enum class LeakKind : uint8_t { Leaked, Outstanding };
+
+// Blocks of one key allocated from one stack.
+struct LeakGroup {
+    LeakKind kind = LeakKind::Leaked;
+    uint32_t expert = 0; // index into Snapshot::experts
+    uint32_t stack = 0;  // index into Snapshot::stacks
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+    // Smallest and largest block; known for outstanding blocks and for single-block groups (a
+    // Cleanup record keeps only totals per stack).
+    bool sizes_known = false;
+    uint64_t min_size = 0;
+    uint64_t max_size = 0;
+    int suppressed_by = -1; // index into Suppressions::rules(), -1 when not suppressed
+
+    // The size of every block of the group when they are known to be equal.
+    std::optional<uint64_t> block_size() const {
+        if (sizes_known && min_size == max_size) return min_size;
+        return std::nullopt;
+    }
+};
+
+struct Totals {
+    uint64_t stacks = 0; // groups
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+    void add(const LeakGroup &g) {
+        ++stacks;
+        blocks += g.blocks;
+        bytes += g.bytes;
+    }
+};
+
+struct ExpertTotals {
+    Totals leaked, outstanding, suppressed;
+};
+
+struct Options {
+    const Suppressions *suppressions = nullptr; // none when null
+    // SARIF only: source files under this directory are written relative to it (uriBaseId
+    // "SRCROOT"), as code-scanning services want repository-relative paths. Empty: absolute URIs.
+    std::string source_root;
+};
+
+// The report model every writer formats. It points into the snapshot and the suppressions, which
+// must outlive it.
+struct LeakReport {
+    const model::Snapshot *snapshot = nullptr;
+    const Suppressions *suppressions = nullptr;
+    std::string source_root; // from Options
+    std::vector<LeakGroup> leaks;      // unsuppressed, both kinds, biggest bytes first
+    std::vector<LeakGroup> suppressed; // same order
+    std::vector<Totals> rule_use;      // per rule of *suppressions, in file order
+    std::vector<ExpertTotals> experts; // per Snapshot::experts entry
+    Totals leaked, outstanding, suppressed_total;
+
+    uint64_t unsuppressed_stacks() const { return leaked.stacks + outstanding.stacks; }
+};
+
+LeakReport build_report(const model::Snapshot &snap, const Options &options = {});
+
+// Unsuppressed leak groups of both kinds, for exit codes.
+struct LeakCount {
+    Totals leaked, outstanding, suppressed;
+    uint64_t unsuppressed() const { return leaked.stacks + outstanding.stacks; }
+};
+LeakCount count_leaks(const model::Snapshot &snap, const Suppressions *suppressions = nullptr);
+
+// Writers. The text, JSON, SARIF and folded writers never fail on a well-formed LeakReport; a
+// snapshot with dangling stack or frame indices prints them as "<invalid ...>" rather than crash.
+void write_text(std::ostream &out, const LeakReport &report);
+void write_json(std::ostream &out, const LeakReport &report);
+void write_sarif(std::ostream &out, const LeakReport &report);
+void write_folded(std::ostream &out, const LeakReport &report);
+
+// Any format to a stream (Format::Snapshot writes the binary snapshot). False with *error when the
+// stream fails or the snapshot cannot be encoded.
+bool write(std::ostream &out, const model::Snapshot &snap, Format format, const Options &options,
+           std::string *error);
+
+// The entry point of NmWriteReport and the at-exit report. format: "text", "json", "sarif",
+// "folded", "snapshot", or empty to choose from the file's extension. The file is replaced
+// atomically. False with a one-line *error (unknown format, unwritable path, ...).
+bool write_file(const model::Snapshot &snap, const std::string &path, std::string_view format,
+                std::string *error);
+bool write_file(const model::Snapshot &snap, const std::string &path, std::string_view format,
+                const Options &options, std::string *error);
+
+// The at-exit policy, from the environment:
+//   NMLEAK_FAIL_ON_LEAK=1     exit with kExitLeaks when unsuppressed leaks remain ("0", "" or unset:
+//                             keep the program's own exit code)
+//   NMLEAK_SUPPRESSIONS=FILE  suppressions applied to the at-exit report and to the exit code
+struct EnvSettings {
+    bool fail_on_leak = false;
+    std::string suppressions_path;
+    Suppressions suppressions;
+    Options options() const {
+        Options o;
+        if (!suppressions_path.empty()) o.suppressions = &suppressions;
+        return o;
+    }
+};
+// False with *error when NMLEAK_SUPPRESSIONS names a file that cannot be read or parsed (the
+// settings are still filled, without suppressions) or NMLEAK_FAIL_ON_LEAK is not 0/1/true/false.
+bool settings_from_env(EnvSettings *out, std::string *error);
+
+// kExitLeaks when fail_on_leak is set and unsuppressed leaks remain, else kExitOk (the exit hook
+// then keeps the program's own exit code).
+int exit_code_for(const LeakCount &count, bool fail_on_leak);
+int exit_code_for(const model::Snapshot &snap, const EnvSettings &settings);
+
+} // namespace nm::report

@@ -1,0 +1,66 @@
+// run_state.hpp - one expert run, shared by its thread, its NMRUN handle and the watchdog.
+#pragma once
+
+#include <nmhost.h>
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "capture/capture.hpp"
+#include "host/expert_module.hpp"
+
+namespace nm::host {
+
+using Clock = std::chrono::steady_clock;
+
+// Running -> TerminateRequested (deadline or host) -> Interrupting (grace over) -> Finished.
+// A run that returns on its own goes straight to Finished from any phase.
+enum class Phase { Running, TerminateRequested, Interrupting, Finished };
+enum class StopReason { None, Deadline, Host };
+
+struct RunState {
+    // Fixed at start.
+    std::shared_ptr<const ExpertModule> module;
+    std::shared_ptr<const capture::Capture> capture;
+    HEXPERTKEY key = nullptr;
+    std::string key_name;
+    PEXPERTCONFIG config = nullptr; // the host's, when it gave one
+    DWORD startup_flags = 0;
+    EXPERTSTARTUPINFO startup{};
+    Clock::time_point started;
+    uint32_t deadline_ms = 0; // 0: none
+    uint32_t grace_ms = NM_DEFAULT_GRACE_MS;
+
+    // Read by the thread's interrupt handler: set once the grace period is over.
+    std::atomic<int> interrupt_wanted{0};
+
+    std::mutex mu; // everything below
+    std::condition_variable cv; // finished or gave_up changed
+    pthread_t thread{};
+    Phase phase = Phase::Running;
+    StopReason stop_reason = StopReason::None;
+    Clock::time_point terminate_at, interrupt_since, next_kick;
+    uint32_t interrupts_sent = 0;
+    bool left_expert = false; // the thread is out of expert code: no more interrupts
+    bool gave_up = false;     // no safe point found in time: waiters get the abandoned result
+    bool finished = false;    // key closed, result final
+    bool orphaned = false;    // the handle is gone: the thread detaches itself when it ends
+    NMRUNRESULT result{};
+};
+
+// "deadline of 2000 ms passed" / "terminate requested by the host" (mu held).
+std::string stop_reason_text(const RunState &run);
+
+// The watchdog: one thread for all runs; it requests terminate at the deadline, starts
+// interrupting after the grace period, and gives waiters an abandoned result when no safe point
+// turns up. Runs are dropped from its list once finished.
+void watch(std::shared_ptr<RunState> run);
+void wake_watchdog();
+
+} // namespace nm::host

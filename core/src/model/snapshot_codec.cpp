@@ -1,0 +1,413 @@
+// snapshot_codec.cpp - the uncompressed payload encoding of one model::Snapshot (format version 1).
+//
+// Layout. Every integer is little-endian with no padding or alignment; `str` is a u32 byte length
+// followed by that many bytes (UTF-8, no terminator). Lists are a count followed by the elements.
+//
+//   process   i32 pid | str command | str executable | str hostname
+//             u64 start_unix_ms | u64 snapshot_ms | u32 stack_depth
+//   modules   u32 n, then n x { str path | u64 base | u64 size | str build_id }
+//   frames    u32 n, then n x { u64 address | str function | str file | u32 line
+//                               | str module | u64 module_offset }
+//   stacks    u32 n, then n x { u32 depth | depth x u32 frame_index }      (innermost frame first)
+//   experts   u32 n, then n x expert:
+//     u64 id | str name | u32 state | u32 outcome | u64 opened_ms | u64 closed_ms
+//     u32 status | u32 substatus | str status_text | i32 percent
+//     u64 live_blocks | u64 live_bytes | u64 peak_bytes | u64 allocs | u64 reallocs | u64 frees
+//     u64 misuse_count
+//     str outcome_detail | i32 crash_signal | u64 crash_address | u32 crash_stack
+//     blocks    u64 n, then n x { u64 address | u64 size | u32 stack | u64 time_ms }   (28 bytes each)
+//     cleanups  u32 n, then n x { u64 time_ms | u32 outcome | u64 blocks | u64 bytes
+//                                 | u32 g, then g x { u32 stack | u64 blocks | u64 bytes } }
+//     misuse    u32 n, then n x { u64 time_ms | u32 kind | str function | u64 address | u32 stack
+//                                 | str owner }
+//   end       u32 0x444E4521 ("!END"), and nothing after it
+//
+// The end marker catches an encoder and decoder that disagree on a field; decode also requires that
+// every index points at something that exists, so consumers can index without checking.
+#include <nmleak/snapshot_io.hpp>
+
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+namespace nm::snapshot_io {
+namespace {
+
+constexpr uint32_t kEndMarker = 0x444E4521u;
+constexpr size_t kBlockBytes = 28;
+
+inline void store_le32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline void store_le64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline uint32_t load_le32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
+    return v;
+}
+inline uint64_t load_le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
+    return v;
+}
+
+class Writer {
+public:
+    explicit Writer(std::vector<uint8_t> *out) : out_(out) {}
+
+    void u32(uint32_t v) { store_le32(grow(4), v); }
+    void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
+    void u64(uint64_t v) { store_le64(grow(8), v); }
+    void str(const std::string &s) {
+        if (s.size() > std::numeric_limits<uint32_t>::max())
+            throw std::length_error("a string of the snapshot is longer than 4 GiB");
+        u32(static_cast<uint32_t>(s.size()));
+        if (!s.empty()) std::memcpy(grow(s.size()), s.data(), s.size());
+    }
+    template <class C> void count32(const C &c, const char *what) {
+        if (c.size() > std::numeric_limits<uint32_t>::max())
+            throw std::length_error(std::string("too many ") + what + " for the snapshot format");
+        u32(static_cast<uint32_t>(c.size()));
+    }
+    uint8_t *grow(size_t n) {
+        size_t at = out_->size();
+        out_->resize(at + n);
+        return out_->data() + at;
+    }
+
+private:
+    std::vector<uint8_t> *out_;
+};
+
+// A bounds-checked cursor. The first failure sticks, so callers can read a whole record and test
+// ok() once; every read past the end returns zeros.
+class Reader {
+public:
+    explicit Reader(std::span<const uint8_t> in) : in_(in) {}
+
+    bool ok() const { return error_.empty(); }
+    const std::string &error() const { return error_; }
+    size_t offset() const { return pos_; }
+    size_t remaining() const { return in_.size() - pos_; }
+    void fail(const std::string &why) {
+        if (error_.empty()) error_ = why;
+    }
+
+    uint32_t u32(const char *what) {
+        const uint8_t *p = take(4, what);
+        return p ? load_le32(p) : 0;
+    }
+    int32_t i32(const char *what) { return static_cast<int32_t>(u32(what)); }
+    uint64_t u64(const char *what) {
+        const uint8_t *p = take(8, what);
+        return p ? load_le64(p) : 0;
+    }
+    std::string str(const char *what) {
+        uint32_t n = u32(what);
+        const uint8_t *p = take(n, what);
+        return p ? std::string(reinterpret_cast<const char *>(p), n) : std::string();
+    }
+    // A list length, refused unless n elements of at least min_bytes each could still follow: a
+    // corrupted count then fails here instead of reserving gigabytes.
+    uint64_t count(uint64_t n, size_t min_bytes, const char *what) {
+        if (!ok()) return 0;
+        if (n > remaining() / min_bytes) {
+            fail("corrupted payload: " + std::to_string(n) + " " + what + " at offset " +
+                 std::to_string(pos_) + " cannot fit in the " + std::to_string(remaining()) +
+                 " bytes left");
+            return 0;
+        }
+        return n;
+    }
+    const uint8_t *take(size_t n, const char *what) {
+        if (!ok()) return nullptr;
+        if (n > remaining()) {
+            fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(pos_) +
+                 " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
+            return nullptr;
+        }
+        const uint8_t *p = in_.data() + pos_;
+        pos_ += n;
+        return p;
+    }
+
+private:
+    std::span<const uint8_t> in_;
+    size_t pos_ = 0;
+    std::string error_;
+};
+
+void encode_expert(Writer &w, const model::Expert &e) {
+    w.u64(e.id);
+    w.str(e.name);
+    w.u32(static_cast<uint32_t>(e.state));
+    w.u32(static_cast<uint32_t>(e.outcome));
+    w.u64(e.opened_ms);
+    w.u64(e.closed_ms);
+    w.u32(e.status.status);
+    w.u32(e.status.substatus);
+    w.str(e.status.text);
+    w.i32(e.status.percent);
+    for (uint64_t v : {e.live_blocks, e.live_bytes, e.peak_bytes, e.allocs, e.reallocs, e.frees,
+                       e.misuse_count})
+        w.u64(v);
+    w.str(e.outcome_detail);
+    w.i32(e.crash_signal);
+    w.u64(e.crash_address);
+    w.u32(e.crash_stack);
+
+    w.u64(e.blocks.size());
+    // The block list dominates big snapshots: one resize, then plain stores.
+    uint8_t *p = w.grow(e.blocks.size() * kBlockBytes);
+    for (const model::Block &b : e.blocks) {
+        store_le64(p, b.address);
+        store_le64(p + 8, b.size);
+        store_le32(p + 16, b.stack);
+        store_le64(p + 20, b.time_ms);
+        p += kBlockBytes;
+    }
+
+    w.count32(e.cleanups, "cleanups");
+    for (const model::Cleanup &c : e.cleanups) {
+        w.u64(c.time_ms);
+        w.u32(static_cast<uint32_t>(c.outcome));
+        w.u64(c.blocks);
+        w.u64(c.bytes);
+        w.count32(c.stacks, "cleanup stacks");
+        for (const model::StackGroup &g : c.stacks) {
+            w.u32(g.stack);
+            w.u64(g.blocks);
+            w.u64(g.bytes);
+        }
+    }
+
+    w.count32(e.misuse, "misuse events");
+    for (const model::Misuse &m : e.misuse) {
+        w.u64(m.time_ms);
+        w.u32(static_cast<uint32_t>(m.kind));
+        w.str(m.function);
+        w.u64(m.address);
+        w.u32(m.stack);
+        w.str(m.owner);
+    }
+}
+
+bool decode_expert(Reader &r, model::Expert &e) {
+    e.id = r.u64("expert id");
+    e.name = r.str("expert name");
+    e.state = static_cast<model::ExpertState>(r.u32("expert state"));
+    e.outcome = static_cast<model::Outcome>(r.u32("expert outcome"));
+    e.opened_ms = r.u64("expert opened_ms");
+    e.closed_ms = r.u64("expert closed_ms");
+    e.status.status = r.u32("status");
+    e.status.substatus = r.u32("substatus");
+    e.status.text = r.str("status text");
+    e.status.percent = r.i32("status percent");
+    e.live_blocks = r.u64("live_blocks");
+    e.live_bytes = r.u64("live_bytes");
+    e.peak_bytes = r.u64("peak_bytes");
+    e.allocs = r.u64("allocs");
+    e.reallocs = r.u64("reallocs");
+    e.frees = r.u64("frees");
+    e.misuse_count = r.u64("misuse_count");
+    e.outcome_detail = r.str("outcome detail");
+    e.crash_signal = r.i32("crash signal");
+    e.crash_address = r.u64("crash address");
+    e.crash_stack = r.u32("crash stack");
+
+    uint64_t n_blocks = r.count(r.u64("block count"), kBlockBytes, "blocks");
+    if (const uint8_t *p = r.take(n_blocks * kBlockBytes, "blocks")) {
+        e.blocks.resize(n_blocks);
+        for (model::Block &b : e.blocks) {
+            b.address = load_le64(p);
+            b.size = load_le64(p + 8);
+            b.stack = load_le32(p + 16);
+            b.time_ms = load_le64(p + 20);
+            p += kBlockBytes;
+        }
+    }
+
+    uint64_t n_cleanups = r.count(r.u32("cleanup count"), 32, "cleanups");
+    e.cleanups.resize(n_cleanups);
+    for (model::Cleanup &c : e.cleanups) {
+        c.time_ms = r.u64("cleanup time");
+        c.outcome = static_cast<model::Outcome>(r.u32("cleanup outcome"));
+        c.blocks = r.u64("cleanup blocks");
+        c.bytes = r.u64("cleanup bytes");
+        c.stacks.resize(r.count(r.u32("cleanup stack count"), 20, "cleanup stacks"));
+        for (model::StackGroup &g : c.stacks) {
+            g.stack = r.u32("cleanup stack");
+            g.blocks = r.u64("cleanup stack blocks");
+            g.bytes = r.u64("cleanup stack bytes");
+        }
+        if (!r.ok()) return false;
+    }
+
+    e.misuse.resize(r.count(r.u32("misuse count"), 32, "misuse events"));
+    for (model::Misuse &m : e.misuse) {
+        m.time_ms = r.u64("misuse time");
+        m.kind = static_cast<model::MisuseKind>(r.u32("misuse kind"));
+        m.function = r.str("misuse function");
+        m.address = r.u64("misuse address");
+        m.stack = r.u32("misuse stack");
+        m.owner = r.str("misuse owner");
+        if (!r.ok()) return false;
+    }
+    return r.ok();
+}
+
+// Checks that every index and enum of a decoded snapshot is usable as is.
+bool validate(const model::Snapshot &s, std::string *error) {
+    auto bad = [&](const std::string &why) {
+        if (error) *error = "corrupted payload: " + why;
+        return false;
+    };
+    const size_t n_frames = s.frames.size(), n_stacks = s.stacks.size();
+    for (size_t i = 0; i < n_stacks; ++i)
+        for (uint32_t f : s.stacks[i].frames)
+            if (f >= n_frames)
+                return bad("stack " + std::to_string(i) + " refers to frame " + std::to_string(f) +
+                           " of " + std::to_string(n_frames));
+    // Stack 0 means "not captured" and is valid even in a snapshot that holds no stacks at all.
+    auto stack_ok = [&](uint32_t id) { return id == 0 || id < n_stacks; };
+    for (const model::Expert &e : s.experts) {
+        const std::string who = "expert " + std::to_string(e.id) + " ";
+        if (static_cast<uint32_t>(e.state) > static_cast<uint32_t>(model::ExpertState::Closed))
+            return bad(who + "has unknown state " + std::to_string(static_cast<uint32_t>(e.state)));
+        if (static_cast<uint32_t>(e.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
+            return bad(who + "has unknown outcome " +
+                       std::to_string(static_cast<uint32_t>(e.outcome)));
+        if (!stack_ok(e.crash_stack))
+            return bad(who + "crash stack " + std::to_string(e.crash_stack) + " does not exist");
+        for (const model::Block &b : e.blocks)
+            if (!stack_ok(b.stack))
+                return bad(who + "block stack " + std::to_string(b.stack) + " does not exist");
+        for (const model::Cleanup &c : e.cleanups) {
+            if (static_cast<uint32_t>(c.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
+                return bad(who + "cleanup has unknown outcome");
+            for (const model::StackGroup &g : c.stacks)
+                if (!stack_ok(g.stack))
+                    return bad(who + "cleanup stack " + std::to_string(g.stack) + " does not exist");
+        }
+        for (const model::Misuse &m : e.misuse) {
+            if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::CorruptHeader))
+                return bad(who + "misuse event has unknown kind");
+            if (!stack_ok(m.stack))
+                return bad(who + "misuse stack " + std::to_string(m.stack) + " does not exist");
+        }
+    }
+    return true;
+}
+
+} // namespace
+
+void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
+    size_t blocks = 0;
+    for (const model::Expert &e : snap.experts) blocks += e.blocks.size();
+    out->reserve(out->size() + blocks * kBlockBytes + snap.frames.size() * 96 +
+                 snap.stacks.size() * 48 + 4096);
+
+    Writer w(out);
+    const model::Process &p = snap.process;
+    w.i32(p.pid);
+    w.str(p.command);
+    w.str(p.executable);
+    w.str(p.hostname);
+    w.u64(p.start_unix_ms);
+    w.u64(p.snapshot_ms);
+    w.u32(p.stack_depth);
+
+    w.count32(snap.modules, "modules");
+    for (const model::Module &m : snap.modules) {
+        w.str(m.path);
+        w.u64(m.base);
+        w.u64(m.size);
+        w.str(m.build_id);
+    }
+    w.count32(snap.frames, "frames");
+    for (const model::Frame &f : snap.frames) {
+        w.u64(f.address);
+        w.str(f.function);
+        w.str(f.file);
+        w.u32(f.line);
+        w.str(f.module);
+        w.u64(f.module_offset);
+    }
+    w.count32(snap.stacks, "stacks");
+    for (const model::Stack &s : snap.stacks) {
+        w.count32(s.frames, "frames in one stack");
+        uint8_t *q = w.grow(s.frames.size() * 4);
+        for (uint32_t f : s.frames) {
+            store_le32(q, f);
+            q += 4;
+        }
+    }
+    w.count32(snap.experts, "experts");
+    for (const model::Expert &e : snap.experts) encode_expert(w, e);
+    w.u32(kEndMarker);
+}
+
+bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error) {
+    Reader r(payload);
+    model::Snapshot s;
+    s.version = kFormatVersion;
+    model::Process &p = s.process;
+    p.pid = r.i32("pid");
+    p.command = r.str("command");
+    p.executable = r.str("executable");
+    p.hostname = r.str("hostname");
+    p.start_unix_ms = r.u64("start_unix_ms");
+    p.snapshot_ms = r.u64("snapshot_ms");
+    p.stack_depth = r.u32("stack_depth");
+
+    s.modules.resize(r.count(r.u32("module count"), 24, "modules"));
+    for (model::Module &m : s.modules) {
+        m.path = r.str("module path");
+        m.base = r.u64("module base");
+        m.size = r.u64("module size");
+        m.build_id = r.str("module build id");
+        if (!r.ok()) break;
+    }
+    s.frames.resize(r.count(r.u32("frame count"), 32, "frames"));
+    for (model::Frame &f : s.frames) {
+        f.address = r.u64("frame address");
+        f.function = r.str("frame function");
+        f.file = r.str("frame file");
+        f.line = r.u32("frame line");
+        f.module = r.str("frame module");
+        f.module_offset = r.u64("frame module offset");
+        if (!r.ok()) break;
+    }
+    s.stacks.resize(r.count(r.u32("stack count"), 4, "stacks"));
+    for (model::Stack &st : s.stacks) {
+        uint64_t depth = r.count(r.u32("stack depth"), 4, "frames in one stack");
+        if (const uint8_t *q = r.take(depth * 4, "stack frames")) {
+            st.frames.resize(depth);
+            for (uint32_t &f : st.frames) {
+                f = load_le32(q);
+                q += 4;
+            }
+        }
+        if (!r.ok()) break;
+    }
+    s.experts.resize(r.count(r.u32("expert count"), 120, "experts"));
+    for (model::Expert &e : s.experts)
+        if (!decode_expert(r, e)) break;
+
+    if (r.ok() && r.u32("end marker") != kEndMarker)
+        r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));
+    if (r.ok() && r.remaining() != 0)
+        r.fail("corrupted payload: " + std::to_string(r.remaining()) +
+               " unexpected bytes after the end marker");
+    if (!r.ok()) {
+        if (error) *error = r.error();
+        return false;
+    }
+    if (!validate(s, error)) return false;
+    *out = std::move(s);
+    return true;
+}
+
+} // namespace nm::snapshot_io

@@ -1,0 +1,312 @@
+// snapshot_io.cpp - the snapshot container: header, CRC-32 checks, zstd, and snapshot files.
+//
+// Header, 40 bytes, uncompressed, little-endian. Bytes 0..39 keep this layout in every format
+// version (only the payload changes), so any build can tell "newer version" from "corrupted".
+//
+//   offset size field
+//        0    8 magic "NMLKSNAP"
+//        8    4 u32 format version (1)
+//       12    4 u32 flags: bit 0 = the stored bytes are one zstd frame; clear = stored as is.
+//                 Other bits must be 0.
+//       16    8 u64 payload_size: bytes of the decoded payload (snapshot_codec.cpp)
+//       24    8 u64 stored_size: bytes that follow the header; the file ends right after them
+//       32    4 u32 CRC-32 of the stored bytes
+//       36    4 u32 CRC-32 of header bytes 0..35
+//
+// The zstd frame also carries zstd's own content checksum of the payload, so corruption is caught
+// before (stored CRC) and after (content checksum) decompression.
+#include <nmleak/snapshot_io.hpp>
+
+#include "model/file_io.hpp"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+
+namespace nm::snapshot_io {
+namespace {
+
+constexpr uint32_t kFlagZstd = 1u;
+constexpr uint32_t kKnownFlags = kFlagZstd;
+
+// Slicing-by-8 tables: 8 KiB, built at compile time; ~2 GB/s keeps the check off the profile.
+constexpr std::array<std::array<uint32_t, 256>, 8> make_crc_tables() {
+    std::array<std::array<uint32_t, 256>, 8> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i)
+        for (size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    return t;
+}
+constexpr auto kCrcTables = make_crc_tables();
+
+void put_le32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void put_le64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t get_le32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
+    return v;
+}
+uint64_t get_le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
+    return v;
+}
+
+std::string hex32(uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", v);
+    return buf;
+}
+
+bool fail(std::string *error, std::string why) {
+    if (error) *error = std::move(why);
+    return false;
+}
+
+struct Header {
+    uint32_t version = 0;
+    uint32_t flags = 0;
+    uint64_t payload_size = 0;
+    uint64_t stored_size = 0;
+    uint32_t stored_crc = 0;
+};
+
+// Magic, header checksum, version and flags: everything knowable from the first 40 bytes.
+bool parse_header(std::span<const uint8_t> bytes, Header *h, const DecodeLimits &limits,
+                  std::string *error) {
+    if (bytes.empty()) return fail(error, "empty input: a snapshot file holds at least 40 bytes");
+    const size_t n = std::min(bytes.size(), sizeof kMagic);
+    if (std::memcmp(bytes.data(), kMagic, n) != 0) {
+        std::string seen;
+        for (size_t i = 0; i < n; ++i) {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%02x", bytes[i]);
+            seen += buf;
+        }
+        return fail(error, "not an nmleak snapshot: bad magic (expected \"NMLKSNAP\", found bytes " +
+                               seen + ")");
+    }
+    if (bytes.size() < kHeaderSize)
+        return fail(error, "truncated snapshot: the header needs " + std::to_string(kHeaderSize) +
+                               " bytes, the input has " + std::to_string(bytes.size()));
+    const uint8_t *p = bytes.data();
+    h->version = get_le32(p + 8);
+    h->flags = get_le32(p + 12);
+    h->payload_size = get_le64(p + 16);
+    h->stored_size = get_le64(p + 24);
+    h->stored_crc = get_le32(p + 32);
+    const uint32_t header_crc = get_le32(p + 36);
+    if (crc32(bytes.first(36)) != header_crc)
+        return fail(error, "corrupted snapshot: header checksum mismatch");
+    if (h->version != kFormatVersion)
+        return fail(error, "unsupported snapshot format version " + std::to_string(h->version) +
+                               " (this nmleak reads version " + std::to_string(kFormatVersion) +
+                               (h->version > kFormatVersion ? "; written by a newer nmleak)" : ")"));
+    if (h->flags & ~kKnownFlags)
+        return fail(error, "unsupported snapshot flags " + hex32(h->flags));
+    if (h->payload_size > limits.max_payload_bytes)
+        return fail(error, "snapshot payload of " + std::to_string(h->payload_size) +
+                               " bytes exceeds the limit of " +
+                               std::to_string(limits.max_payload_bytes) + " bytes");
+    // zstd never expands data by more than 1/256 + a few bytes (ZSTD_compressBound); a larger
+    // stored size is a damaged field, refused before anything is read or allocated for it.
+    const uint64_t slack = h->payload_size / 128 + (uint64_t{1} << 20);
+    if (h->stored_size > h->payload_size && h->stored_size - h->payload_size > slack)
+        return fail(error, "corrupted snapshot: " + std::to_string(h->stored_size) +
+                               " stored bytes cannot encode a payload of " +
+                               std::to_string(h->payload_size));
+    if (!(h->flags & kFlagZstd) && h->payload_size != h->stored_size)
+        return fail(error, "corrupted snapshot: uncompressed data of " +
+                               std::to_string(h->stored_size) + " bytes, header says " +
+                               std::to_string(h->payload_size));
+    return true;
+}
+
+bool decompress(std::span<const uint8_t> stored, uint64_t payload_size, std::vector<uint8_t> *out,
+                std::string *error) {
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx *)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    if (!dctx) return fail(error, "out of memory creating a zstd context");
+    // Frames must be built from real input: cap the window like zstd's default decoder does.
+    ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
+    unsigned long long frame_size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+    if (frame_size == ZSTD_CONTENTSIZE_ERROR)
+        return fail(error, "corrupted snapshot: the data is not a zstd frame");
+    if (frame_size != ZSTD_CONTENTSIZE_UNKNOWN && frame_size != payload_size)
+        return fail(error, "corrupted snapshot: zstd frame of " + std::to_string(frame_size) +
+                               " bytes, header says " + std::to_string(payload_size));
+
+    // Grow the output as zstd produces it, starting small: the header's size is a claim not yet
+    // backed by data. One byte of room past it lets an overlong frame show itself.
+    const uint64_t room = payload_size + 1;
+    out->clear();
+    out->resize(static_cast<size_t>(std::min<uint64_t>(room, uint64_t{1} << 20)));
+    ZSTD_inBuffer in{stored.data(), stored.size(), 0};
+    ZSTD_outBuffer ob{out->data(), out->size(), 0};
+    for (;;) {
+        const size_t in_before = in.pos, out_before = ob.pos;
+        size_t rc = ZSTD_decompressStream(dctx.get(), &ob, &in);
+        if (ZSTD_isError(rc))
+            return fail(error, std::string("corrupted snapshot: zstd: ") + ZSTD_getErrorName(rc));
+        if (ob.pos > payload_size)
+            return fail(error, "corrupted snapshot: the data decompresses to more than the " +
+                                   std::to_string(payload_size) + " bytes the header says");
+        if (rc == 0) break; // frame complete, zstd's content checksum verified
+        if (ob.pos == ob.size) {
+            out->resize(static_cast<size_t>(std::min<uint64_t>(room, uint64_t{ob.size} * 2)));
+            ob.dst = out->data();
+            ob.size = out->size();
+        } else if (in.pos == in.size) {
+            return fail(error, "truncated snapshot: the zstd frame ends early");
+        } else if (in.pos == in_before && ob.pos == out_before) {
+            return fail(error, "corrupted snapshot: zstd made no progress");
+        }
+    }
+    if (in.pos != in.size)
+        return fail(error, "corrupted snapshot: " + std::to_string(in.size - in.pos) +
+                               " bytes after the zstd frame");
+    if (ob.pos != payload_size)
+        return fail(error, "corrupted snapshot: the data decompresses to " + std::to_string(ob.pos) +
+                               " bytes, header says " + std::to_string(payload_size));
+    out->resize(ob.pos);
+    return true;
+}
+
+bool decode_checked(std::span<const uint8_t> bytes, model::Snapshot *out, std::string *error,
+                    const DecodeLimits &limits) {
+    Header h;
+    if (!parse_header(bytes, &h, limits, error)) return false;
+    const uint64_t have = bytes.size() - kHeaderSize;
+    if (have < h.stored_size)
+        return fail(error, "truncated snapshot: the header announces " +
+                               std::to_string(h.stored_size) + " bytes of data, only " +
+                               std::to_string(have) + " present");
+    if (have > h.stored_size)
+        return fail(error, "corrupted snapshot: " + std::to_string(have - h.stored_size) +
+                               " unexpected bytes after the snapshot data");
+    std::span<const uint8_t> stored = bytes.subspan(kHeaderSize);
+    const uint32_t crc = crc32(stored);
+    if (crc != h.stored_crc)
+        return fail(error, "corrupted snapshot: data checksum mismatch (header " +
+                               hex32(h.stored_crc) + ", data " + hex32(crc) + ")");
+    if (!(h.flags & kFlagZstd)) return decode_payload(stored, out, error);
+    std::vector<uint8_t> payload;
+    if (!decompress(stored, h.payload_size, &payload, error)) return false;
+    return decode_payload(payload, out, error);
+}
+
+} // namespace
+
+uint32_t crc32(std::span<const uint8_t> bytes, uint32_t seed) noexcept {
+    uint32_t c = ~seed;
+    const uint8_t *p = bytes.data();
+    size_t n = bytes.size();
+    const auto &t = kCrcTables;
+    while (n >= 8) {
+        uint32_t lo = c ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
+                           uint32_t{p[3]} << 24);
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+            t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return ~c;
+}
+
+bool has_magic(std::span<const uint8_t> bytes) noexcept {
+    return bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+}
+
+bool encode(const model::Snapshot &snap, std::vector<uint8_t> *out, std::string *error,
+            const EncodeOptions &options) {
+    try {
+        std::vector<uint8_t> payload;
+        encode_payload(snap, &payload);
+        const size_t start = out->size();
+        out->resize(start + kHeaderSize);
+        uint32_t flags = 0;
+        if (options.zstd_level > 0) {
+            flags |= kFlagZstd;
+            std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx *)> cctx(ZSTD_createCCtx(),
+                                                                   ZSTD_freeCCtx);
+            if (!cctx) return fail(error, "out of memory creating a zstd context");
+            ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel,
+                                   std::min(options.zstd_level, ZSTD_maxCLevel()));
+            ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+            ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, 1);
+            out->resize(start + kHeaderSize + ZSTD_compressBound(payload.size()));
+            size_t n = ZSTD_compress2(cctx.get(), out->data() + start + kHeaderSize,
+                                      out->size() - start - kHeaderSize, payload.data(),
+                                      payload.size());
+            if (ZSTD_isError(n)) {
+                out->resize(start);
+                return fail(error, std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+            }
+            out->resize(start + kHeaderSize + n);
+        } else {
+            out->insert(out->end(), payload.begin(), payload.end());
+        }
+        uint8_t *h = out->data() + start;
+        std::memcpy(h, kMagic, sizeof kMagic);
+        put_le32(h + 8, kFormatVersion);
+        put_le32(h + 12, flags);
+        put_le64(h + 16, payload.size());
+        put_le64(h + 24, out->size() - start - kHeaderSize);
+        put_le32(h + 32, crc32({h + kHeaderSize, out->size() - start - kHeaderSize}));
+        put_le32(h + 36, crc32({h, 36}));
+        return true;
+    } catch (const std::bad_alloc &) {
+        return fail(error, "out of memory encoding the snapshot");
+    } catch (const std::length_error &e) {
+        return fail(error, e.what());
+    }
+}
+
+bool decode(std::span<const uint8_t> bytes, model::Snapshot *out, std::string *error,
+            const DecodeLimits &limits) {
+    try {
+        return decode_checked(bytes, out, error, limits);
+    } catch (const std::bad_alloc &) {
+        return fail(error, "out of memory decoding the snapshot");
+    }
+}
+
+bool write_file(const model::Snapshot &snap, const std::string &path, std::string *error,
+                const EncodeOptions &options) {
+    std::vector<uint8_t> bytes;
+    if (!encode(snap, &bytes, error, options)) return false;
+    return fileio::write_atomically(path, bytes, error);
+}
+
+bool read_file(const std::string &path, model::Snapshot *out, std::string *error,
+               const DecodeLimits &limits) {
+    fileio::Input in;
+    if (!in.open(path, error)) return false;
+    std::vector<uint8_t> bytes;
+    bool eof = false;
+    std::string why;
+    if (!in.read_up_to(kHeaderSize, &bytes, &eof, error)) return false;
+    Header h;
+    if (!parse_header(bytes, &h, limits, &why)) return fail(error, path + ": " + why);
+    // Read what the (checksummed) header announces, plus one byte to notice trailing garbage; the
+    // buffer grows only with bytes really read.
+    if (!in.read_up_to(h.stored_size + 1, &bytes, &eof, error)) return false;
+    if (!decode(bytes, out, &why, limits)) return fail(error, path + ": " + why);
+    return true;
+}
+
+} // namespace nm::snapshot_io

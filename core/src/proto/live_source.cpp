@@ -1,0 +1,184 @@
+// live_source.cpp - nm::live::Source: the agent's full snapshots and per-client updates.
+#include <nmleak/capture.hpp>
+#include <nmleak/live.hpp>
+
+#include <unistd.h>
+
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "model/modules.hpp"
+#include "model/symbolize.hpp"
+#include "track/tracker.hpp"
+
+namespace nm::live {
+namespace {
+
+KeyMark mark_of(const model::Expert &e) {
+    KeyMark m;
+    m.state = e.state;
+    m.outcome = e.outcome;
+    m.closed_ms = e.closed_ms;
+    m.status = e.status;
+    m.live_blocks = e.live_blocks;
+    m.live_bytes = e.live_bytes;
+    m.peak_bytes = e.peak_bytes;
+    m.allocs = e.allocs;
+    m.reallocs = e.reallocs;
+    m.frees = e.frees;
+    m.misuse_count = e.misuse_count;
+    m.outcome_detail = e.outcome_detail;
+    m.crash_signal = e.crash_signal;
+    m.cleanups_sent = e.cleanups.size();
+    m.misuse_sent = e.misuse.size();
+    return m;
+}
+
+bool same(const KeyMark &a, const KeyMark &b) {
+    return a.state == b.state && a.outcome == b.outcome && a.closed_ms == b.closed_ms &&
+           a.status.status == b.status.status && a.status.substatus == b.status.substatus &&
+           a.status.percent == b.status.percent && a.status.text == b.status.text &&
+           a.live_blocks == b.live_blocks && a.live_bytes == b.live_bytes && a.peak_bytes == b.peak_bytes &&
+           a.allocs == b.allocs && a.reallocs == b.reallocs && a.frees == b.frees &&
+           a.misuse_count == b.misuse_count && a.outcome_detail == b.outcome_detail &&
+           a.crash_signal == b.crash_signal && a.cleanups_sent == b.cleanups_sent &&
+           a.misuse_sent == b.misuse_sent;
+}
+
+} // namespace
+
+struct Source::Impl {
+    track::Tracker &tracker = track::Tracker::get();
+    std::vector<model::Expert> now; // from the last refresh(); stacks are depot ids
+    uint64_t now_ms = 0;
+    uint32_t depth = 0;
+    uint64_t module_generation = 0;
+    std::unique_ptr<Symbolizer> symbolizer; // made on first use: it reads every module's symbols
+    std::vector<uintptr_t> scratch;
+
+    // Depot id -> index into out->stacks, adding the stack's frames (by address) as it goes.
+    struct Mapper {
+        Impl &impl;
+        model::Snapshot &out;
+        std::unordered_map<uint32_t, uint32_t> stacks;
+        std::unordered_map<uint64_t, uint32_t> frames;
+
+        uint32_t map(uint32_t depot_id) {
+            if (depot_id == 0) return 0;
+            auto [it, fresh] = stacks.try_emplace(depot_id, 0);
+            if (!fresh) return it->second;
+            model::Stack s;
+            if (impl.tracker.depot().get(depot_id, impl.scratch)) {
+                for (uintptr_t a : impl.scratch) {
+                    auto [f, added] = frames.try_emplace(a, uint32_t(out.frames.size()));
+                    if (added) {
+                        model::Frame fr;
+                        fr.address = a;
+                        out.frames.push_back(std::move(fr));
+                    }
+                    s.frames.push_back(f->second);
+                }
+            }
+            it->second = uint32_t(out.stacks.size());
+            out.stacks.push_back(std::move(s));
+            return it->second;
+        }
+    };
+
+    void symbolize(model::Snapshot &out) {
+        if (out.frames.empty()) return;
+        if (!symbolizer) symbolizer = std::make_unique<Symbolizer>();
+        std::vector<uint64_t> addrs;
+        addrs.reserve(out.frames.size());
+        for (const auto &f : out.frames) addrs.push_back(f.address);
+        std::vector<model::Frame> resolved = symbolizer->resolve(addrs);
+        for (size_t i = 0; i < out.frames.size() && i < resolved.size(); ++i) {
+            resolved[i].address = out.frames[i].address;
+            out.frames[i] = std::move(resolved[i]);
+        }
+    }
+};
+
+Source::Source() : d_(std::make_unique<Impl>()) {}
+Source::~Source() = default;
+
+model::Snapshot Source::full(bool include_blocks, Baseline *baseline) {
+    // The generation is read before the capture: a module loaded during it makes the next update
+    // carry the module list again, never the other way round.
+    const uint64_t generation = module_generation();
+    model::Snapshot snap = capture_snapshot(include_blocks);
+    if (baseline) {
+        baseline->keys_.clear();
+        for (const model::Expert &e : snap.experts) baseline->keys_[e.id] = mark_of(e);
+        baseline->module_generation_ = generation;
+        baseline->have_modules_ = true;
+        baseline->stack_depth_ = snap.process.stack_depth;
+    }
+    return snap;
+}
+
+void Source::refresh() {
+    d_->now.clear();
+    d_->tracker.collect(d_->now, false);
+    d_->now_ms = d_->tracker.now_ms();
+    d_->depth = d_->tracker.stack_depth();
+    d_->module_generation = module_generation();
+}
+
+uint32_t Source::stack_depth() const { return d_->tracker.stack_depth(); }
+uint64_t Source::start_unix_ms() const { return d_->tracker.start_unix_ms(); }
+
+bool Source::delta(Baseline *baseline, model::Snapshot *out) {
+    model::Snapshot u;
+    u.process.pid = ::getpid();
+    u.process.start_unix_ms = d_->tracker.start_unix_ms();
+    u.process.snapshot_ms = d_->now_ms;
+    u.process.stack_depth = d_->depth;
+    u.stacks.emplace_back(); // stack 0: the empty stack
+    bool changed = false;
+    if (!baseline->have_modules_ || baseline->module_generation_ != d_->module_generation) {
+        u.modules = list_modules();
+        baseline->module_generation_ = d_->module_generation;
+        baseline->have_modules_ = true;
+        changed = true;
+    }
+    if (baseline->stack_depth_ != d_->depth) {
+        baseline->stack_depth_ = d_->depth;
+        changed = true;
+    }
+
+    Impl::Mapper mapper{*d_, u, {}, {}};
+    std::unordered_set<uint64_t> seen;
+    for (const model::Expert &e : d_->now) {
+        seen.insert(e.id);
+        const KeyMark now_mark = mark_of(e);
+        auto [it, fresh] = baseline->keys_.try_emplace(e.id);
+        if (!fresh && same(it->second, now_mark)) continue;
+        const size_t cleanups_from = fresh ? 0 : std::min(it->second.cleanups_sent, e.cleanups.size());
+        const size_t misuse_from = fresh ? 0 : std::min(it->second.misuse_sent, e.misuse.size());
+        it->second = now_mark;
+        changed = true;
+
+        model::Expert x = e;
+        x.blocks.clear();
+        x.cleanups.assign(e.cleanups.begin() + ptrdiff_t(cleanups_from), e.cleanups.end());
+        x.misuse.assign(e.misuse.begin() + ptrdiff_t(misuse_from), e.misuse.end());
+        for (auto &c : x.cleanups)
+            for (auto &g : c.stacks) g.stack = mapper.map(g.stack);
+        for (auto &m : x.misuse) m.stack = mapper.map(m.stack);
+        x.crash_stack = mapper.map(x.crash_stack);
+        u.experts.push_back(std::move(x));
+    }
+    // Keys the tracker no longer reports (its closed-key history is capped) are forgotten.
+    for (auto it = baseline->keys_.begin(); it != baseline->keys_.end();) {
+        if (seen.count(it->first)) ++it;
+        else it = baseline->keys_.erase(it);
+    }
+    if (!changed) return false;
+    d_->symbolize(u);
+    *out = std::move(u);
+    return true;
+}
+
+} // namespace nm::live

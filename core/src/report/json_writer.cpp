@@ -1,0 +1,227 @@
+// json_writer.cpp - the JSON report (schema: core/src/report/report.schema.json, version kJsonVersion).
+//
+// Streamed with JsonOut rather than built as an nlohmann DOM: see json_support.hpp for the figures.
+#include <nmleak/report.hpp>
+
+#include "report/json_support.hpp"
+#include "report/render.hpp"
+
+#include <ostream>
+#include <unordered_map>
+
+namespace nm::report {
+namespace {
+
+// Each frame's encoded object, built on first use: a big report repeats frames many times.
+class FrameTexts {
+public:
+    explicit FrameTexts(const model::Snapshot &s) : snap_(s) {}
+
+    const std::string &get(uint32_t id) {
+        auto [it, fresh] = texts_.try_emplace(id);
+        if (fresh) {
+            const model::Frame &f = detail::frame_at(snap_, id);
+            std::string &t = it->second;
+            t = "{\"function\": " + detail::json_string(f.function);
+            t += ", \"file\": " + detail::json_string(f.file);
+            t += ", \"line\": " + std::to_string(f.line);
+            t += ", \"module\": " + detail::json_string(f.module);
+            t += ", \"offset\": \"" + detail::hex(f.module_offset);
+            t += "\", \"address\": \"" + detail::hex(f.address) + "\"}";
+        }
+        return it->second;
+    }
+
+    void stack(detail::JsonOut &j, uint32_t stack) {
+        j.begin_array();
+        for (uint32_t id : detail::stack_at(snap_, stack).frames) j.raw(get(id));
+        j.end_array();
+    }
+
+private:
+    const model::Snapshot &snap_;
+    std::unordered_map<uint32_t, std::string> texts_;
+};
+
+void totals(detail::JsonOut &j, const Totals &t) {
+    j.begin_object();
+    j.key("stacks").num(t.stacks);
+    j.key("blocks").num(t.blocks);
+    j.key("bytes").num(t.bytes);
+    j.end_object();
+}
+
+void process(detail::JsonOut &j, const model::Snapshot &s) {
+    const model::Process &p = s.process;
+    j.begin_object();
+    j.key("pid").num(p.pid);
+    j.key("command").str(p.command);
+    j.key("executable").str(p.executable);
+    j.key("hostname").str(p.hostname);
+    j.key("start_unix_ms").num(p.start_unix_ms);
+    j.key("snapshot_ms").num(p.snapshot_ms);
+    j.key("stack_depth").num(p.stack_depth);
+    j.key("modules").begin_array();
+    for (const model::Module &m : s.modules) {
+        j.begin_object();
+        j.key("path").str(m.path);
+        j.key("base").str(detail::hex(m.base));
+        j.key("size").num(m.size);
+        j.key("build_id").str(m.build_id);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
+void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g) {
+    j.begin_object();
+    j.key("outstanding").boolean(g.kind == LeakKind::Outstanding);
+    if (std::optional<uint64_t> size = g.block_size()) j.key("size").num(*size);
+    else j.key("size").null();
+    if (g.sizes_known) {
+        j.key("min_size").num(g.min_size);
+        j.key("max_size").num(g.max_size);
+    }
+    j.key("count").num(g.blocks);
+    j.key("bytes").num(g.bytes);
+    j.key("stack");
+    frames.stack(j, g.stack);
+    j.end_object();
+}
+
+void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
+            const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks) {
+    j.begin_object();
+    j.key("id").num(e.id);
+    j.key("name").str(e.name);
+    j.key("state").str(detail::state_name(e.state));
+    if (e.state == model::ExpertState::Closed) j.key("outcome").str(detail::outcome_name(e.outcome));
+    else j.key("outcome").null();
+    j.key("outcome_detail").str(e.outcome_detail);
+    j.key("opened_ms").num(e.opened_ms);
+    j.key("closed_ms").num(e.closed_ms);
+    j.key("status").begin_object();
+    j.key("status").num(e.status.status);
+    j.key("substatus").num(e.status.substatus);
+    j.key("text").str(e.status.text);
+    j.key("percent").num(e.status.percent);
+    j.end_object();
+    j.key("outstanding_blocks").num(e.live_blocks);
+    j.key("outstanding_bytes").num(e.live_bytes);
+    j.key("peak_bytes").num(e.peak_bytes);
+    j.key("allocs").num(e.allocs);
+    j.key("frees").num(e.frees);
+    j.key("reallocs").num(e.reallocs);
+    j.key("misuse_count").num(std::max<uint64_t>(e.misuse_count, e.misuse.size()));
+    j.key("crash");
+    if (e.crash_signal != 0) {
+        j.begin_object();
+        j.key("signal").num(e.crash_signal);
+        j.key("signal_name").str(detail::signal_name(e.crash_signal));
+        j.key("address").str(detail::hex(e.crash_address));
+        j.key("stack");
+        frames.stack(j, e.crash_stack);
+        j.end_object();
+    } else {
+        j.null();
+    }
+    j.key("leaks").begin_array();
+    for (const LeakGroup *g : leaks) leak(j, frames, *g);
+    j.end_array();
+    j.key("suppressed");
+    totals(j, t.suppressed);
+
+    j.key("cleanups").begin_array();
+    for (const model::Cleanup &c : e.cleanups) {
+        if (c.outcome == model::Outcome::Done) continue; // those blocks are this key's leaks
+        j.begin_object();
+        j.key("reason").str(detail::outcome_name(c.outcome));
+        j.key("time_ms").num(c.time_ms);
+        j.key("blocks").num(c.blocks);
+        j.key("bytes").num(c.bytes);
+        j.key("stacks").begin_array();
+        for (const model::StackGroup &g : c.stacks) {
+            j.begin_object();
+            j.key("count").num(g.blocks);
+            j.key("bytes").num(g.bytes);
+            j.key("stack");
+            frames.stack(j, g.stack);
+            j.end_object();
+        }
+        j.end_array();
+        j.end_object();
+    }
+    j.end_array();
+
+    j.key("misuse").begin_array();
+    for (const model::Misuse &m : e.misuse) {
+        j.begin_object();
+        j.key("kind").str(detail::misuse_name(m.kind));
+        j.key("function").str(m.function);
+        j.key("address").str(detail::hex(m.address));
+        j.key("time_ms").num(m.time_ms);
+        j.key("owner").str(m.owner);
+        j.key("stack");
+        frames.stack(j, m.stack);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
+} // namespace
+
+void detail::render_json(std::string &out, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    // Each expert lists its leaks in report order, so biggest first within the expert too.
+    std::vector<std::vector<const LeakGroup *>> per_expert(s.experts.size());
+    for (const LeakGroup &g : r.leaks) per_expert[g.expert].push_back(&g);
+
+    FrameTexts frames(s);
+    JsonOut j(out);
+    j.begin_object();
+    j.key("version").num(static_cast<int64_t>(kJsonVersion));
+    j.key("generator").str("nmleak");
+    j.key("process");
+    process(j, s);
+    j.key("summary").begin_object();
+    j.key("leaked");
+    totals(j, r.leaked);
+    j.key("outstanding");
+    totals(j, r.outstanding);
+    j.key("suppressed");
+    totals(j, r.suppressed_total);
+    j.key("unsuppressed_stacks").num(r.unsuppressed_stacks());
+    j.end_object();
+
+    j.key("suppressions").begin_array();
+    if (r.suppressions) {
+        const auto &rules = r.suppressions->rules();
+        for (size_t i = 0; i < rules.size(); ++i) {
+            const Totals &t = r.rule_use[i];
+            j.begin_object();
+            j.key("stacks").num(t.stacks);
+            j.key("blocks").num(t.blocks);
+            j.key("bytes").num(t.bytes);
+            j.key("pattern").str("leak:" + rules[i].pattern);
+            j.key("source").str(rules[i].source + ":" + std::to_string(rules[i].line));
+            j.end_object();
+        }
+    }
+    j.end_array();
+
+    j.key("experts").begin_array();
+    for (size_t i = 0; i < s.experts.size(); ++i)
+        expert(j, frames, s.experts[i], r.experts[i], per_expert[i]);
+    j.end_array();
+    j.end_object();
+}
+
+void write_json(std::ostream &out, const LeakReport &r) {
+    std::string text;
+    detail::render_json(text, r);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+} // namespace nm::report

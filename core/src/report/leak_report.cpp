@@ -1,0 +1,175 @@
+// leak_report.cpp - derives the report model (leak groups per key and stack) from a Snapshot.
+#include <nmleak/report.hpp>
+
+#include "report/render.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace nm::report {
+namespace {
+
+bool key_open(const model::Expert &e) { return e.state != model::ExpertState::Closed; }
+
+// Blocks of one expert grouped by stack id. Stack ids are dense, so a vector indexed by id would
+// be fastest, but one expert usually touches few of a big snapshot's stacks: a hash map keeps the
+// cost proportional to the expert's own blocks.
+void group_outstanding(const model::Expert &e, uint32_t expert, std::vector<LeakGroup> &out) {
+    std::unordered_map<uint32_t, size_t> index;
+    for (const model::Block &b : e.blocks) {
+        auto [it, fresh] = index.try_emplace(b.stack, out.size());
+        if (fresh) {
+            LeakGroup g;
+            g.kind = LeakKind::Outstanding;
+            g.expert = expert;
+            g.stack = b.stack;
+            g.sizes_known = true;
+            g.min_size = b.size;
+            g.max_size = b.size;
+            out.push_back(g);
+        }
+        LeakGroup &g = out[it->second];
+        ++g.blocks;
+        g.bytes += b.size;
+        g.min_size = std::min(g.min_size, b.size);
+        g.max_size = std::max(g.max_size, b.size);
+    }
+}
+
+void group_leaked(const model::Expert &e, uint32_t expert, std::vector<LeakGroup> &out) {
+    std::unordered_map<uint32_t, size_t> index;
+    for (const model::Cleanup &c : e.cleanups) {
+        if (c.outcome != model::Outcome::Done) continue;
+        uint64_t blocks = 0, bytes = 0;
+        auto add = [&](uint32_t stack, uint64_t n, uint64_t sz) {
+            auto [it, fresh] = index.try_emplace(stack, out.size());
+            if (fresh) {
+                LeakGroup g;
+                g.kind = LeakKind::Leaked;
+                g.expert = expert;
+                g.stack = stack;
+                out.push_back(g);
+            }
+            LeakGroup &g = out[it->second];
+            g.blocks += n;
+            g.bytes += sz;
+        };
+        for (const model::StackGroup &sg : c.stacks) {
+            if (sg.blocks == 0 && sg.bytes == 0) continue;
+            add(sg.stack, sg.blocks, sg.bytes);
+            blocks += sg.blocks;
+            bytes += sg.bytes;
+        }
+        // A record whose per-stack groups do not add up to its totals (stacks dropped, sizes-only
+        // mode) still reports the rest, under the empty stack.
+        if (c.blocks > blocks || c.bytes > bytes)
+            add(0, c.blocks > blocks ? c.blocks - blocks : 0, c.bytes > bytes ? c.bytes - bytes : 0);
+    }
+}
+
+bool bigger(const LeakGroup &a, const LeakGroup &b) {
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    if (a.blocks != b.blocks) return a.blocks > b.blocks;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    if (a.expert != b.expert) return a.expert < b.expert;
+    return a.stack < b.stack;
+}
+
+} // namespace
+
+std::optional<Format> parse_format(std::string_view name) {
+    if (name == "text" || name == "txt") return Format::Text;
+    if (name == "json") return Format::Json;
+    if (name == "sarif") return Format::Sarif;
+    if (name == "folded") return Format::Folded;
+    if (name == "snapshot" || name == "nmsnap") return Format::Snapshot;
+    return std::nullopt;
+}
+
+std::optional<Format> format_for_path(std::string_view path) {
+    std::string_view base = detail::basename(path);
+    auto ends = [&](std::string_view ext) {
+        return base.size() > ext.size() && base.substr(base.size() - ext.size()) == ext;
+    };
+    if (ends(".sarif") || ends(".sarif.json")) return Format::Sarif;
+    if (ends(".txt") || ends(".log")) return Format::Text;
+    if (ends(".json")) return Format::Json;
+    if (ends(".folded")) return Format::Folded;
+    if (ends(".nmsnap")) return Format::Snapshot;
+    return std::nullopt;
+}
+
+const char *to_string(Format f) {
+    switch (f) {
+    case Format::Text: return "text";
+    case Format::Json: return "json";
+    case Format::Sarif: return "sarif";
+    case Format::Folded: return "folded";
+    case Format::Snapshot: return "snapshot";
+    }
+    return "unknown";
+}
+
+LeakReport build_report(const model::Snapshot &snap, const Options &options) {
+    LeakReport r;
+    r.snapshot = &snap;
+    r.suppressions = options.suppressions;
+    r.source_root = options.source_root;
+    r.experts.resize(snap.experts.size());
+
+    std::vector<LeakGroup> all;
+    for (size_t i = 0; i < snap.experts.size(); ++i) {
+        const model::Expert &e = snap.experts[i];
+        group_leaked(e, static_cast<uint32_t>(i), all);
+        // A closed key holds no blocks; if one still lists some, they are reported all the same.
+        if (key_open(e) || !e.blocks.empty()) group_outstanding(e, static_cast<uint32_t>(i), all);
+    }
+
+    const Suppressions *sup = options.suppressions;
+    if (sup) r.rule_use.resize(sup->rules().size());
+    // Many keys share stacks: match each stack against the rules once.
+    std::unordered_map<uint32_t, int> verdicts;
+    for (LeakGroup &g : all) {
+        if (g.kind == LeakKind::Leaked && g.blocks == 1) {
+            g.sizes_known = true;
+            g.min_size = g.max_size = g.bytes;
+        }
+        if (sup && !sup->empty()) {
+            auto [it, fresh] = verdicts.try_emplace(g.stack, -1);
+            if (fresh) it->second = sup->match(snap, g.stack);
+            g.suppressed_by = it->second;
+        }
+        ExpertTotals &t = r.experts[g.expert];
+        if (g.suppressed_by >= 0) {
+            r.rule_use[static_cast<size_t>(g.suppressed_by)].add(g);
+            r.suppressed_total.add(g);
+            t.suppressed.add(g);
+            r.suppressed.push_back(g);
+        } else {
+            (g.kind == LeakKind::Leaked ? r.leaked : r.outstanding).add(g);
+            (g.kind == LeakKind::Leaked ? t.leaked : t.outstanding).add(g);
+            r.leaks.push_back(g);
+        }
+    }
+    std::sort(r.leaks.begin(), r.leaks.end(), bigger);
+    std::sort(r.suppressed.begin(), r.suppressed.end(), bigger);
+    return r;
+}
+
+LeakCount count_leaks(const model::Snapshot &snap, const Suppressions *suppressions) {
+    Options options;
+    options.suppressions = suppressions;
+    LeakReport r = build_report(snap, options);
+    return LeakCount{r.leaked, r.outstanding, r.suppressed_total};
+}
+
+int exit_code_for(const LeakCount &count, bool fail_on_leak) {
+    return fail_on_leak && count.unsuppressed() > 0 ? kExitLeaks : kExitOk;
+}
+
+int exit_code_for(const model::Snapshot &snap, const EnvSettings &settings) {
+    if (!settings.fail_on_leak) return kExitOk;
+    return exit_code_for(count_leaks(snap, settings.options().suppressions), true);
+}
+
+} // namespace nm::report

@@ -1,0 +1,197 @@
+// sarif_writer.cpp - SARIF 2.1.0: one result per leaking stack, for code-scanning tools.
+//
+// The allocating frame (the stack's innermost) is the result's location; the whole stack,
+// outermost first, is its codeFlow, so viewers show the call path that led to the allocation.
+// Suppressed leaks are left out; their totals are in the run's properties.
+#include <nmleak/report.hpp>
+
+#include "report/json_support.hpp"
+#include "report/render.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <ostream>
+
+#ifndef NMLEAK_VERSION
+#define NMLEAK_VERSION "0.1.0"
+#endif
+
+namespace nm::report {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr const char *kRuleLeak = "NMLEAK1001";
+constexpr const char *kRuleOutstanding = "NMLEAK1002";
+
+// RFC 3986: keep unreserved characters and '/', percent-encode every other byte.
+std::string percent_encoded(std::string_view path) {
+    std::string out;
+    for (unsigned char c : path) {
+        if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            out += buf;
+        }
+    }
+    return out;
+}
+
+constexpr const char *kSourceRootId = "SRCROOT";
+
+// "/src/" for "/src" or "/src/"; empty when no root was given.
+std::string root_prefix(const std::string &root) {
+    if (root.empty()) return {};
+    return root.back() == '/' ? root : root + "/";
+}
+
+json artifact_for(const std::string &file, const std::string &root) {
+    if (!root.empty() && file.size() > root.size() && file.compare(0, root.size(), root) == 0)
+        return json{{"uri", percent_encoded(std::string_view(file).substr(root.size()))},
+                    {"uriBaseId", kSourceRootId}};
+    return json{{"uri", (file.front() == '/' ? "file://" : "") + percent_encoded(file)}};
+}
+
+json location_for(const model::Frame &f, const std::string &root) {
+    json loc = json::object();
+    // A physical location needs a line to be useful (and valid for SARIF2017); without one the
+    // module and offset are what identifies the code.
+    const bool physical = !f.file.empty() && f.line > 0;
+    if (physical)
+        loc["physicalLocation"] = json{{"artifactLocation", artifact_for(f.file, root)},
+                                       {"region", json{{"startLine", f.line}}}};
+    json logical = json::array();
+    if (!f.function.empty()) logical.push_back(json{{"name", f.function}, {"kind", "function"}});
+    if (!physical || f.function.empty()) {
+        std::string where = f.module.empty() ? detail::hex(f.address)
+                                             : f.module + "+" + detail::hex(f.module_offset);
+        std::string name = f.module.empty() ? where
+                                            : std::string(detail::basename(f.module)) + "+" +
+                                                  detail::hex(f.module_offset);
+        logical.push_back(json{{"name", name}, {"fullyQualifiedName", where}, {"kind", "module"}});
+    }
+    loc["logicalLocations"] = std::move(logical);
+    return loc;
+}
+
+json rules() {
+    auto rule = [](const char *id, const char *name, const char *brief, const char *full,
+                   const char *level) {
+        return json{{"id", id},
+                    {"name", name},
+                    {"shortDescription", json{{"text", brief}}},
+                    {"fullDescription", json{{"text", full}}},
+                    {"defaultConfiguration", json{{"level", level}}},
+                    {"help", json{{"text", full}}}};
+    };
+    return json::array(
+        {rule(kRuleLeak, "ExpertMemoryLeak", "Memory an expert still held when its run ended.",
+              "An expert's key was closed with outcome 'done' while it still held blocks "
+              "allocated with ExpertAllocMemory or ExpertReallocMemory; the host reclaimed them. "
+              "Free them with ExpertFreeMemory before Run returns.",
+              "error"),
+         rule(kRuleOutstanding, "ExpertMemoryOutstanding",
+              "Memory still held by an expert whose key is open.",
+              "Blocks of an expert key that was still open when the snapshot was taken. They may "
+              "yet be freed; at process exit they are leaked.",
+              "warning")});
+}
+
+std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
+    const model::Expert &e = s.experts[g.expert];
+    std::string m = detail::plural(g.bytes, "byte", "bytes") + " in " +
+                    detail::plural(g.blocks, "block", "blocks") +
+                    (g.kind == LeakKind::Leaked ? " leaked by expert '" : " still held by expert '") +
+                    e.name + "' (key " + std::to_string(e.id) + ")";
+    const model::Stack &st = detail::stack_at(s, g.stack);
+    if (!st.frames.empty()) m += ", allocated in " + detail::frame_label(detail::frame_at(s, st.frames[0]));
+    return m + ".";
+}
+
+json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string &root) {
+    const bool leaked = g.kind == LeakKind::Leaked;
+    const model::Expert &e = s.experts[g.expert];
+    const model::Stack &st = detail::stack_at(s, g.stack);
+    json r;
+    r["ruleId"] = leaked ? kRuleLeak : kRuleOutstanding;
+    r["ruleIndex"] = leaked ? 0 : 1;
+    r["level"] = leaked ? "error" : "warning";
+    r["message"] = json{{"text", message_for(s, g)}};
+    if (!st.frames.empty()) {
+        r["locations"] = json::array({location_for(detail::frame_at(s, st.frames[0]), root)});
+        json steps = json::array();
+        for (size_t i = st.frames.size(); i-- > 0;) {
+            const model::Frame &f = detail::frame_at(s, st.frames[i]);
+            json loc = location_for(f, root);
+            loc["message"] = json{{"text", "#" + std::to_string(i) + " " + detail::frame_label(f)}};
+            steps.push_back(json{{"location", std::move(loc)},
+                                 {"nestingLevel", st.frames.size() - 1 - i}});
+        }
+        r["codeFlows"] = json::array(
+            {json{{"threadFlows", json::array({json{{"locations", std::move(steps)}}})}}});
+    } else {
+        // No stack was recorded (sizes-only mode): the expert is all we can point at.
+        r["locations"] = json::array({json{{"logicalLocations",
+                                            json::array({json{{"name", e.name}, {"kind", "module"}}})}}});
+    }
+    char fp[24];
+    std::snprintf(fp, sizeof fp, "%016llx",
+                  static_cast<unsigned long long>(detail::stack_fingerprint(s, g.stack)));
+    r["partialFingerprints"] = json{{"nmleakStack/v1", std::string(fp) + ":" + e.name}};
+    json props{{"expert", e.name},     {"key", e.id},       {"blocks", g.blocks},
+               {"bytes", g.bytes},     {"outstanding", !leaked}};
+    if (std::optional<uint64_t> size = g.block_size()) props["blockSize"] = *size;
+    r["properties"] = std::move(props);
+    return r;
+}
+
+} // namespace
+
+void detail::render_sarif(std::string &out, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    const std::string root = root_prefix(r.source_root);
+    json results = json::array();
+    for (const LeakGroup &g : r.leaks) results.push_back(result_for(s, g, root));
+
+    json driver{{"name", "nmleak"},
+                {"version", NMLEAK_VERSION},
+                {"semanticVersion", NMLEAK_VERSION},
+                {"rules", rules()}};
+#ifdef NMLEAK_HOMEPAGE
+    driver["informationUri"] = NMLEAK_HOMEPAGE;
+#endif
+    json run;
+    run["tool"] = json{{"driver", std::move(driver)}};
+    if (!root.empty())
+        run["originalUriBaseIds"] =
+            json{{kSourceRootId, json{{"uri", "file://" + percent_encoded(root)}}}};
+    run["invocations"] = json::array(
+        {json{{"executionSuccessful", true},
+              {"commandLine", s.process.command},
+              {"properties", json{{"pid", s.process.pid}, {"hostname", s.process.hostname}}}}});
+    run["results"] = std::move(results);
+    run["properties"] =
+        json{{"leaked", json{{"stacks", r.leaked.stacks}, {"blocks", r.leaked.blocks}, {"bytes", r.leaked.bytes}}},
+             {"outstanding", json{{"stacks", r.outstanding.stacks},
+                                  {"blocks", r.outstanding.blocks},
+                                  {"bytes", r.outstanding.bytes}}},
+             {"suppressed", json{{"stacks", r.suppressed_total.stacks},
+                                 {"blocks", r.suppressed_total.blocks},
+                                 {"bytes", r.suppressed_total.bytes}}}};
+    json doc{{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
+             {"version", "2.1.0"},
+             {"runs", json::array({std::move(run)})}};
+    detail::dump(out, doc);
+}
+
+void write_sarif(std::ostream &out, const LeakReport &r) {
+    std::string text;
+    detail::render_sarif(text, r);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+} // namespace nm::report

@@ -1,0 +1,233 @@
+// text_writer.cpp - the human report: leaks by stack, biggest first, in LeakSanitizer's shape.
+#include <nmleak/report.hpp>
+
+#include "report/render.hpp"
+
+#include <algorithm>
+#include <array>
+#include <ostream>
+
+namespace nm::report {
+namespace {
+
+using detail::plural;
+
+std::string bytes_in_blocks(uint64_t bytes, uint64_t blocks) {
+    return plural(bytes, "byte", "bytes") + " in " + plural(blocks, "block", "blocks");
+}
+
+std::string when(uint64_t ms) { return "+" + std::to_string(ms) + " ms"; }
+
+void header(std::string &o, const LeakReport &r) {
+    const model::Process &p = r.snapshot->process;
+    const std::string tag = "==" + std::to_string(p.pid) + "==";
+    o += "=================================================================\n";
+    if (r.unsuppressed_stacks() > 0)
+        o += tag + "ERROR: nmleak: detected memory leaks\n";
+    else
+        o += tag + "nmleak: no unsuppressed leaks\n";
+    o += "process " + std::to_string(p.pid);
+    if (!p.command.empty()) o += ": " + p.command;
+    o += '\n';
+    o += "host " + (p.hostname.empty() ? std::string("?") : p.hostname) + ", tracking since " +
+         detail::utc_time(p.start_unix_ms) + ", snapshot at " + when(p.snapshot_ms) +
+         ", stack depth " + std::to_string(p.stack_depth) + "\n";
+}
+
+void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r, LeakKind kind) {
+    const model::Snapshot &s = *r.snapshot;
+    bool first = true;
+    for (const LeakGroup &g : r.leaks) {
+        if (g.kind != kind) continue;
+        if (first) {
+            o += kind == LeakKind::Leaked ? "\nLeaks (keys closed with outcome done):\n"
+                                          : "\nStill outstanding (keys still open):\n";
+            first = false;
+        }
+        const model::Expert &e = s.experts[g.expert];
+        o += '\n';
+        o += bytes_in_blocks(g.bytes, g.blocks);
+        if (g.blocks > 1 && g.sizes_known)
+            o += g.min_size == g.max_size
+                     ? " of " + std::to_string(g.min_size) + " bytes"
+                     : " of " + std::to_string(g.min_size) + ".." + std::to_string(g.max_size) +
+                           " bytes";
+        o += " allocated by expert " + detail::expert_label(e);
+        if (kind == LeakKind::Outstanding) o += std::string(", ") + detail::state_name(e.state);
+        o += ":\n";
+        sp.print(o, g.stack, "    ");
+    }
+}
+
+void cleanup_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    bool first = true;
+    for (const model::Expert &e : s.experts) {
+        for (const model::Cleanup &c : e.cleanups) {
+            if (c.outcome == model::Outcome::Done) continue;
+            if (first) {
+                o += "\nForced cleanups:\n";
+                first = false;
+            }
+            o += "\nexpert " + detail::expert_label(e) + " closed as " +
+                 detail::outcome_name(c.outcome) + " at " + when(c.time_ms) + ": reclaimed " +
+                 bytes_in_blocks(c.bytes, c.blocks) + "\n";
+            if (!e.outcome_detail.empty()) o += "    reason: " + e.outcome_detail + "\n";
+            for (const model::StackGroup &g : c.stacks) {
+                o += "    " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
+                sp.print(o, g.stack, "        ");
+            }
+            if (e.crash_signal != 0) {
+                o += "    crash stack (" + detail::signal_name(e.crash_signal) + " at " +
+                     detail::hex(e.crash_address) + "):\n";
+                sp.print(o, e.crash_stack, "        ");
+            }
+        }
+    }
+}
+
+void misuse_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    uint64_t total = 0, kept = 0;
+    for (const model::Expert &e : s.experts) {
+        total += std::max<uint64_t>(e.misuse_count, e.misuse.size());
+        kept += e.misuse.size();
+    }
+    if (total == 0) return;
+    o += "\nMisuse (" + plural(total, "event", "events");
+    if (kept < total) o += ", the first " + std::to_string(kept) + " kept";
+    o += "):\n";
+    for (const model::Expert &e : s.experts) {
+        for (const model::Misuse &m : e.misuse) {
+            o += "\n" + std::string(detail::misuse_phrase(m.kind)) + ": " +
+                 (m.function.empty() ? std::string("?") : m.function) + "(" +
+                 detail::padded_hex(m.address) + ") by expert " + detail::expert_label(e);
+            if (!m.owner.empty()) o += ", block owned by " + m.owner;
+            o += " at " + when(m.time_ms) + ":\n";
+            sp.print(o, m.stack, "    ");
+        }
+    }
+}
+
+void expert_table(std::string &o, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    if (s.experts.empty()) {
+        o += "\nExperts: none\n";
+        return;
+    }
+    constexpr size_t kCols = 14;
+    using Row = std::array<std::string, kCols>;
+    std::vector<Row> rows;
+    rows.push_back({"key", "name", "state", "outcome", "live blocks", "live bytes", "peak bytes",
+                    "allocs", "reallocs", "frees", "misuse", "leaked bytes", "outstanding bytes",
+                    "reclaimed bytes"});
+    for (size_t i = 0; i < s.experts.size(); ++i) {
+        const model::Expert &e = s.experts[i];
+        const ExpertTotals &t = r.experts[i];
+        uint64_t cleaned = 0;
+        for (const model::Cleanup &c : e.cleanups)
+            if (c.outcome != model::Outcome::Done) cleaned += c.bytes;
+        rows.push_back({std::to_string(e.id), e.name.empty() ? "<unnamed>" : e.name,
+                        detail::state_name(e.state),
+                        e.state == model::ExpertState::Closed ? detail::outcome_name(e.outcome) : "-",
+                        std::to_string(e.live_blocks), std::to_string(e.live_bytes),
+                        std::to_string(e.peak_bytes), std::to_string(e.allocs),
+                        std::to_string(e.reallocs), std::to_string(e.frees),
+                        std::to_string(std::max<uint64_t>(e.misuse_count, e.misuse.size())),
+                        std::to_string(t.leaked.bytes), std::to_string(t.outstanding.bytes),
+                        std::to_string(cleaned)});
+    }
+    std::array<size_t, kCols> width{};
+    for (const Row &row : rows)
+        for (size_t c = 0; c < kCols; ++c) width[c] = std::max(width[c], row[c].size());
+    o += "\nExperts:\n";
+    for (const Row &row : rows) {
+        std::string line = " ";
+        for (size_t c = 0; c < kCols; ++c) {
+            // Name, state and outcome read left to right; numbers line up on the right.
+            const bool left = c >= 1 && c <= 3;
+            const std::string pad(width[c] - row[c].size(), ' ');
+            line += ' ';
+            line += left ? row[c] + pad : pad + row[c];
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        o += line + '\n';
+    }
+    for (const model::Expert &e : s.experts) {
+        std::string notes;
+        if (e.status.percent >= 0 || !e.status.text.empty() || e.status.status != 0)
+            notes += "status " + std::to_string(e.status.status) + "/" +
+                     std::to_string(e.status.substatus) +
+                     (e.status.text.empty() ? std::string() : " \"" + e.status.text + "\"") +
+                     (e.status.percent >= 0 ? " " + std::to_string(e.status.percent) + "%" : "");
+        if (!e.outcome_detail.empty())
+            notes += (notes.empty() ? "" : "; ") + std::string("ended: ") + e.outcome_detail;
+        if (!notes.empty()) o += "  " + detail::expert_label(e) + ": " + notes + "\n";
+    }
+}
+
+void suppression_section(std::string &o, const LeakReport &r) {
+    if (!r.suppressions || r.suppressions->empty()) return;
+    o += "\nSuppressions used:\n  stacks  blocks       bytes  pattern\n";
+    const auto &rules = r.suppressions->rules();
+    for (size_t i = 0; i < rules.size(); ++i) {
+        const Totals &t = r.rule_use[i];
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "  %6llu  %6llu  %10llu  ",
+                      static_cast<unsigned long long>(t.stacks),
+                      static_cast<unsigned long long>(t.blocks),
+                      static_cast<unsigned long long>(t.bytes));
+        o += buf;
+        o += "leak:" + rules[i].pattern;
+        if (t.stacks == 0) o += "  (matched nothing)";
+        o += '\n';
+    }
+}
+
+void summary(std::string &o, const LeakReport &r) {
+    const model::Snapshot &s = *r.snapshot;
+    uint64_t cleanups = 0, cleaned = 0, misuse = 0;
+    for (const model::Expert &e : s.experts) {
+        for (const model::Cleanup &c : e.cleanups)
+            if (c.outcome != model::Outcome::Done) {
+                ++cleanups;
+                cleaned += c.bytes;
+            }
+        misuse += std::max<uint64_t>(e.misuse_count, e.misuse.size());
+    }
+    o += "\nSUMMARY: nmleak: " + plural(r.leaked.bytes, "byte", "bytes") + " leaked in " +
+         plural(r.leaked.blocks, "block", "blocks") + " (" +
+         plural(r.leaked.stacks, "stack", "stacks") + "); " +
+         plural(r.outstanding.bytes, "byte", "bytes") + " still outstanding in " +
+         plural(r.outstanding.blocks, "block", "blocks") + " (" +
+         plural(r.outstanding.stacks, "stack", "stacks") + "); " +
+         plural(r.suppressed_total.bytes, "byte", "bytes") + " in " +
+         plural(r.suppressed_total.blocks, "block", "blocks") + " suppressed; " +
+         plural(cleaned, "byte", "bytes") + " reclaimed by " +
+         plural(cleanups, "forced cleanup", "forced cleanups") + "; " +
+         plural(misuse, "misuse event", "misuse events") + ".\n";
+}
+
+} // namespace
+
+namespace detail {
+void render_text(std::string &o, const LeakReport &r) {
+    header(o, r);
+    detail::StackPrinter sp(*r.snapshot);
+    leak_section(o, sp, r, LeakKind::Leaked);
+    leak_section(o, sp, r, LeakKind::Outstanding);
+    cleanup_section(o, sp, r);
+    misuse_section(o, sp, r);
+    expert_table(o, r);
+    suppression_section(o, r);
+    summary(o, r);
+}
+} // namespace detail
+
+void write_text(std::ostream &out, const LeakReport &r) {
+    std::string o;
+    detail::render_text(o, r);
+    out.write(o.data(), static_cast<std::streamsize>(o.size()));
+}
+
+} // namespace nm::report

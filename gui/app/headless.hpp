@@ -1,0 +1,35 @@
+// headless.hpp - the command line's options, and the screenshot/benchmark mode that renders the real views offscreen.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nm::gui {
+
+class App;
+class Session;
+class Window;
+
+struct Options {
+    std::string open;       // snapshot file
+    int connect_pid = 0;    // live: connect to a running agent
+    int attach_pid = 0;     // live: inject the agent first
+    std::string compare;    // before-snapshot to compare with what is open
+    std::string screenshot; // PNG to write (headless mode)
+    int frames = 4;         // frames rendered before the capture (layout settles in 2)
+    std::string view;       // tab to show: experts, timeline, bottom-up, ...
+    std::string expert;     // filter to the first key with this name
+    int width = 1600, height = 1000;
+    double timeout_s = 30;  // headless: how long to wait for data
+    int bench_frames = 0;   // headless: frames to time per view after the data is up
+    bool stats = false;     // print load/build/frame timings
+};
+
+// Starts the sources the options name (open, connect, attach).
+void start_sources(const Options &o, Session &session);
+
+// The screenshot / benchmark run: waits for the data, applies the view and filter, renders
+// `frames` frames, writes the PNG. Returns the process exit code.
+int run_headless(const Options &o, Window &window, App &app, Session &session, double t_start_ms);
+
+} // namespace nm::gui

@@ -1,0 +1,378 @@
+// session.cpp - the session's source, builder and job threads and its status line (session.hpp).
+#include "session.hpp"
+
+#include "live_link.hpp"
+
+#include <nmleak/report.hpp>
+#include <nmleak/snapshot_io.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+
+namespace nm::gui {
+
+struct Session::SourceWorker {
+    uint64_t session = 0;
+    std::thread thread;
+    std::atomic<bool> done{false};
+};
+
+namespace {
+
+std::string count_text(uint64_t n, const char *what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+bool process_exists(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+} // namespace
+
+Session::Session() {
+    current_ = empty_model();
+    status_.connection = "nothing open";
+    build_thread_ = std::thread([this] { builder_loop(); });
+    job_thread_ = std::thread([this] { job_loop(); });
+}
+
+Session::~Session() {
+    std::vector<std::unique_ptr<SourceWorker>> workers;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+        ++session_; // every source worker is stale now and returns within its receive timeout
+        workers.swap(workers_);
+    }
+    build_cv_.notify_all();
+    job_cv_.notify_all();
+    for (auto &w : workers) w->thread.join();
+    build_thread_.join();
+    job_thread_.join();
+}
+
+void Session::set_wake(std::function<void()> wake) {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = std::move(wake);
+}
+
+std::shared_ptr<const ModelData> Session::current() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return current_;
+}
+
+std::shared_ptr<const DiffData> Session::diff() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return diff_;
+}
+
+StatusLine Session::status() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    StatusLine s = status_;
+    s.live = live_;
+    if (building_ || has_pending_) {
+        s.busy = true;
+        if (s.busy_text.empty()) s.busy_text = "Building the views";
+    }
+    if (job_running_ || !jobs_.empty()) s.busy = true;
+    return s;
+}
+
+bool Session::is_live() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return live_;
+}
+
+void Session::set_message(Level level, const std::string &text) {
+    std::function<void()> wake;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.level = level;
+        status_.message = text;
+        status_.message_ms = now_ms();
+        wake = wake_;
+    }
+    if (wake) wake();
+}
+
+void Session::set_busy(bool busy, const std::string &text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.busy = busy;
+    status_.busy_text = busy ? text : std::string();
+    idle_cv_.notify_all();
+}
+
+bool Session::wait_idle(int timeout_ms) const {
+    std::unique_lock<std::mutex> lock(mu_);
+    return idle_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] {
+        return !status_.busy && !has_pending_ && !building_ && jobs_.empty() && !job_running_;
+    });
+}
+
+void Session::reap_workers() {
+    // Joining a worker that has set `done` waits only for its last few instructions.
+    for (auto it = workers_.begin(); it != workers_.end();) {
+        if ((*it)->done) {
+            (*it)->thread.join();
+            it = workers_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Session::start_source(std::function<void(SourceWorker &)> body, const std::string &busy_text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reap_workers();
+    ++session_;
+    commands_.clear();
+    live_ = false;
+    current_ = empty_model();
+    status_.busy = true;
+    status_.busy_text = busy_text;
+    auto w = std::make_unique<SourceWorker>();
+    w->session = session_;
+    SourceWorker *wp = w.get();
+    w->thread = std::thread([this, wp, body = std::move(body)] {
+        body(*wp);
+        std::function<void()> wake;
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            if (wp->session == session_) {
+                status_.busy = false;
+                status_.busy_text.clear();
+                live_ = false;
+            }
+            wp->done = true;
+            wake = wake_;
+        }
+        idle_cv_.notify_all();
+        if (wake) wake();
+    });
+    workers_.push_back(std::move(w));
+}
+
+void Session::open_file(const std::string &path) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.connection = "snapshot " + path;
+    }
+    start_source([this, path](SourceWorker &w) {
+        const double t0 = now_ms();
+        auto snap = std::make_shared<model::Snapshot>();
+        std::string error;
+        if (!snapshot_io::read_file(path, snap.get(), &error)) {
+            set_message(Level::Error, "Could not open " + path + ": " + error);
+            std::lock_guard<std::mutex> lock(mu_);
+            if (w.session == session_) status_.connection = "nothing open";
+            return;
+        }
+        SourceInfo src;
+        src.kind = SourceKind::File;
+        src.path = path;
+        src.pid = snap->process.pid;
+        submit(w.session, std::move(snap), src, now_ms() - t0);
+    }, "Loading " + path);
+}
+
+void Session::open_snapshot(std::shared_ptr<const model::Snapshot> snap, const std::string &label) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.connection = label;
+    }
+    start_source([this, snap, label](SourceWorker &w) {
+        SourceInfo src;
+        src.kind = SourceKind::File;
+        src.path = label;
+        src.pid = snap->process.pid;
+        submit(w.session, snap, src, 0);
+    }, "Loading " + label);
+}
+
+void Session::connect(int pid) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.connection = "pid " + std::to_string(pid) + " (connecting)";
+    }
+    start_source([this, pid](SourceWorker &w) { run_live(w, pid, false); },
+                 "Connecting to pid " + std::to_string(pid));
+}
+
+void Session::attach(int pid) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        status_.connection = "pid " + std::to_string(pid) + " (attaching)";
+    }
+    start_source([this, pid](SourceWorker &w) { run_live(w, pid, true); },
+                 "Injecting the agent into pid " + std::to_string(pid));
+}
+
+void Session::close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (live_) commands_.push_back({Command::Detach, 0, {}});
+    ++session_;
+    live_ = false;
+    current_ = empty_model();
+    status_ = StatusLine{};
+    status_.connection = "nothing open";
+    status_.message = "Closed";
+    status_.message_ms = now_ms();
+}
+
+void Session::run_live(SourceWorker &w, int pid, bool inject) {
+    auto stale = [&] {
+        std::lock_guard<std::mutex> lock(mu_);
+        return w.session != session_;
+    };
+    const std::string who = "pid " + std::to_string(pid);
+    std::string error;
+    if (inject && !inject_agent(pid, 20000, &error)) {
+        set_message(Level::Error, "Could not attach to " + who + ": " + error);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (w.session == session_) status_.connection = "nothing open";
+        return;
+    }
+    std::unique_ptr<LiveLink> link = make_live_link();
+    if (!link->connect(pid, &error)) {
+        set_message(Level::Error, "Could not connect to " + who + ": " + error);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (w.session == session_) status_.connection = "nothing open";
+        return;
+    }
+    const std::string label = who + (link->peer_command().empty() ? "" : "  " + link->peer_command());
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (w.session != session_) return;
+        live_ = true;
+        status_.connection = label;
+        status_.busy_text = "Waiting for the first snapshot of " + who;
+    }
+    set_message(Level::Ok, "Connected to " + who);
+
+    SourceInfo src;
+    src.kind = SourceKind::Live;
+    src.pid = pid;
+    src.path = label;
+    bool first = true;
+    while (!stale()) {
+        std::deque<Command> cmds;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            cmds.swap(commands_);
+        }
+        for (const Command &c : cmds) {
+            if (c.kind == Command::Snapshot) {
+                if (!link->request_snapshot(&error)) set_message(Level::Error, "Snapshot request failed: " + error);
+            } else if (c.kind == Command::Terminate) {
+                if (link->request_terminate(c.expert_id, &error))
+                    set_message(Level::Ok, "Asked " + c.name + " (key " + std::to_string(c.expert_id) + ") to terminate");
+                else
+                    set_message(Level::Error, "Terminate " + c.name + " failed: " + error);
+            }
+        }
+        model::Snapshot snap;
+        const LiveLink::Recv r = link->receive(&snap, 100, &error);
+        if (r == LiveLink::Recv::Snapshot) {
+            if (first) {
+                first = false;
+                std::lock_guard<std::mutex> lock(mu_);
+                if (w.session == session_) {
+                    status_.busy = false;
+                    status_.busy_text.clear();
+                }
+            }
+            submit(w.session, std::make_shared<const model::Snapshot>(std::move(snap)), src, 0);
+        } else if (r == LiveLink::Recv::Closed || r == LiveLink::Recv::Error) {
+            if (stale()) break;
+            std::string why;
+            if (!process_exists(pid))
+                why = who + " exited; showing its last snapshot";
+            else if (r == LiveLink::Recv::Closed)
+                why = "The agent of " + who + " closed the connection; showing the last snapshot";
+            else
+                why = "Lost " + who + ": " + error;
+            set_message(Level::Error, why);
+            std::lock_guard<std::mutex> lock(mu_);
+            if (w.session == session_) {
+                live_ = false;
+                status_.connection = label + " (disconnected)";
+            }
+            return;
+        }
+    }
+    link->detach(); // the session moved on: leave the target as it was
+}
+
+void Session::request_snapshot() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (live_) {
+            commands_.push_back({Command::Snapshot, 0, {}});
+            return;
+        }
+    }
+    set_message(Level::Warning, "Snapshot now needs a live process (File > Attach)");
+}
+
+void Session::request_terminate(uint64_t expert_id, const std::string &name) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (live_) {
+            commands_.push_back({Command::Terminate, expert_id, name});
+            return;
+        }
+    }
+    set_message(Level::Warning, "Terminate needs a live process; this is a saved snapshot");
+}
+
+void Session::submit(uint64_t session, std::shared_ptr<const model::Snapshot> snap, SourceInfo source, double load_ms) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (session != session_) return;
+        pending_ = Pending{session, std::move(snap), std::move(source), load_ms};
+        has_pending_ = true; // replaces an older pending snapshot: only the newest is worth building
+    }
+    build_cv_.notify_all();
+}
+
+void Session::builder_loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+        build_cv_.wait(lock, [this] { return stop_ || has_pending_; });
+        if (stop_) return;
+        Pending p = std::move(pending_);
+        has_pending_ = false;
+        building_ = true;
+        const bool reset = p.session != builder_session_;
+        builder_session_ = p.session;
+        lock.unlock();
+
+        if (reset) builder_.reset();
+        std::shared_ptr<const ModelData> m = builder_.build(p.snap, p.source, p.load_ms);
+
+        lock.lock();
+        building_ = false;
+        if (p.session == session_) {
+            current_ = m;
+            if (m->generation == 1) {
+                const model::Snapshot &s = *m->snap;
+                uint64_t blocks = 0;
+                for (const auto &e : s.experts) blocks += e.live_blocks;
+                char timing[96];
+                std::snprintf(timing, sizeof timing, " (read %.0f ms, views %.0f ms)", m->load_ms, m->build_ms);
+                status_.level = Level::Ok;
+                status_.message = (p.source.kind == SourceKind::Live ? "Attached: " : "Opened: ") +
+                                  count_text(s.experts.size(), "key") + ", " +
+                                  count_text(blocks, "live block") + ", " +
+                                  count_text(m->agg.stacks_used, "stack") + timing;
+                status_.message_ms = now_ms();
+            }
+        }
+        std::function<void()> wake = wake_;
+        idle_cv_.notify_all();
+        lock.unlock();
+        if (wake) wake();
+        lock.lock();
+    }
+}
+
+} // namespace nm::gui

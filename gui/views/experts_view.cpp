@@ -1,0 +1,233 @@
+// experts_view.cpp - the experts table: one row per key with its figures; selecting a row filters every view.
+#include "experts_view.hpp"
+
+#include "format.hpp"
+#include "widgets.hpp"
+
+#include <algorithm>
+
+namespace nm::gui {
+namespace {
+
+enum Col { Key, Name, State, Status, LiveBlocks, LiveBytes, Peak, Allocs, Frees, Reallocs, Misuse, Leaked, Reclaimed, NCols };
+
+uint64_t cleanup_bytes(const model::Expert &e, bool leak) {
+    uint64_t b = 0;
+    for (const model::Cleanup &c : e.cleanups)
+        if ((c.outcome == model::Outcome::Done) == leak) b += c.bytes;
+    return b;
+}
+
+uint64_t cleanup_blocks(const model::Expert &e, bool leak) {
+    uint64_t b = 0;
+    for (const model::Cleanup &c : e.cleanups)
+        if ((c.outcome == model::Outcome::Done) == leak) b += c.blocks;
+    return b;
+}
+
+int state_rank(const model::Expert &e) {
+    return e.state == model::ExpertState::Closed ? 2 + int(e.outcome) : int(e.state);
+}
+
+} // namespace
+
+void ExpertsTable::sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *specs) {
+    if (specs && specs->SpecsCount > 0) {
+        sort_column_ = int(specs->Specs[0].ColumnUserID);
+        sort_descending_ = specs->Specs[0].SortDirection == ImGuiSortDirection_Descending;
+    }
+    order_.resize(snap.experts.size());
+    for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    if (sort_column_ < 0) return;
+    auto key = [&](const model::Expert &e) -> uint64_t {
+        switch (sort_column_) {
+        case Key: return e.id;
+        case State: return uint64_t(state_rank(e));
+        case Status: return uint64_t(e.status.percent + 1);
+        case LiveBlocks: return e.live_blocks;
+        case LiveBytes: return e.live_bytes;
+        case Peak: return e.peak_bytes;
+        case Allocs: return e.allocs;
+        case Frees: return e.frees;
+        case Reallocs: return e.reallocs;
+        case Misuse: return e.misuse_count;
+        case Leaked: return cleanup_bytes(e, true);
+        case Reclaimed: return cleanup_bytes(e, false);
+        }
+        return 0;
+    };
+    std::stable_sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
+        const model::Expert &ea = snap.experts[a], &eb = snap.experts[b];
+        if (sort_column_ == Name) {
+            const int c = ea.name.compare(eb.name);
+            return sort_descending_ ? c > 0 : c < 0;
+        }
+        const uint64_t ka = key(ea), kb = key(eb);
+        return sort_descending_ ? ka > kb : ka < kb;
+    });
+}
+
+void ExpertsTable::draw(ViewContext &ctx, float height) {
+    const model::Snapshot &snap = ctx.snap;
+    const Theme &th = ctx.theme;
+    if (ctx.m.generation != generation_ || source_ != &snap) {
+        generation_ = ctx.m.generation;
+        source_ = &snap;
+        dirty_ = true;
+    }
+    const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter | ImGuiTableFlags_BordersInnerV |
+                                  ImGuiTableFlags_Resizable | ImGuiTableFlags_Sortable | ImGuiTableFlags_ScrollY |
+                                  ImGuiTableFlags_Hideable | ImGuiTableFlags_Reorderable |
+                                  ImGuiTableFlags_SizingFixedFit;
+    if (!ImGui::BeginTable("experts", NCols, flags, ImVec2(0, height))) return;
+    const float em = ImGui::GetFontSize();
+    ImGui::TableSetupScrollFreeze(2, 1);
+    ImGui::TableSetupColumn("Key", ImGuiTableColumnFlags_DefaultSort, em * 3.2f, Key);
+    ImGui::TableSetupColumn("Expert", ImGuiTableColumnFlags_WidthStretch, 1.2f, Name);
+    ImGui::TableSetupColumn("State", 0, em * 6.0f, State);
+    ImGui::TableSetupColumn("Status", ImGuiTableColumnFlags_WidthStretch, 1.6f, Status);
+    ImGui::TableSetupColumn("Live blocks", ImGuiTableColumnFlags_PreferSortDescending, em * 5.6f, LiveBlocks);
+    ImGui::TableSetupColumn("Live bytes", ImGuiTableColumnFlags_PreferSortDescending, em * 5.6f, LiveBytes);
+    ImGui::TableSetupColumn("Peak", ImGuiTableColumnFlags_PreferSortDescending, em * 5.0f, Peak);
+    ImGui::TableSetupColumn("Allocs", ImGuiTableColumnFlags_PreferSortDescending, em * 4.6f, Allocs);
+    ImGui::TableSetupColumn("Frees", ImGuiTableColumnFlags_PreferSortDescending, em * 4.6f, Frees);
+    ImGui::TableSetupColumn("Reallocs", ImGuiTableColumnFlags_PreferSortDescending, em * 4.2f, Reallocs);
+    ImGui::TableSetupColumn("Misuse", ImGuiTableColumnFlags_PreferSortDescending, em * 3.6f, Misuse);
+    ImGui::TableSetupColumn("Leaked", ImGuiTableColumnFlags_PreferSortDescending, em * 5.0f, Leaked);
+    ImGui::TableSetupColumn("Reclaimed", ImGuiTableColumnFlags_PreferSortDescending, em * 5.2f, Reclaimed);
+    ImGui::TableHeadersRow();
+
+    ImGuiTableSortSpecs *specs = ImGui::TableGetSortSpecs();
+    if (dirty_ || (specs && specs->SpecsDirty) || order_.size() != snap.experts.size()) {
+        sort_rows(snap, specs);
+        if (specs) specs->SpecsDirty = false;
+        dirty_ = false;
+    }
+
+    // The "every key" row: totals, and a click clears the filter.
+    {
+        uint64_t blocks = 0, bytes = 0, peak = 0, allocs = 0, frees = 0, reallocs = 0, misuse = 0;
+        for (const model::Expert &e : snap.experts) {
+            blocks += e.live_blocks;
+            bytes += e.live_bytes;
+            peak += e.peak_bytes;
+            allocs += e.allocs;
+            frees += e.frees;
+            reallocs += e.reallocs;
+            misuse += e.misuse_count;
+        }
+        ImGui::TableNextRow();
+        ImGui::TableSetBgColor(ImGuiTableBgTarget_RowBg0, IM_COL32(255, 255, 255, 10));
+        ImGui::TableNextColumn();
+        if (ImGui::Selectable("##all", !ctx.ui.expert_id.has_value(),
+                              ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap))
+            ctx.ui.select_expert(std::nullopt);
+        ImGui::SameLine();
+        ImGui::TextDisabled("all");
+        ImGui::TableNextColumn();
+        ImGui::PushFont(th.bold);
+        ImGui::Text("Every key (%zu)", snap.experts.size());
+        ImGui::PopFont();
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ui::count_cell(blocks);
+        ImGui::TableNextColumn();
+        ui::bytes_cell(bytes, th.outstanding);
+        ImGui::TableNextColumn();
+        ui::bytes_cell(peak);
+        ImGui::TableNextColumn();
+        ui::count_cell(allocs);
+        ImGui::TableNextColumn();
+        ui::count_cell(frees);
+        ImGui::TableNextColumn();
+        ui::count_cell(reallocs);
+        ImGui::TableNextColumn();
+        ui::count_cell(misuse, th.misuse);
+        ImGui::TableNextColumn();
+        ui::bytes_cell(ctx.m.agg.total.bytes_of(Retention::Leaked), th.leaked);
+        ImGui::TableNextColumn();
+        ui::bytes_cell(ctx.m.agg.total.bytes_of(Retention::Reclaimed), th.reclaimed);
+    }
+
+    ImGuiListClipper clipper;
+    clipper.Begin(int(order_.size()));
+    while (clipper.Step()) {
+        for (int row = clipper.DisplayStart; row < clipper.DisplayEnd; ++row) {
+            const uint32_t i = order_[size_t(row)];
+            const model::Expert &e = snap.experts[i];
+            ImGui::PushID(int(i));
+            ImGui::TableNextRow();
+            ImGui::TableNextColumn();
+            const bool selected = ctx.ui.expert_id == e.id;
+            if (ImGui::Selectable("##row", selected, ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap))
+                ctx.ui.select_expert(selected ? std::nullopt : std::optional<uint64_t>(e.id));
+            if (ImGui::BeginPopupContextItem("key menu")) {
+                if (ImGui::MenuItem("Filter every view to this key", nullptr, selected)) ctx.ui.select_expert(e.id);
+                const bool open = e.state != model::ExpertState::Closed;
+                if (ImGui::MenuItem("Request terminate...", "Ctrl+T", false, open && ctx.session.is_live())) {
+                    ctx.ui.terminate_id = e.id;
+                    ctx.ui.terminate_name = e.name;
+                    ctx.ui.open_dialog(Dialog::Terminate);
+                }
+                if (ImGui::MenuItem("Copy name")) ImGui::SetClipboardText(e.name.c_str());
+                ImGui::EndPopup();
+            }
+            ImGui::SameLine();
+            ui::swatch(th.key_color(e.id));
+            ImGui::SameLine();
+            ImGui::TextDisabled("%llu", (unsigned long long)e.id);
+            ImGui::TableNextColumn();
+            ImGui::TextUnformatted(e.name.c_str());
+            ImGui::TableNextColumn();
+            ui::badge(fmt::state_text(e).c_str(), th.state_color(e));
+            if (ImGui::IsItemHovered() && !e.outcome_detail.empty()) ImGui::SetTooltip("%s", e.outcome_detail.c_str());
+            ImGui::TableNextColumn();
+            if (e.status.percent >= 0) {
+                char pct[16];
+                std::snprintf(pct, sizeof pct, "%d%%", e.status.percent);
+                const float w = ImGui::GetFontSize() * 3.2f;
+                const ImVec2 p = ImGui::GetCursorScreenPos();
+                const float h = ImGui::GetTextLineHeight();
+                ImDrawList *dl = ImGui::GetWindowDrawList();
+                dl->AddRectFilled(ImVec2(p.x, p.y + 2), ImVec2(p.x + w, p.y + h - 2), IM_COL32(255, 255, 255, 18), 2);
+                dl->AddRectFilled(ImVec2(p.x, p.y + 2), ImVec2(p.x + w * float(e.status.percent) / 100.0f, p.y + h - 2),
+                                  ImGui::GetColorU32(ImGuiCol_CheckMark, 0.55f), 2);
+                const float tw = ImGui::CalcTextSize(pct).x;
+                dl->AddText(ImVec2(p.x + (w - tw) * 0.5f, p.y), IM_COL32(235, 235, 240, 255), pct);
+                ImGui::Dummy(ImVec2(w, h));
+                ImGui::SameLine();
+            }
+            if (!e.status.text.empty()) ImGui::TextUnformatted(e.status.text.c_str());
+            else if (!e.outcome_detail.empty()) ImGui::TextDisabled("%s", e.outcome_detail.c_str());
+            ImGui::TableNextColumn();
+            ui::count_cell(e.live_blocks);
+            ImGui::TableNextColumn();
+            ui::bytes_cell(e.live_bytes, th.outstanding);
+            ImGui::TableNextColumn();
+            ui::bytes_cell(e.peak_bytes);
+            ImGui::TableNextColumn();
+            ui::count_cell(e.allocs);
+            ImGui::TableNextColumn();
+            ui::count_cell(e.frees);
+            ImGui::TableNextColumn();
+            ui::count_cell(e.reallocs);
+            ImGui::TableNextColumn();
+            ui::count_cell(e.misuse_count, th.misuse);
+            ImGui::TableNextColumn();
+            ui::bytes_cell(cleanup_bytes(e, true), th.leaked);
+            if (ImGui::IsItemHovered() && cleanup_blocks(e, true))
+                ImGui::SetTooltip("%s blocks still held when the key was closed (done): leaks",
+                                  fmt::count(cleanup_blocks(e, true)).c_str());
+            ImGui::TableNextColumn();
+            ui::bytes_cell(cleanup_bytes(e, false), th.reclaimed);
+            if (ImGui::IsItemHovered() && cleanup_blocks(e, false))
+                ImGui::SetTooltip("%s blocks freed by a forced cleanup (%s)", fmt::count(cleanup_blocks(e, false)).c_str(),
+                                  model::to_string(e.outcome));
+            ImGui::PopID();
+        }
+    }
+    ImGui::EndTable();
+}
+
+} // namespace nm::gui

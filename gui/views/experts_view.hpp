@@ -1,0 +1,27 @@
+// experts_view.hpp - the experts (keys) table at the top of the window: per-key figures, sortable; a
+// click filters every other view to that key.
+#pragma once
+
+#include "view.hpp"
+
+#include <vector>
+
+namespace nm::gui {
+
+class ExpertsTable {
+public:
+    // Draws the table in the remaining region of the given height.
+    void draw(ViewContext &ctx, float height);
+
+private:
+    void sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *specs);
+
+    std::vector<uint32_t> order_; // expert indices in display order
+    uint64_t generation_ = 0;
+    const void *source_ = nullptr;
+    bool dirty_ = true;
+    int sort_column_ = -1;
+    bool sort_descending_ = false;
+};
+
+} // namespace nm::gui

@@ -1,0 +1,117 @@
+// verb_ps.cpp - `nmleak ps`: processes that use libnmapi, with their agents' live figures.
+#include "verb.hpp"
+
+#include "live_target.hpp"
+#include "proc.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace nm::cli {
+namespace {
+
+struct Row {
+    int pid = 0;
+    std::string agent; // "yes", "no", "stopped", "error"
+    std::string keys = "-", open = "-", blocks = "-", bytes = "-";
+    std::string command;
+    std::string note;
+};
+
+class PsVerb final : public Verb {
+public:
+    void configure(CLI::App &cmd) override {
+        cmd.add_flag("--no-figures", no_figures_, "Do not ask the agents for their figures (faster)");
+        cmd.footer("Lists every process (of yours, or all as root) that has libnmapi.so mapped. AGENT yes: an "
+                   "agent answers on its socket; KEYS counts every key (OPEN: still open), BLOCKS and BYTES are "
+                   "what the open keys hold now. AGENT no: run 'nmleak attach PID' to see its figures.");
+    }
+
+    int run() override {
+        std::vector<Row> rows;
+        int hidden = 0;
+        DIR *d = ::opendir("/proc");
+        if (!d) return fail("cannot read /proc");
+        while (dirent *e = ::readdir(d)) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+            const int pid = std::atoi(e->d_name);
+            if (pid == ::getpid()) continue;
+            const inject::ProcessInfo info = inject::inspect_process(pid);
+            if (!info.exists) continue;
+            if (!info.maps_readable) {
+                ++hidden;
+                continue;
+            }
+            if (!info.has_libnmapi) continue;
+            rows.push_back(probe(pid, info));
+        }
+        ::closedir(d);
+        std::sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.pid < b.pid; });
+        if (rows.empty()) {
+            std::printf("nmleak: no process with libnmapi.so mapped%s\n",
+                        hidden ? " (among those you may inspect)" : "");
+        } else {
+            std::printf("%7s  %-7s  %5s  %5s  %8s  %10s  %s\n", "PID", "AGENT", "KEYS", "OPEN", "BLOCKS", "BYTES",
+                        "COMMAND");
+            for (const Row &r : rows)
+                std::printf("%7d  %-7s  %5s  %5s  %8s  %10s  %s%s\n", r.pid, r.agent.c_str(), r.keys.c_str(),
+                            r.open.c_str(), r.blocks.c_str(), r.bytes.c_str(), r.command.c_str(), r.note.c_str());
+        }
+        if (hidden && ::geteuid() != 0)
+            std::printf("nmleak: %d processes of other users not inspected (run as root to see them)\n", hidden);
+        return kExitOk;
+    }
+
+private:
+    Row probe(int pid, const inject::ProcessInfo &info) {
+        Row r;
+        r.pid = pid;
+        r.command = info.command.empty() ? "[" + info.comm + "]" : info.command;
+        if (r.command.size() > 80) r.command = r.command.substr(0, 77) + "...";
+        proto::ConnectOptions options;
+        options.client_name = "nmleak ps";
+        options.timeout_ms = 1000;
+        // Figures only: a snapshot without block lists (cheap even for millions of blocks).
+        options.hello_flags = no_figures_ ? proto::kHelloNoSnapshot : 0;
+        proto::Client client;
+        std::string error;
+        if (!client.connect(pid, options, &error)) {
+            r.agent = info.has_agent ? "stopped" : "no";
+            r.note = "   (attach to see)";
+            if (error.find("has no nmleak agent") == std::string::npos && error.find("stale") == std::string::npos)
+                r.note = "   (" + error + ")";
+            return r;
+        }
+        r.agent = "yes";
+        if (no_figures_) return r;
+        proto::Message m;
+        if (client.read(&m, 2000, &error) != proto::ReadStatus::Message || m.type != proto::MessageType::Snapshot) {
+            r.note = "   (no figures: " + (error.empty() ? std::string(proto::to_string(m.type)) : error) + ")";
+            return r;
+        }
+        uint64_t open = 0, blocks = 0, bytes = 0;
+        for (const auto &e : m.snapshot.experts) {
+            if (e.state == model::ExpertState::Closed) continue;
+            ++open;
+            blocks += e.live_blocks;
+            bytes += e.live_bytes;
+        }
+        r.keys = std::to_string(m.snapshot.experts.size());
+        r.open = std::to_string(open);
+        r.blocks = std::to_string(blocks);
+        r.bytes = inject::human_bytes(bytes);
+        return r;
+    }
+
+    bool no_figures_ = false;
+};
+
+} // namespace
+
+NM_CLI_VERB(PsVerb, "ps", "List processes that use libnmapi, with their agents' figures", 30);
+
+} // namespace nm::cli

@@ -1,0 +1,78 @@
+// verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded) from a snapshot.
+#include "verb.hpp"
+
+#include <cstdio>
+
+namespace nm::cli {
+namespace {
+
+class ReportVerb final : public Verb {
+public:
+    void configure(CLI::App &cmd) override {
+        cmd.add_option("FILE", input_, "Snapshot file (.nmsnap) written by 'nmleak snapshot', "
+                                       "NmWriteReport or NMLEAK_REPORT")
+            ->required();
+        cmd.add_option("-f,--format", format_,
+                       "Report format: text, json, sarif, folded, or snapshot (re-encode the file "
+                       "in this build's format) (default: from -o's extension, else text)")
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}));
+        cmd.add_option("-o,--output", output_, "Write the report to OUT instead of standard output");
+        cmd.add_option("-s,--suppressions", suppressions_,
+                       "LeakSanitizer-style suppression file ('leak:PATTERN' lines); repeatable")
+            ->allow_extra_args(false);
+        cmd.add_option("--source-root", source_root_,
+                       "SARIF: write source paths under DIR relative to it (uriBaseId SRCROOT)");
+        cmd.add_flag("--fail-on-leak", fail_on_leak_,
+                     "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
+                     "of open keys count)");
+        cmd.footer("Leaks are the blocks of keys closed with outcome 'done' and the blocks still "
+                   "outstanding in open keys; forced cleanups are listed, not counted.\n"
+                   "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak.");
+    }
+
+    int run() override {
+        report::Format format = report::Format::Text;
+        if (!format_.empty()) {
+            format = *report::parse_format(format_);
+        } else if (!output_.empty() && output_ != "-") {
+            if (auto by_ext = report::format_for_path(output_)) format = *by_ext;
+        }
+        if (!source_root_.empty() && source_root_.front() != '/')
+            return fail("--source-root must be an absolute directory, got '" + source_root_ + "'");
+
+        model::Snapshot snap;
+        if (!load_snapshot(input_, &snap)) return kExitUsage;
+        report::Suppressions sup;
+        if (!load_suppressions(suppressions_, &sup)) return kExitUsage;
+
+        report::Options options;
+        options.suppressions = &sup;
+        options.source_root = source_root_;
+        if (!emit(output_, [&](std::ostream &out, std::string *error) {
+                return report::write(out, snap, format, options, error);
+            }))
+            return kExitUsage;
+
+        const report::LeakCount count = report::count_leaks(snap, &sup);
+        if (!output_.empty() && output_ != "-")
+            std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
+                                 "%llu suppressed\n",
+                         report::to_string(format), output_.c_str(),
+                         static_cast<unsigned long long>(count.unsuppressed()),
+                         static_cast<unsigned long long>(count.leaked.bytes + count.outstanding.bytes),
+                         static_cast<unsigned long long>(count.suppressed.stacks));
+        return report::exit_code_for(count, fail_on_leak_);
+    }
+
+private:
+    std::string input_, format_, output_, source_root_;
+    std::vector<std::string> suppressions_;
+    bool fail_on_leak_ = false;
+};
+
+} // namespace
+
+NM_CLI_VERB(ReportVerb, "report", "Write a leak report (text, json, sarif, folded) from a snapshot",
+            40);
+
+} // namespace nm::cli

@@ -1,0 +1,145 @@
+// verb_run.cpp - `nmleak run [options] -- PROG ARGS`: start an analyzer with the agent preloaded.
+#include "verb.hpp"
+
+#include "live_target.hpp"
+
+#include <nmleak/report.hpp>
+
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace nm::cli {
+namespace {
+
+pid_t g_child = 0;
+
+// SIGTERM/SIGHUP sent to nmleak are meant for the program: pass them on. (SIGINT and SIGQUIT from
+// the terminal reach the program directly, as it is in the same process group: nmleak ignores them
+// and waits for its exit, as a shell does.)
+void forward_signal(int sig) {
+    if (g_child > 0) ::kill(g_child, sig);
+}
+
+std::string absolute(const std::string &path) {
+    if (path.empty() || path[0] == '/') return path;
+    char cwd[PATH_MAX];
+    if (!::getcwd(cwd, sizeof cwd)) return path;
+    return std::string(cwd) + "/" + path;
+}
+
+class RunVerb final : public Verb {
+public:
+    void configure(CLI::App &cmd) override {
+        cmd.add_option("PROG", command_, "The program and its arguments, after '--'")->required();
+        cmd.add_option("-r,--report", report_,
+                       "Write a report when PROG exits (format from the extension: .txt .json .sarif .folded "
+                       ".nmsnap)");
+        cmd.add_option("-f,--format", format_, "Report format, overriding the extension")
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}));
+        cmd.add_flag("--fail-on-leak", fail_on_leak_,
+                     "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
+        cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
+                                                           "and --fail-on-leak");
+        cmd.add_option("--stack-depth", stack_depth_, "Frames recorded per block, 0-64 (NMLEAK_STACK_DEPTH)")
+            ->check(CLI::Range(0, 64));
+        cmd.add_flag("--follow-children", follow_children_,
+                     "Keep the agent in LD_PRELOAD for PROG's children too (NMLEAK_FOLLOW_CHILDREN=1)");
+        cmd.add_flag("--no-agent", no_agent_, "Do not preload the agent: only the report settings apply");
+        cmd.add_flag("-q,--quiet", quiet_, "No status lines from nmleak itself");
+        cmd.allow_extras();
+        cmd.footer("PROG starts with libnmleak-agent.so preloaded: the agent listens before main() runs, so "
+                   "'nmleak ps', 'nmleak snapshot PID' and nmleak-gui can connect at once. PROG's children do not "
+                   "inherit the agent unless --follow-children.\n"
+                   "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when leaks "
+                   "remain; 1 if PROG cannot be started.");
+    }
+
+    int run() override {
+        if (!command_.empty() && command_.front() == "--") command_.erase(command_.begin());
+        if (command_.empty()) return fail("nothing to run: nmleak run [options] -- PROG ARGS");
+        if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
+            return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
+                        ".nmsnap or --format");
+        std::string agent;
+        if (!no_agent_) {
+            std::string error;
+            agent = inject::find_agent_library(&error);
+            if (agent.empty()) return fail(error);
+        }
+
+        const pid_t child = ::fork();
+        if (child < 0) return fail(std::string("fork: ") + std::strerror(errno));
+        if (child == 0) exec_program(agent); // does not return
+
+        g_child = child;
+        struct sigaction forward{}, ignore{};
+        forward.sa_handler = forward_signal;
+        ignore.sa_handler = SIG_IGN;
+        sigaction(SIGTERM, &forward, nullptr);
+        sigaction(SIGHUP, &forward, nullptr);
+        sigaction(SIGINT, &ignore, nullptr);
+        sigaction(SIGQUIT, &ignore, nullptr);
+        if (!quiet_ && !no_agent_)
+            std::fprintf(stderr, "nmleak: %s is pid %d; its agent answers 'nmleak snapshot %d -o FILE' and nmleak-gui\n",
+                         command_.front().c_str(), int(child), int(child));
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0)
+            if (errno != EINTR) return fail(std::string("waitpid: ") + std::strerror(errno));
+
+        int code;
+        if (WIFEXITED(status)) {
+            code = WEXITSTATUS(status);
+        } else {
+            code = 128 + WTERMSIG(status);
+            if (!quiet_) std::fprintf(stderr, "nmleak: %s was killed by signal %d (%s)\n", command_.front().c_str(),
+                                      WTERMSIG(status), strsignal(WTERMSIG(status)));
+        }
+        if (!quiet_ && !report_.empty()) {
+            if (::access(absolute(report_).c_str(), F_OK) == 0)
+                std::fprintf(stderr, "nmleak: report written to %s\n", report_.c_str());
+            else
+                std::fprintf(stderr, "nmleak: no report at %s (PROG did not exit normally, or does not use libnmapi)\n",
+                             report_.c_str());
+        }
+        return code;
+    }
+
+private:
+    [[noreturn]] void exec_program(const std::string &agent) {
+        if (!agent.empty()) {
+            const char *old = std::getenv("LD_PRELOAD");
+            const std::string preload = agent + (old && *old ? std::string(":") + old : std::string());
+            ::setenv("LD_PRELOAD", preload.c_str(), 1);
+        }
+        if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);
+        if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
+        if (fail_on_leak_) ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
+        if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
+        if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
+        if (follow_children_) ::setenv("NMLEAK_FOLLOW_CHILDREN", "1", 1);
+        std::vector<char *> argv;
+        for (std::string &a : command_) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
+        std::fprintf(stderr, "nmleak: cannot run %s: %s\n", argv[0], std::strerror(errno));
+        ::_exit(127);
+    }
+
+    std::vector<std::string> command_;
+    std::string report_, format_, suppressions_;
+    int stack_depth_ = -1;
+    bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
+};
+
+} // namespace
+
+NM_CLI_VERB(RunVerb, "run", "Run an analyzer with the agent preloaded (live view, report at exit)", 10);
+
+} // namespace nm::cli

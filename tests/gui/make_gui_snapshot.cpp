@@ -1,0 +1,176 @@
+// make_gui_snapshot.cpp - writes snapshots for the GUI tests and benchmark with libnmapi itself.
+//
+//   make_gui_snapshot OUT.nmsnap                       keys in every state, leaks, forced cleanups, misuse
+//   make_gui_snapshot OUT.nmsnap --phase 2             the same run, later: more memory (for the diff)
+//   make_gui_snapshot OUT.nmsnap --blocks N --stacks M N live blocks from M distinct stacks (benchmark)
+//
+// Allocations come from known noinline functions so tests can look for them in the stacks.
+#include <netmon.h>
+#include <nmhost.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#define NOINLINE __attribute__((noinline))
+// Keeps a call from becoming a tail call, so each level stays a frame of its own.
+#define KEEP_FRAME() asm volatile("" ::: "memory")
+
+extern "C" {
+
+NOINLINE void *http_parse_headers(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+
+NOINLINE void *http_read_body(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+
+NOINLINE void *dns_cache_insert(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+
+NOINLINE void *tcp_track_segment(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+
+NOINLINE void *proto_count(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+
+// The benchmark's stacks: a path of `depth` calls through bench_a / bench_b chosen by the bits of
+// `path`, so every path is a distinct stack.
+NOINLINE void *bench_leaf(HEXPERTKEY key, size_t n) {
+    void *p = ExpertAllocMemory(key, n, nullptr);
+    KEEP_FRAME();
+    return p;
+}
+NOINLINE void *bench_b(HEXPERTKEY key, size_t n, unsigned path, int depth);
+NOINLINE void *bench_a(HEXPERTKEY key, size_t n, unsigned path, int depth) {
+    void *p = depth == 0 ? bench_leaf(key, n) : (path & 1) ? bench_b(key, n, path >> 1, depth - 1) : bench_a(key, n, path >> 1, depth - 1);
+    KEEP_FRAME();
+    return p;
+}
+NOINLINE void *bench_b(HEXPERTKEY key, size_t n, unsigned path, int depth) {
+    void *p = depth == 0 ? bench_leaf(key, n) : (path & 1) ? bench_b(key, n, path >> 1, depth - 1) : bench_a(key, n, path >> 1, depth - 1);
+    KEEP_FRAME();
+    return p;
+}
+
+} // extern "C"
+
+namespace {
+
+void pause_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+int write(const char *path) {
+    const DWORD rc = NmWriteReport(path, "snapshot");
+    if (rc != NMERR_SUCCESS) {
+        std::fprintf(stderr, "make_gui_snapshot: NmWriteReport(%s) failed: %u\n", path, unsigned(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int sample(const char *path, int phase) {
+    // A clean run: everything freed, closed done (no leak).
+    HEXPERTKEY clean = NmOpenExpertKey("clean_expert");
+    for (int i = 0; i < 20; ++i) ExpertFreeMemory(clean, proto_count(clean, 64));
+    ExpertIndicateStatus(clean, EXPERTSTATUS_DONE, 0, "finished", 99);
+    NmCloseExpertKey(clean, NM_OUTCOME_DONE, nullptr);
+
+    // Still running: live blocks from two sites, a status with percent, one double free.
+    HEXPERTKEY http = NmOpenExpertKey("http_parser");
+    std::vector<void *> kept;
+    for (int round = 0; round < 6 * phase; ++round) {
+        for (int i = 0; i < 40; ++i) kept.push_back(http_parse_headers(http, 256 + size_t(i) * 16));
+        for (int i = 0; i < 6; ++i) kept.push_back(http_read_body(http, 8192));
+        pause_ms(15);
+    }
+    for (size_t i = 0; i < kept.size(); i += 3) ExpertFreeMemory(http, kept[i]);
+    ExpertFreeMemory(http, kept[0]); // double free: a misuse event
+    ExpertIndicateStatus(http, EXPERTSTATUS_RUNNING, 2, "parsing frame 1200 of 3000", 40);
+
+    // Closed done while still holding blocks: leaks.
+    HEXPERTKEY dns = NmOpenExpertKey("dns_cache");
+    for (int i = 0; i < 120; ++i) {
+        void *p = dns_cache_insert(dns, 48 + size_t(i % 7) * 32);
+        if (i % 4 == 0) ExpertFreeMemory(dns, p);
+        if (i % 30 == 0) pause_ms(10);
+    }
+    int on_stack = 0;
+    ExpertFreeMemory(dns, &on_stack); // a pointer that was never a block
+    void *foreign = http_parse_headers(http, 32);
+    ExpertFreeMemory(dns, foreign); // another key's block
+    NmCloseExpertKey(dns, NM_OUTCOME_DONE, nullptr);
+
+    // Forced cleanups: terminated, crashed, timed out.
+    HEXPERTKEY tcp = NmOpenExpertKey("tcp_conv");
+    for (int i = 0; i < 300; ++i) tcp_track_segment(tcp, 1500);
+    pause_ms(20);
+    NmRequestExpertTerminate(tcp);
+    NmCloseExpertKey(tcp, NM_OUTCOME_TERMINATED, nullptr);
+
+    HEXPERTKEY crash = NmOpenExpertKey("header_crash");
+    for (int i = 0; i < 50; ++i) http_parse_headers(crash, 512);
+    pause_ms(10);
+    NmCloseExpertKey(crash, NM_OUTCOME_CRASHED, nullptr);
+
+    HEXPERTKEY slow = NmOpenExpertKey("stubborn_slow");
+    for (int i = 0; i < 80; ++i) proto_count(slow, 2048);
+    pause_ms(10);
+    NmCloseExpertKey(slow, NM_OUTCOME_TIMEOUT, nullptr);
+
+    // Open with terminate requested.
+    HEXPERTKEY proto = NmOpenExpertKey("proto_dist");
+    for (int i = 0; i < 64 * phase; ++i) proto_count(proto, 128);
+    ExpertIndicateStatus(proto, EXPERTSTATUS_RUNNING, 0, "counting protocols", 75);
+    NmRequestExpertTerminate(proto);
+
+    return write(path);
+}
+
+int bench(const char *path, long blocks, long stacks, int keys) {
+    int depth = 0;
+    while ((1L << depth) < stacks) ++depth;
+    std::vector<HEXPERTKEY> k;
+    for (int i = 0; i < keys; ++i) k.push_back(NmOpenExpertKey(("bench_expert_" + std::to_string(i)).c_str()));
+    for (long i = 0; i < blocks; ++i) {
+        const unsigned path = unsigned(i % stacks);
+        bench_a(k[size_t(path % unsigned(keys))], 16 + size_t((i * 7919) % 4096), path, depth);
+    }
+    return write(path);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: make_gui_snapshot OUT.nmsnap [--phase N] [--blocks N --stacks M [--keys K]]\n");
+        return 2;
+    }
+    int phase = 1, keys = 4;
+    long blocks = 0, stacks = 10000;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--phase")) phase = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--blocks")) blocks = std::atol(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--stacks")) stacks = std::atol(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--keys")) keys = std::atoi(argv[i + 1]);
+    }
+    if (blocks > 0) return bench(argv[1], blocks, std::max(1L, stacks), std::max(1, keys));
+    return sample(argv[1], std::max(1, phase));
+}

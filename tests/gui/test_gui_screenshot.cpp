@@ -1,0 +1,153 @@
+// test_gui_screenshot.cpp - nmleak-gui renders real views headlessly (under Xvfb) and writes PNGs with
+// content; without a display it fails with a clear message instead of crashing.
+#include <gtest/gtest.h>
+
+#include <stb/stb_image.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+    int exit_code = -1; // -1: killed by a signal
+    std::string output; // stdout and stderr
+};
+
+RunResult run(const std::string &cmd) {
+    RunResult r;
+    FILE *p = popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    std::array<char, 512> buf{};
+    while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+    const int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+struct PixelStats {
+    int width = 0, height = 0;
+    double luma_stddev = 0;
+    size_t distinct_colors = 0;
+    double colored_fraction = 0; // saturated (non-grey) pixels
+    double non_background = 0;   // pixels away from the window background
+};
+
+bool analyze(const std::string &png, PixelStats *out) {
+    int w = 0, h = 0, n = 0;
+    unsigned char *px = stbi_load(png.c_str(), &w, &h, &n, 3);
+    if (!px) return false;
+    out->width = w;
+    out->height = h;
+    double sum = 0, sum2 = 0;
+    size_t colored = 0, non_bg = 0;
+    std::set<uint32_t> colors;
+    const size_t count = size_t(w) * size_t(h);
+    for (size_t i = 0; i < count; ++i) {
+        const int r = px[i * 3], g = px[i * 3 + 1], b = px[i * 3 + 2];
+        const double y = 0.299 * r + 0.587 * g + 0.114 * b;
+        sum += y;
+        sum2 += y * y;
+        if (std::max({r, g, b}) - std::min({r, g, b}) > 60) ++colored;
+        if (std::abs(r - 27) + std::abs(g - 28) + std::abs(b - 31) > 24) ++non_bg;
+        if (colors.size() < 100000) colors.insert(uint32_t(r) << 16 | uint32_t(g) << 8 | uint32_t(b));
+    }
+    stbi_image_free(px);
+    const double mean = sum / double(count);
+    out->luma_stddev = std::sqrt(std::max(0.0, sum2 / double(count) - mean * mean));
+    out->distinct_colors = colors.size();
+    out->colored_fraction = double(colored) / double(count);
+    out->non_background = double(non_bg) / double(count);
+    return true;
+}
+
+class GuiScreenshot : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() / ("nmgui-shot-" + std::to_string(getpid()));
+        fs::create_directories(dir_);
+        for (int phase : {1, 2}) {
+            const std::string out = (dir_ / ("phase" + std::to_string(phase) + ".nmsnap")).string();
+            ASSERT_EQ(run(std::string(NMGUI_MAKE_SNAPSHOT) + " " + out + " --phase " + std::to_string(phase)).exit_code, 0);
+        }
+    }
+    static void TearDownTestSuite() { fs::remove_all(dir_); }
+    void SetUp() override {
+        const char *d = std::getenv("DISPLAY");
+        if (!d || !*d) GTEST_SKIP() << "no DISPLAY: run the GUI tests under xvfb-run -a";
+    }
+    static std::string path(const std::string &name) { return (dir_ / name).string(); }
+    static fs::path dir_;
+};
+fs::path GuiScreenshot::dir_;
+
+const std::string kGui = NMGUI_BIN;
+
+TEST_F(GuiScreenshot, EveryViewOfAnOfflineSnapshotHasContent) {
+    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
+        SCOPED_TRACE(view);
+        const std::string png = path(std::string(view) + ".png");
+        const RunResult r = run(kGui + " --screenshot " + png + " --view " + view + " --width 1280 --height 800 --open " +
+                                path("phase2.nmsnap") + " --compare " + path("phase1.nmsnap"));
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        PixelStats st;
+        ASSERT_TRUE(analyze(png, &st)) << png;
+        EXPECT_EQ(st.width, 1280);
+        EXPECT_EQ(st.height, 800);
+        EXPECT_GT(st.luma_stddev, 12.0);        // not a blank frame
+        EXPECT_GT(st.distinct_colors, 200u);    // text antialiasing, swatches, charts
+        EXPECT_GT(st.colored_fraction, 0.002);  // key and state colours are drawn
+        EXPECT_GT(st.non_background, 0.04);
+    }
+}
+
+TEST_F(GuiScreenshot, FilterToOneKey) {
+    const std::string png = path("filtered.png");
+    const RunResult r = run(kGui + " --screenshot " + png + " --view bottom-up --expert http_parser --open " + path("phase1.nmsnap"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("no key named"), std::string::npos) << r.output;
+    PixelStats st;
+    ASSERT_TRUE(analyze(png, &st));
+    EXPECT_GT(st.luma_stddev, 12.0);
+}
+
+TEST_F(GuiScreenshot, AnUnreadableSnapshotIsReportedNotFatal) {
+    const std::string png = path("missing.png");
+    const RunResult r = run(kGui + " --screenshot " + png + " --open " + path("does-not-exist.nmsnap"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("does-not-exist.nmsnap"), std::string::npos) << r.output;
+    // The window still rendered (with the error in the status line).
+    PixelStats st;
+    ASSERT_TRUE(analyze(png, &st));
+    EXPECT_GT(st.luma_stddev, 5.0);
+}
+
+TEST_F(GuiScreenshot, UnknownViewIsAUsageError) {
+    const RunResult r = run(kGui + " --screenshot " + path("x.png") + " --view nonsense --open " + path("phase1.nmsnap"));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("unknown view"), std::string::npos) << r.output;
+}
+
+TEST(GuiNoDisplay, FailsWithAClearMessage) {
+    const std::string png = (fs::temp_directory_path() / ("nmgui-nodisplay-" + std::to_string(getpid()) + ".png")).string();
+    const RunResult r = run("env -u DISPLAY -u WAYLAND_DISPLAY " + kGui + " --screenshot " + png);
+    EXPECT_EQ(r.exit_code, 2) << r.output; // not a crash (-1)
+    EXPECT_NE(r.output.find("no display"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(png));
+    // An X display that does not exist.
+    const RunResult bad = run("env DISPLAY=:4711 " + kGui + " --screenshot " + png);
+    EXPECT_EQ(bad.exit_code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("cannot open the display"), std::string::npos) << bad.output;
+}
+
+} // namespace
