@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     opts.szCaptureFile = capture.c_str();
     opts.DeadlineMs = DWORD(deadline_s * 1000.0 + 0.5);
     opts.GraceMs = NM_DEFAULT_GRACE_MS;
-    std::printf("nmleak-demo: %zu experts on %s, deadline %.1f s (then %u ms grace)\n\n", experts.size(),
+    std::printf("nmleak-demo: %s on %s, deadline %.1f s (then %u ms grace)\n\n", plural(experts.size(), "expert").c_str(),
                 capture.c_str(), deadline_s, unsigned(opts.GraceMs));
 
     // Load and start every expert first, so they all run at once; a bad one is reported and

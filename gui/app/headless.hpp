@@ -21,6 +21,7 @@ struct Options {
     std::string expert;     // filter to the first key with this name
     int width = 1600, height = 1000;
     double timeout_s = 30;  // headless: how long to wait for data
+    double hold_s = 0;      // headless: keep rendering this long after the data is up (live)
     int bench_frames = 0;   // headless: frames to time per view after the data is up
     bool stats = false;     // print load/build/frame timings
 };

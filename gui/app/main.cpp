@@ -34,6 +34,8 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--width", o->width, "Window width")->check(CLI::Range(320, 8192));
     cli.add_option("--height", o->height, "Window height")->check(CLI::Range(240, 8192));
     cli.add_option("--timeout", o->timeout_s, "Headless: seconds to wait for the data")->check(CLI::Range(0.1, 3600.0));
+    cli.add_option("--hold", o->hold_s, "Headless: keep rendering this many seconds after the data is up")
+        ->check(CLI::Range(0.0, 3600.0));
     cli.add_option("--bench-frames", o->bench_frames, "Headless: time this many frames of every view and print percentiles");
     cli.add_flag("--stats", o->stats, "Print load and frame timings");
     try {

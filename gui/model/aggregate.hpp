@@ -82,8 +82,8 @@ struct Aggregate {
     std::vector<BlockRef> blocks;
     std::vector<CleanupRef> cleanups; // every cleanup of every key, oldest first
     std::vector<MisuseRef> misuse;    // every kept misuse event, oldest first
-    // frame_loc[f]: the first frame with the same symbolized location (function, file, line and
-    // module) as frame f. Trees merge frames through it; unsymbolized frames stay distinct.
+    // frame_loc[f]: the first frame of the same function and module as frame f. Trees merge
+    // frames through it; unsymbolized frames stay distinct.
     std::vector<uint32_t> frame_loc;
     Figures total;
     uint64_t stacks_used = 0; // distinct stacks with any retained or reclaimed memory

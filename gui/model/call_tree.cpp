@@ -69,6 +69,13 @@ CallTree build_call_tree(const model::Snapshot &snap, const Aggregate &agg, int 
         if (prev)
             while (common < prev->size() && common < sp.locs.size() && (*prev)[common] == sp.locs[common]) ++common;
         chain.resize(common + 1);
+        for (size_t d = 0; d < common; ++d) {
+            TreeNode &n = tree.nodes[chain[d + 1]];
+            if (n.frame != sp.frames[d] && !n.mixed_lines) {
+                const model::Frame &a = snap.frames[n.frame], &b = snap.frames[sp.frames[d]];
+                n.mixed_lines = a.line != b.line || a.file != b.file;
+            }
+        }
         const uint32_t stack_pos = uint32_t(tree.stacks.size());
         for (size_t d = common; d < sp.locs.size(); ++d) {
             TreeNode n;

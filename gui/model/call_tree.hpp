@@ -2,7 +2,7 @@
 //
 // Bottom-up: the roots are allocation sites (innermost frames) and children are their callers.
 // Top-down: the roots are the outermost frames (thread entry points) and the leaves allocate.
-// Frames with the same symbolized location are one node (Aggregate::frame_loc). The stacks under a
+// Frames of one function are one node (Aggregate::frame_loc), whatever line they call from. The stacks under a
 // node are contiguous in CallTree::stacks (they are sorted along the tree's direction), so a node
 // names its stacks by a range and selecting it costs nothing.
 #pragma once
@@ -26,6 +26,7 @@ struct TreeNode {
     uint32_t loc = kNoFrame;   // Aggregate::frame_loc of that frame: the node's identity among siblings
     uint32_t parent = kNoNode;
     uint32_t depth = 0;                      // 0 for the virtual root
+    bool mixed_lines = false;                // merges frames from more than one source line
     uint32_t child_begin = 0, child_count = 0; // into CallTree::children, biggest total bytes first
     uint32_t stack_begin = 0, stack_end = 0;   // into CallTree::stacks
     Figures fig;    // every stack through this node

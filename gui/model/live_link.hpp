@@ -1,8 +1,9 @@
-// live_link.hpp - what the session needs from a live connection to an agent, whatever the protocol looks like.
+// live_link.hpp - the session's view of a live connection to an agent (nmleak/protocol.hpp underneath).
 //
-// A LiveLink is used by one thread only (the session's reader thread). receive() waits at most
-// timeout_ms so that thread can also serve commands and notice a stop request; it hands out whole
-// snapshots, having applied any incremental updates the protocol sends.
+// A LiveLink is used by one thread only (the session's reader thread). poll() waits at most
+// timeout_ms so that thread can also serve commands and notice a stop request. The link keeps the
+// merged state (the last full snapshot plus every update since); copy_state() hands out a copy
+// when the session is ready to build a model from it, so fast updates cost no copies.
 #pragma once
 
 #include <nmleak/model.hpp>
@@ -15,33 +16,40 @@ namespace nm::gui {
 
 class LiveLink {
 public:
-    enum class Recv { Snapshot, Timeout, Closed, Error };
+    enum class Event {
+        Changed, // a snapshot or update was applied: copy_state() has news
+        Timeout, // nothing arrived
+        Note,    // a command's reply: *text, *ok
+        Closed,  // the agent went away (process exited, agent stopped); *text says why when known
+        Error,   // bad bytes, refusal, socket error; the connection is closed; *text says why
+    };
 
     virtual ~LiveLink() = default;
-    // Connects to the agent of `pid` and handshakes. False with a one-line *error: no agent socket,
-    // refused, wrong version, permission.
+    // Connects to the agent of `pid` and handshakes. False with a one-line *error that says what
+    // to do: no such process, not using libnmapi, no agent yet (attach), refused, wrong version.
     virtual bool connect(int pid, std::string *error) = 0;
-    // The target's command line, from the handshake (empty when unknown).
     virtual std::string peer_command() const = 0;
-    // Snapshot: *out holds the newest full state. Closed: the agent went away (the process exited
-    // or detached). Error: the stream was bad; *error says why.
-    virtual Recv receive(model::Snapshot *out, int timeout_ms, std::string *error) = 0;
+    virtual Event poll(int timeout_ms, std::string *text, bool *ok) = 0;
+    virtual void copy_state(model::Snapshot *out) const = 0;
+    // A full snapshot with live blocks (updates carry per-key figures only).
     virtual bool request_snapshot(std::string *error) = 0;
-    virtual bool request_terminate(uint64_t expert_id, std::string *error) = 0;
-    // Asks the agent to stop serving and closes the connection.
-    virtual void detach() = 0;
+    virtual bool request_terminate(uint64_t expert_id, const std::string &name, std::string *error) = 0;
+    // Stops the agent in the target (the library stays loaded); the connection then closes.
+    virtual bool request_detach(std::string *error) = 0;
+    virtual void close() = 0;
 };
 
-// The protocol-backed link, or (in a build without the live protocol) one whose connect() fails
-// and says so.
 std::unique_ptr<LiveLink> make_live_link();
-// True when make_live_link() can really connect.
 bool live_protocol_available();
+
+// Outstanding bytes of every key of `pid`, asked of its agent (a short-lived connection without
+// blocks). False when it has no agent or does not answer within timeout_ms.
+bool query_live_bytes(int pid, int timeout_ms, uint64_t *bytes);
 
 // The `nmleak` executable that injects the agent (`nmleak attach PID`): $NMLEAK_BIN, next to this
 // executable, ../inject/nmleak in the build tree, then $PATH. Empty when none is found.
 std::string find_nmleak_binary();
-// Runs `nmleak attach PID` (waits up to timeout_ms). False with its output in *error.
+// Runs `nmleak attach PID` (waits up to timeout_ms). False with its last output line in *error.
 bool inject_agent(int pid, int timeout_ms, std::string *error);
 
 } // namespace nm::gui

@@ -1,6 +1,7 @@
 // processes.cpp - scans /proc and the agent socket directories for processes nmleak-gui can attach to.
 #include "processes.hpp"
 
+#include "live_link.hpp"
 #include "model_data.hpp"
 
 #include <dirent.h>
@@ -67,6 +68,8 @@ int pid_of_socket_name(const std::string &name) {
 std::vector<std::string> agent_socket_dirs() {
     std::vector<std::string> dirs;
     if (const char *xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) dirs.push_back(std::string(xdg) + "/nmleak");
+    const std::string run = "/run/user/" + std::to_string(getuid()) + "/nmleak";
+    if (dirs.empty() || dirs[0] != run) dirs.push_back(run);
     dirs.push_back("/tmp/nmleak-" + std::to_string(getuid()));
     return dirs;
 }
@@ -114,6 +117,7 @@ std::vector<ProcessEntry> scan_processes() {
     for (auto &[pid, e] : found) {
         e.command = command_of(pid);
         e.rss_bytes = rss_of(pid);
+        if (e.has_agent) e.live_known = query_live_bytes(pid, 300, &e.live_bytes);
         out.push_back(std::move(e));
     }
     std::sort(out.begin(), out.end(), [](const ProcessEntry &a, const ProcessEntry &b) {

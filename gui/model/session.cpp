@@ -1,14 +1,18 @@
 // session.cpp - the session's source, builder and job threads and its status line (session.hpp).
 #include "session.hpp"
 
+#include "format.hpp"
 #include "live_link.hpp"
 
 #include <nmleak/report.hpp>
 #include <nmleak/snapshot_io.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <thread>
 
 namespace nm::gui {
 
@@ -21,10 +25,30 @@ struct Session::SourceWorker {
 namespace {
 
 std::string count_text(uint64_t n, const char *what) {
-    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+    return fmt::count(n) + " " + what + (n == 1 ? "" : "s");
 }
 
-bool process_exists(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+// Alive: signalable and not a zombie waiting for its parent.
+bool process_alive(int pid) {
+    if (kill(pid, 0) != 0 && errno != EPERM) return false;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size()) return in.is_open();
+    const char state = stat[paren + 2];
+    return state != 'Z' && state != 'X';
+}
+
+// An agent says goodbye as its process exits: give the process a moment to finish dying before
+// deciding which of the two happened.
+bool process_gone_soon(int pid, int wait_ms) {
+    for (int waited = 0; waited <= wait_ms; waited += 20) {
+        if (!process_alive(pid)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
 
 } // namespace
 
@@ -208,8 +232,7 @@ void Session::attach(int pid) {
 
 void Session::close() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (live_) commands_.push_back({Command::Detach, 0, {}});
-    ++session_;
+    ++session_; // the live worker sees it is stale, closes its connection and returns
     live_ = false;
     current_ = empty_model();
     status_ = StatusLine{};
@@ -252,7 +275,8 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
     src.kind = SourceKind::Live;
     src.pid = pid;
     src.path = label;
-    bool first = true;
+    bool first = true, dirty = false;
+    double last_submit = 0, last_full = now_ms();
     while (!stale()) {
         std::deque<Command> cmds;
         {
@@ -260,18 +284,65 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
             cmds.swap(commands_);
         }
         for (const Command &c : cmds) {
+            bool sent = true;
             if (c.kind == Command::Snapshot) {
-                if (!link->request_snapshot(&error)) set_message(Level::Error, "Snapshot request failed: " + error);
+                sent = link->request_snapshot(&error);
+                last_full = now_ms();
             } else if (c.kind == Command::Terminate) {
-                if (link->request_terminate(c.expert_id, &error))
-                    set_message(Level::Ok, "Asked " + c.name + " (key " + std::to_string(c.expert_id) + ") to terminate");
-                else
-                    set_message(Level::Error, "Terminate " + c.name + " failed: " + error);
+                sent = link->request_terminate(c.expert_id, c.name, &error);
+            } else if (c.kind == Command::Detach) {
+                sent = link->request_detach(&error);
             }
+            if (!sent) set_message(Level::Error, "Could not send the command to " + who + ": " + error);
         }
-        model::Snapshot snap;
-        const LiveLink::Recv r = link->receive(&snap, 100, &error);
-        if (r == LiveLink::Recv::Snapshot) {
+
+        std::string text;
+        bool ok = false;
+        const LiveLink::Event ev = link->poll(50, &text, &ok);
+        if (ev == LiveLink::Event::Changed) {
+            dirty = true;
+        } else if (ev == LiveLink::Event::Note) {
+            set_message(ok ? Level::Ok : Level::Error, text);
+        } else if (ev == LiveLink::Event::Closed || ev == LiveLink::Event::Error) {
+            if (stale()) break;
+            // Keep what arrived last: the views go on showing it.
+            if (dirty) {
+                auto snap = std::make_shared<model::Snapshot>();
+                link->copy_state(snap.get());
+                submit(w.session, std::move(snap), src, 0);
+            }
+            std::string why;
+            if (process_gone_soon(pid, 1000)) why = who + " exited; showing its last snapshot";
+            else if (ev == LiveLink::Event::Closed)
+                why = (text.empty() ? "The agent of " + who + " closed the connection" : who + ": " + text) +
+                      "; showing the last snapshot";
+            else
+                why = "Lost " + who + ": " + text;
+            set_message(Level::Error, why);
+            std::lock_guard<std::mutex> lock(mu_);
+            if (w.session == session_) {
+                live_ = false;
+                status_.connection = label + "  (disconnected)";
+            }
+            return;
+        }
+
+        // Hand the builder the newest state when it is free, at most every few hundred ms (a
+        // build of a million blocks takes a while; updates in between are merged, not queued).
+        const double now = now_ms();
+        std::shared_ptr<const ModelData> cur = current();
+        const double build_ms = cur->source.kind == SourceKind::Live ? cur->build_ms : 0;
+        bool builder_free;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            builder_free = !has_pending_ && !building_;
+        }
+        if (dirty && builder_free && now - last_submit >= std::max(200.0, 2 * build_ms)) {
+            auto snap = std::make_shared<model::Snapshot>();
+            link->copy_state(snap.get());
+            submit(w.session, std::move(snap), src, 0);
+            dirty = false;
+            last_submit = now;
             if (first) {
                 first = false;
                 std::lock_guard<std::mutex> lock(mu_);
@@ -280,26 +351,15 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
                     status_.busy_text.clear();
                 }
             }
-            submit(w.session, std::make_shared<const model::Snapshot>(std::move(snap)), src, 0);
-        } else if (r == LiveLink::Recv::Closed || r == LiveLink::Recv::Error) {
-            if (stale()) break;
-            std::string why;
-            if (!process_exists(pid))
-                why = who + " exited; showing its last snapshot";
-            else if (r == LiveLink::Recv::Closed)
-                why = "The agent of " + who + " closed the connection; showing the last snapshot";
-            else
-                why = "Lost " + who + ": " + error;
-            set_message(Level::Error, why);
-            std::lock_guard<std::mutex> lock(mu_);
-            if (w.session == session_) {
-                live_ = false;
-                status_.connection = label + " (disconnected)";
-            }
-            return;
+        }
+        // Updates carry per-key figures only; live blocks come with full snapshots, so ask for one
+        // now and then (less often when the model is big).
+        if (now - last_full >= std::max(2000.0, 20 * build_ms)) {
+            if (!link->request_snapshot(&error)) set_message(Level::Error, "Snapshot request failed: " + error);
+            last_full = now;
         }
     }
-    link->detach(); // the session moved on: leave the target as it was
+    link->close(); // the session moved on: the agent keeps running for other clients
 }
 
 void Session::request_snapshot() {
@@ -311,6 +371,17 @@ void Session::request_snapshot() {
         }
     }
     set_message(Level::Warning, "Snapshot now needs a live process (File > Attach)");
+}
+
+void Session::stop_agent() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (live_) {
+            commands_.push_back({Command::Detach, 0, {}});
+            return;
+        }
+    }
+    set_message(Level::Warning, "Stopping the agent needs a live connection");
 }
 
 void Session::request_terminate(uint64_t expert_id, const std::string &name) {

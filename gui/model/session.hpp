@@ -58,13 +58,14 @@ public:
     void open_file(const std::string &path);
     void connect(int pid);
     void attach(int pid); // inject the agent with `nmleak attach`, then connect
-    void close();         // detach / forget the source
+    void close();         // disconnect (the agent keeps running) / forget the file
     // An already decoded snapshot (tests, the screenshot tool).
     void open_snapshot(std::shared_ptr<const model::Snapshot> snap, const std::string &label);
 
     // Live commands (a no-op with a status message when not live).
     void request_snapshot();
     void request_terminate(uint64_t expert_id, const std::string &name);
+    void stop_agent(); // the agent in the target stops serving (nmleak detach); the session ends
 
     // Jobs on the current model's snapshot.
     void save_snapshot(const std::string &path);

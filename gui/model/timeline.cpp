@@ -6,24 +6,6 @@
 namespace nm::gui {
 namespace {
 
-// Keeps at most `max` points of a monotonic cumulative curve: the last point of each bucket (the
-// bucket's maximum, since the curve only grows), plus the first point.
-std::vector<Sample> thin_cumulative(const std::vector<Sample> &in, size_t max) {
-    if (in.size() <= max || max < 2) return in;
-    std::vector<Sample> out;
-    out.reserve(max + 1);
-    out.push_back(in.front());
-    const double step = double(in.size()) / double(max - 1);
-    double next = step;
-    for (size_t i = 1; i < in.size(); ++i) {
-        if (double(i + 1) >= next || i + 1 == in.size()) {
-            out.push_back(in[i]);
-            while (next <= double(i + 1)) next += step;
-        }
-    }
-    return out;
-}
-
 } // namespace
 
 void History::derive(const model::Expert &e, KeyHistory &h, uint64_t now_ms) {
@@ -37,18 +19,31 @@ void History::derive(const model::Expert &e, KeyHistory &h, uint64_t now_ms) {
         pts.push_back({closed, 0, true});
         h.closed = true;
     } else {
-        // Cumulative bytes of the live blocks by allocation time, one point per distinct ms.
-        std::vector<std::pair<uint64_t, uint64_t>> by_time;
-        by_time.reserve(e.blocks.size());
-        for (const model::Block &b : e.blocks) by_time.emplace_back(b.time_ms, b.size);
-        std::sort(by_time.begin(), by_time.end());
-        uint64_t sum = 0;
-        for (size_t i = 0; i < by_time.size(); ++i) {
-            sum += by_time[i].second;
-            if (i + 1 < by_time.size() && by_time[i + 1].first == by_time[i].first) continue;
-            pts.push_back({std::max(by_time[i].first, e.opened_ms), sum, true});
+        // Cumulative bytes of the live blocks by allocation time. The blocks are summed into
+        // time buckets (linear in the blocks, no sort); the curve is exact at every bucket's end.
+        uint64_t t0 = e.opened_ms, t1 = std::max(e.opened_ms, now_ms);
+        for (const model::Block &b : e.blocks) {
+            t0 = std::min(t0, b.time_ms);
+            t1 = std::max(t1, b.time_ms);
         }
-        pts = thin_cumulative(pts, max_points_ / 2);
+        const uint64_t span = t1 - t0 + 1;
+        const size_t n_buckets = size_t(std::min<uint64_t>(span, std::max<size_t>(2, max_points_ / 2)));
+        std::vector<uint64_t> bucket(n_buckets, 0);
+        std::vector<bool> used(n_buckets, false);
+        auto index = [&](uint64_t t) { return size_t(double(t - t0) / double(span) * double(n_buckets)); };
+        for (const model::Block &b : e.blocks) {
+            const size_t i = std::min(n_buckets - 1, index(b.time_ms));
+            bucket[i] += b.size;
+            used[i] = true;
+        }
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n_buckets; ++i) {
+            if (!used[i]) continue;
+            sum += bucket[i];
+            // The bucket's last millisecond: everything in it was allocated by then.
+            const uint64_t t = t0 + uint64_t(double(i + 1) * double(span) / double(n_buckets)) - 1;
+            pts.push_back({std::max(t, e.opened_ms), sum, true});
+        }
         // The snapshot itself reports the key's live bytes now: an exact point.
         pts.push_back({std::max(now_ms, pts.back().t_ms), e.live_bytes, false});
     }
@@ -94,6 +89,8 @@ void History::add(const model::Snapshot &snap) {
             }
         }
         for (const model::Cleanup &c : e.cleanups) {
+            // A clean close (done, nothing held) reclaims nothing: no marker.
+            if (c.outcome == model::Outcome::Done && c.blocks == 0 && c.bytes == 0) continue;
             if (marker_seen_.emplace(std::make_pair(e.id, c.time_ms), true).second)
                 markers_.push_back({c.time_ms, e.id, c.outcome, c.blocks, c.bytes});
         }

@@ -40,7 +40,7 @@ struct Marker {
 
 struct Timeline {
     std::vector<Series> series; // one per key, in Snapshot::experts order
-    std::vector<Marker> markers; // time order
+    std::vector<Marker> markers; // time order; a clean close (nothing reclaimed) has none
     uint64_t t_begin = 0, t_end = 0;
     uint64_t max_bytes = 0;
     uint64_t samples = 0; // snapshots that contributed

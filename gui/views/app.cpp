@@ -92,14 +92,19 @@ void App::frame() {
     const float status_h = ImGui::GetFrameHeight() + 2;
     const float avail = ImGui::GetContentRegionAvail().y - status_h;
     const float row_h = ImGui::GetTextLineHeightWithSpacing();
-    const float wanted = (float(model_->snap->experts.size()) + 2.4f) * row_h + 4;
-    if (experts_height_ <= 0) experts_height_ = std::clamp(wanted, row_h * 4, avail * 0.30f);
+    // Until the splitter is dragged the table fits its rows, up to a third of the window.
+    const float wanted = (float(model_->snap->experts.size()) + 2.0f) * row_h + 6;
+    if (!experts_resized_) experts_height_ = std::clamp(wanted, row_h * 4, avail * 0.34f);
     experts_height_ = std::clamp(experts_height_, row_h * 3, std::max(row_h * 3, avail - row_h * 8));
     experts_.draw(ctx, experts_height_);
 
     // The splitter between the experts table and the tabs.
     ImGui::InvisibleButton("splitter", ImVec2(-1, 5));
-    if (ImGui::IsItemActive()) experts_height_ += ImGui::GetIO().MouseDelta.y;
+    if (ImGui::IsItemActive() && ImGui::GetIO().MouseDelta.y != 0) {
+        experts_height_ += ImGui::GetIO().MouseDelta.y;
+        experts_resized_ = true;
+    }
+    if (ImGui::IsItemHovered() && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) experts_resized_ = false;
     if (ImGui::IsItemHovered() || ImGui::IsItemActive()) ImGui::SetMouseCursor(ImGuiMouseCursor_ResizeNS);
     const ImVec2 s0 = ImGui::GetItemRectMin(), s1 = ImGui::GetItemRectMax();
     ImGui::GetWindowDrawList()->AddLine(ImVec2(s0.x, (s0.y + s1.y) * 0.5f), ImVec2(s1.x, (s0.y + s1.y) * 0.5f),
@@ -138,7 +143,8 @@ void App::menu_bar(ViewContext &ctx) {
         if (ImGui::MenuItem("Snapshot now", "F5", false, live)) session_.request_snapshot();
         if (ImGui::MenuItem("Request terminate of the selected key...", "Ctrl+T", false, live && ctx.filtered()))
             request_terminate(ctx);
-        if (ImGui::MenuItem("Detach", nullptr, false, live)) session_.close();
+        if (ImGui::MenuItem("Disconnect", "Ctrl+W", false, live)) session_.close();
+        if (ImGui::MenuItem("Stop the agent (nmleak detach)", nullptr, false, live)) session_.stop_agent();
         ImGui::EndMenu();
     }
     if (ImGui::BeginMenu("View")) {

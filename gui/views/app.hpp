@@ -41,7 +41,8 @@ private:
     std::shared_ptr<const ModelData> model_;
     ExpertsTable experts_;
     std::vector<std::unique_ptr<View>> views_; // in Tab order
-    float experts_height_ = 0; // the splitter's position; 0 until the first frame
+    float experts_height_ = 0; // the splitter's position
+    bool experts_resized_ = false; // dragged by the user (a double-click fits the rows again)
     bool quit_ = false;
 };
 

@@ -85,6 +85,7 @@ void BlocksView::rebuild(ViewContext &ctx) {
         selected_fig_ = agg.expert_figures[size_t(ctx.expert)];
     }
     sort(ctx.snap);
+    focus_ = rows_.empty() ? -1 : 0; // the side panel shows the first block's stack at once
 }
 
 void BlocksView::sort(const model::Snapshot &snap) {

@@ -82,19 +82,24 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
     if (!ImGui::BeginTable("experts", NCols, flags, ImVec2(0, height))) return;
     const float em = ImGui::GetFontSize();
     ImGui::TableSetupScrollFreeze(2, 1);
-    ImGui::TableSetupColumn("Key", ImGuiTableColumnFlags_DefaultSort, em * 3.2f, Key);
-    ImGui::TableSetupColumn("Expert", ImGuiTableColumnFlags_WidthStretch, 1.2f, Name);
-    ImGui::TableSetupColumn("State", 0, em * 6.0f, State);
-    ImGui::TableSetupColumn("Status", ImGuiTableColumnFlags_WidthStretch, 1.6f, Status);
-    ImGui::TableSetupColumn("Live blocks", ImGuiTableColumnFlags_PreferSortDescending, em * 5.6f, LiveBlocks);
-    ImGui::TableSetupColumn("Live bytes", ImGuiTableColumnFlags_PreferSortDescending, em * 5.6f, LiveBytes);
-    ImGui::TableSetupColumn("Peak", ImGuiTableColumnFlags_PreferSortDescending, em * 5.0f, Peak);
-    ImGui::TableSetupColumn("Allocs", ImGuiTableColumnFlags_PreferSortDescending, em * 4.6f, Allocs);
-    ImGui::TableSetupColumn("Frees", ImGuiTableColumnFlags_PreferSortDescending, em * 4.6f, Frees);
-    ImGui::TableSetupColumn("Reallocs", ImGuiTableColumnFlags_PreferSortDescending, em * 4.2f, Reallocs);
-    ImGui::TableSetupColumn("Misuse", ImGuiTableColumnFlags_PreferSortDescending, em * 3.6f, Misuse);
-    ImGui::TableSetupColumn("Leaked", ImGuiTableColumnFlags_PreferSortDescending, em * 5.0f, Leaked);
-    ImGui::TableSetupColumn("Reclaimed", ImGuiTableColumnFlags_PreferSortDescending, em * 5.2f, Reclaimed);
+    // Numeric columns fit their header or a typical value, whichever is wider.
+    auto fit = [&](const char *header, const char *sample) {
+        return std::max(ImGui::CalcTextSize(header).x, ImGui::CalcTextSize(sample).x) + em * 1.2f;
+    };
+    const ImGuiTableColumnFlags desc = ImGuiTableColumnFlags_PreferSortDescending;
+    ImGui::TableSetupColumn("Key", ImGuiTableColumnFlags_DefaultSort, em * 3.4f, Key);
+    ImGui::TableSetupColumn("Expert", ImGuiTableColumnFlags_WidthStretch, 1.0f, Name);
+    ImGui::TableSetupColumn("State", 0, fit("State", "terminating"), State);
+    ImGui::TableSetupColumn("Status", ImGuiTableColumnFlags_WidthStretch, 1.5f, Status);
+    ImGui::TableSetupColumn("Live blocks", desc, fit("Live blocks", "1,000,000"), LiveBlocks);
+    ImGui::TableSetupColumn("Live bytes", desc, fit("Live bytes", "1023 MiB"), LiveBytes);
+    ImGui::TableSetupColumn("Peak", desc, fit("Peak", "1023 MiB"), Peak);
+    ImGui::TableSetupColumn("Allocs", desc, fit("Allocs", "10,000,000"), Allocs);
+    ImGui::TableSetupColumn("Frees", desc, fit("Frees", "10,000,000"), Frees);
+    ImGui::TableSetupColumn("Reallocs", desc, fit("Reallocs", "100,000"), Reallocs);
+    ImGui::TableSetupColumn("Misuse", desc, fit("Misuse", "1,000"), Misuse);
+    ImGui::TableSetupColumn("Leaked", desc, fit("Leaked", "1023 MiB"), Leaked);
+    ImGui::TableSetupColumn("Reclaimed", desc, fit("Reclaimed", "1023 MiB"), Reclaimed);
     ImGui::TableHeadersRow();
 
     ImGuiTableSortSpecs *specs = ImGui::TableGetSortSpecs();
@@ -117,11 +122,15 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
             misuse += e.misuse_count;
         }
         ImGui::TableNextRow();
-        ImGui::TableSetBgColor(ImGuiTableBgTarget_RowBg0, IM_COL32(255, 255, 255, 10));
+        ImGui::TableSetBgColor(ImGuiTableBgTarget_RowBg0, IM_COL32(255, 255, 255, 12));
         ImGui::TableNextColumn();
-        if (ImGui::Selectable("##all", !ctx.ui.expert_id.has_value(),
-                              ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap))
+        if (ImGui::Selectable("##all", false, ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap))
             ctx.ui.select_expert(std::nullopt);
+        if (!ctx.ui.expert_id) {
+            // The unfiltered state: an accent bar at the row's left edge rather than a full highlight.
+            const ImVec2 r0 = ImGui::GetItemRectMin(), r1 = ImGui::GetItemRectMax();
+            ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(r0.x - 4, r0.y), ImVec2(r0.x - 1, r1.y), th.accent);
+        }
         ImGui::SameLine();
         ImGui::TextDisabled("all");
         ImGui::TableNextColumn();

@@ -64,10 +64,16 @@ public:
             if (ctx.expert >= 0 && r.expert != uint32_t(ctx.expert)) continue;
             const model::Expert &e = snap.experts[r.expert];
             const model::Cleanup &c = e.cleanups[r.cleanup];
-            const ImU32 col = c.outcome == model::Outcome::Done ? th.leaked : th.reclaimed;
+            const bool clean = c.outcome == model::Outcome::Done && c.blocks == 0;
+            const ImU32 col = clean ? th.dim : c.outcome == model::Outcome::Done ? th.leaked : th.reclaimed;
             ImGui::PushID(int(i));
             ImGui::TableNextRow();
             ImGui::TableNextColumn();
+            // The first cleanup that reclaimed anything starts expanded, so its stacks show.
+            if (!c.stacks.empty() && !opened_first_) {
+                ImGui::SetNextItemOpen(true, ImGuiCond_Once);
+                opened_first_ = true;
+            }
             const bool open = ImGui::TreeNodeEx("##c", ImGuiTreeNodeFlags_SpanFullWidth | (c.stacks.empty() ? ImGuiTreeNodeFlags_Leaf : 0));
             ImGui::SameLine();
             ImGui::TextUnformatted(fmt::at_ms(c.time_ms).c_str());
@@ -76,7 +82,7 @@ public:
             ImGui::SameLine(0, 4);
             ImGui::TextUnformatted(e.name.c_str());
             ImGui::TableNextColumn();
-            ui::badge(fmt::outcome_text(c.outcome), col);
+            ui::badge(clean ? "clean close (done)" : fmt::outcome_text(c.outcome), col);
             ImGui::TableNextColumn();
             ui::count_cell(c.blocks);
             ImGui::TableNextColumn();
@@ -122,6 +128,9 @@ public:
         }
         ImGui::EndTable();
     }
+
+private:
+    bool opened_first_ = false;
 };
 
 class MisuseView final : public View {
@@ -165,6 +174,7 @@ public:
             rows.reserve(agg.misuse.size());
             for (uint32_t i = 0; i < agg.misuse.size(); ++i)
                 if (ctx.expert < 0 || agg.misuse[i].expert == uint32_t(ctx.expert)) rows.push_back(i);
+            if (selected_ >= agg.misuse.size() && !rows.empty()) selected_ = rows[0]; // show a stack at once
             clipper.Begin(int(rows.size()));
             while (clipper.Step()) {
                 for (int row = clipper.DisplayStart; row < clipper.DisplayEnd; ++row) {

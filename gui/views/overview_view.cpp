@@ -167,6 +167,36 @@ void top_stacks(ViewContext &ctx) {
     ImGui::EndTable();
 }
 
+void modules_table(ViewContext &ctx) {
+    ui::heading(ctx.theme, "Modules");
+    const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
+                                  ImGuiTableFlags_Resizable | ImGuiTableFlags_SizingStretchProp;
+    if (!ImGui::BeginTable("modules", 3, flags, ImVec2(0, ImGui::GetContentRegionAvail().y))) return;
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("Module", ImGuiTableColumnFlags_WidthStretch, 3.0f);
+    ImGui::TableSetupColumn("Base", ImGuiTableColumnFlags_WidthFixed, ImGui::GetFontSize() * 8.5f);
+    ImGui::TableSetupColumn("Build id", ImGuiTableColumnFlags_WidthStretch, 1.2f);
+    ImGui::TableHeadersRow();
+    ImGuiListClipper clipper;
+    clipper.Begin(int(ctx.snap.modules.size()));
+    while (clipper.Step()) {
+        for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+            const model::Module &mod = ctx.snap.modules[size_t(i)];
+            ImGui::TableNextRow();
+            ImGui::TableNextColumn();
+            ImGui::TextUnformatted(fmt::module_name(mod.path).c_str());
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", mod.path.c_str());
+            ImGui::TableNextColumn();
+            ImGui::PushFont(ctx.theme.mono);
+            ImGui::TextDisabled("%s", fmt::address(mod.base).c_str());
+            ImGui::TableNextColumn();
+            ImGui::TextDisabled("%s", mod.build_id.empty() ? "-" : mod.build_id.substr(0, 16).c_str());
+            ImGui::PopFont();
+        }
+    }
+    ImGui::EndTable();
+}
+
 class OverviewView final : public View {
 public:
     Tab tab() const override { return Tab::Overview; }
@@ -184,6 +214,8 @@ public:
             ImGui::Spacing();
         }
         process_card(ctx);
+        ImGui::Spacing();
+        modules_table(ctx);
         ImGui::EndChild();
         ImGui::SameLine();
         ImGui::BeginChild("right", ImVec2(0, 0), false);

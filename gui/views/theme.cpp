@@ -58,8 +58,11 @@ void set_style() {
     const ImVec4 accent(0.259f, 0.522f, 0.957f, 1.0f);
     c[ImGuiCol_Text] = ImVec4(0.87f, 0.88f, 0.90f, 1.0f);
     c[ImGuiCol_TextDisabled] = ImVec4(0.50f, 0.52f, 0.56f, 1.0f);
-    c[ImGuiCol_WindowBg] = bg;
-    c[ImGuiCol_ChildBg] = bg;
+    // Window and child backgrounds are left to glClear (same colour): with a software rasterizer
+    // (Mesa llvmpipe under Xvfb) every full-window quad costs milliseconds of fill.
+    (void)bg;
+    c[ImGuiCol_WindowBg] = ImVec4(0, 0, 0, 0);
+    c[ImGuiCol_ChildBg] = ImVec4(0, 0, 0, 0);
     c[ImGuiCol_PopupBg] = ImVec4(0.12f, 0.125f, 0.14f, 0.98f);
     c[ImGuiCol_Border] = ImVec4(0.22f, 0.23f, 0.26f, 1.0f);
     c[ImGuiCol_FrameBg] = raised;
@@ -176,7 +179,6 @@ Theme setup_theme(float scale) {
     t.dim = IM_COL32(128, 132, 142, 255);
     t.text = IM_COL32(222, 224, 230, 255);
     t.grid = IM_COL32(255, 255, 255, 22);
-    t.plot_bg = IM_COL32(22, 23, 26, 255);
     t.accent = IM_COL32(66, 133, 244, 255);
     t.grew = IM_COL32(240, 110, 90, 255);
     t.shrank = IM_COL32(110, 200, 120, 255);

@@ -21,7 +21,7 @@ struct Theme {
     bool unicode = false;   // the fonts have the arrows and bullets we use (DejaVu was found)
 
     ImU32 outstanding = 0, leaked = 0, reclaimed = 0, misuse = 0;
-    ImU32 ok = 0, warning = 0, error = 0, dim = 0, text = 0, grid = 0, plot_bg = 0, accent = 0;
+    ImU32 ok = 0, warning = 0, error = 0, dim = 0, text = 0, grid = 0, accent = 0;
     ImU32 grew = 0, shrank = 0;
 
     // A key's colour: stable for its id.

@@ -22,6 +22,17 @@ double nice_step(double raw) {
     return 10 * p;
 }
 
+// A byte step that reads well in KiB/MiB/GiB: 1, 2, 4, 5, 10, 20, 25, 50, ... of the largest binary
+// unit that fits, so the labels come out as "256 KiB", "1.50 MiB" rather than "537 KiB".
+double nice_byte_step(double raw) {
+    double unit = 1;
+    while (raw >= unit * 1024 && unit < double(uint64_t(1) << 50)) unit *= 1024;
+    const double in_unit = raw / unit;
+    for (double m : {1.0, 2.0, 4.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 128.0, 256.0, 512.0, 1024.0})
+        if (m >= in_unit) return m * unit;
+    return 1024 * unit;
+}
+
 std::string time_label(double ms, double step) {
     char buf[32];
     if (step >= 60000 && ms >= 60000) std::snprintf(buf, sizeof buf, "%d:%02d", int(ms / 60000), int(std::fmod(ms / 1000, 60)));
@@ -39,8 +50,9 @@ public:
 private:
     void draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, ImVec2 p1);
 
-    double view_begin_ = 0, view_end_ = 0; // zoom window in ms; equal: the whole range
-    bool fill_ = true;
+    double view_begin_ = 0, view_end_ = 0; // zoom window in ms
+    bool zoomed_ = false;                  // false: the window follows the whole (growing) range
+    bool fill_ = true; // the area under the filtered key's curve (or the only key's)
     bool show_markers_ = true;
     bool show_derived_ = true;
 };
@@ -53,6 +65,7 @@ void TimelineView::draw(ViewContext &ctx) {
         return;
     }
     ImGui::Checkbox("Fill", &fill_);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Shade the area under the selected key's curve");
     ImGui::SameLine();
     ImGui::Checkbox("Cleanup markers", &show_markers_);
     ImGui::SameLine();
@@ -62,7 +75,7 @@ void TimelineView::draw(ViewContext &ctx) {
                     "allocation times of the blocks still live (freed blocks are not seen) and, for closed keys, "
                     "a straight line to what the cleanup reclaimed.");
     ImGui::SameLine(0, 24);
-    if (ImGui::Button("Reset zoom")) view_begin_ = view_end_ = 0;
+    if (ImGui::Button("Reset zoom")) zoomed_ = false;
     ImGui::SameLine(0, 24);
     ui::swatch(th.leaked);
     ImGui::SameLine(0, 4);
@@ -106,10 +119,10 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
     const float left = em * 5.0f, bottom = em * 1.6f, top = em * 0.8f;
     const ImVec2 a(p0.x + left, p0.y + top), b(p1.x - 8, p1.y - bottom); // the plot area
     if (b.x - a.x < 20 || b.y - a.y < 20) return;
-    dl->AddRectFilled(a, b, th.plot_bg, 2);
+    // No background fill: the window's clear colour is the plot's (fill costs on software GL).
 
     const double full0 = double(tl.t_begin), full1 = std::max(double(tl.t_end), full0 + 1);
-    if (view_end_ <= view_begin_) {
+    if (!zoomed_ || view_end_ <= view_begin_) {
         view_begin_ = full0;
         view_end_ = full1 + (full1 - full0) * 0.02;
     }
@@ -122,7 +135,7 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
     auto Y = [&](double v) { return float(b.y - v / y_top * double(b.y - a.y)); };
 
     // Grid and axes.
-    const double ystep = nice_step(y_top / std::max(2.0, double(b.y - a.y) / (em * 3.0)));
+    const double ystep = nice_byte_step(y_top / std::max(2.0, double(b.y - a.y) / (em * 3.0)));
     for (double v = 0; v <= y_top; v += ystep) {
         const float y = Y(v);
         dl->AddLine(ImVec2(a.x, y), ImVec2(b.x, y), th.grid);
@@ -140,6 +153,8 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
     }
 
     dl->PushClipRect(a, b, true);
+    const ImDrawListFlags saved_flags = dl->Flags;
+    dl->Flags &= ~ImDrawListFlags_AntiAliasedFill; // thin fill quads need no fringe
     // Series: one vertex per pixel column at most (the column's last value), as steps.
     const float width = b.x - a.x;
     for (const Series &s : tl.series) {
@@ -147,32 +162,40 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
         if (filtered_out || s.points.empty()) continue;
         const ImU32 col = th.key_color(s.expert_id);
         const ImU32 faint = th.key_color(s.expert_id, 0.38f);
-        const ImU32 fill = th.key_color(s.expert_id, 0.10f);
+        const ImU32 fill = th.key_color(s.expert_id, 0.12f);
+        // Shading every key's area would cover the plot several times over (fill rate is the cost
+        // on software GL): only the key in focus gets it.
+        const bool shade = fill_ && (ctx.expert >= 0 || tl.series.size() == 1);
         float px = X(double(s.points.front().t_ms)), py = Y(0);
-        float last_col = -1e9f;
         for (size_t i = 0; i < s.points.size(); ++i) {
             const Sample &pt = s.points[i];
             if (pt.derived && !show_derived_) continue;
             const float x = std::clamp(X(double(pt.t_ms)), a.x - 2, b.x + 2);
+            // Several points in one pixel column: draw only the last of them.
+            if (i + 1 < s.points.size() && std::floor(X(double(s.points[i + 1].t_ms))) == std::floor(x)) continue;
             const float y = Y(double(pt.bytes));
-            const bool last = i + 1 == s.points.size();
-            if (!last && x - last_col < 1.0f && i + 1 < s.points.size() && X(double(s.points[i + 1].t_ms)) - x < 1.0f)
-                continue; // same pixel column as the next point: let it draw
-            last_col = x;
-            if (fill_ && x > px) dl->AddRectFilled(ImVec2(px, py), ImVec2(x, b.y), fill);
-            const ImU32 c = pt.derived ? faint : col;
-            dl->AddLine(ImVec2(px, py), ImVec2(x, py), c, 1.6f); // hold the previous value
-            dl->AddLine(ImVec2(x, py), ImVec2(x, y), c, 1.6f);   // then step
+            if (pt.derived) {
+                // Reconstructed history: a straight, faint line (the real path is unknown).
+                if (shade && x > px) dl->AddQuadFilled(ImVec2(px, py), ImVec2(x, y), ImVec2(x, b.y), ImVec2(px, b.y), fill);
+                dl->AddLine(ImVec2(px, py), ImVec2(x, y), faint, 1.6f);
+            } else {
+                // Reported values hold until the next report: steps.
+                if (shade && x > px) dl->AddRectFilled(ImVec2(px, py), ImVec2(x, b.y), fill);
+                dl->AddLine(ImVec2(px, py), ImVec2(x, py), col, 1.6f);
+                dl->AddLine(ImVec2(x, py), ImVec2(x, y), col, 1.6f);
+            }
             px = x;
             py = y;
         }
         // An open key holds its last value up to the end of the data.
         const float xe = std::min(X(double(tl.t_end)), b.x);
         if (xe > px && py < b.y) {
-            if (fill_) dl->AddRectFilled(ImVec2(px, py), ImVec2(xe, b.y), fill);
+            if (shade) dl->AddRectFilled(ImVec2(px, py), ImVec2(xe, b.y), fill);
             dl->AddLine(ImVec2(px, py), ImVec2(xe, py), col, 1.6f);
         }
     }
+
+    dl->Flags = saved_flags;
 
     // Cleanup markers.
     const Marker *hover_marker = nullptr;
@@ -202,13 +225,15 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
         const double k = io.MouseWheel > 0 ? 0.8 : 1.25;
         view_begin_ = tm - (tm - t0) * k;
         view_end_ = tm + (t1 - tm) * k;
+        zoomed_ = true;
     }
     if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left)) {
         const double dt = -io.MouseDelta.x / width * (t1 - t0);
         view_begin_ += dt;
         view_end_ += dt;
+        zoomed_ = true;
     }
-    if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) view_begin_ = view_end_ = 0;
+    if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) zoomed_ = false;
     if (!hovered) return;
 
     const double tm = t0 + (mouse.x - a.x) / width * (t1 - t0);

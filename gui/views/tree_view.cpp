@@ -244,7 +244,7 @@ void TreeView::draw(ViewContext &ctx) {
                 ImGui::Dummy(ImVec2(ImGui::GetTextLineHeight(), ImGui::GetTextLineHeight()));
                 ImGui::SameLine(0, 2);
             }
-            ui::frame_cells(th, ctx.snap, n.frame);
+            ui::frame_cells(th, ctx.snap, n.frame, n.mixed_lines);
             ImGui::TableNextColumn();
             char share[24];
             std::snprintf(share, sizeof share, "%.1f%%", 100.0 * double(n.fig.total_bytes()) / total_bytes);

@@ -57,7 +57,6 @@ void TreemapView::draw(ViewContext &ctx) {
         layout_ = layout_treemap(snap, ctx.m.agg, ctx.expert, TreemapMeasure(measure_), area, ImGui::GetFontSize() + 6, 2);
     }
     ImDrawList *dl = ImGui::GetWindowDrawList();
-    dl->AddRectFilled(ImVec2(area.x, area.y), ImVec2(area.x + area.w, area.y + area.h), th.plot_bg);
     if (layout_.cells.empty()) {
         ui::empty_state("Nothing to show for this measure", "Pick another measure above, or another key");
         return;
@@ -74,7 +73,9 @@ void TreemapView::draw(ViewContext &ctx) {
         const ImVec2 a(c.r.x, c.r.y), b(c.r.x + c.r.w, c.r.y + c.r.h);
         const uint64_t id = snap.experts[c.expert].id;
         if (c.is_key) {
-            dl->AddRectFilled(a, b, th.key_color(id, 0.16f));
+            // Only the label strip is filled: the stack cells cover the rest (each covered pixel
+            // costs fill time on software GL).
+            dl->AddRectFilled(a, ImVec2(b.x, std::min(b.y, a.y + ImGui::GetFontSize() + 6)), th.key_color(id, 0.22f));
             dl->AddRect(a, b, th.key_color(id, 0.9f), 0, 0, 1.5f);
             if (c.r.w > 40 && c.r.h > ImGui::GetFontSize() * 2.5f) {
                 const std::string label = snap.experts[c.expert].name + "  " + fmt::bytes(c.bytes);
@@ -85,8 +86,9 @@ void TreemapView::draw(ViewContext &ctx) {
         }
         const float alpha = 0.42f + 0.30f * float((shade++ * 7) % 5) / 4.0f;
         const bool is_sel = selected_stack && ctx.ui.selection.stack == c.stack;
-        dl->AddRectFilled(a, b, th.key_color(id, alpha));
-        dl->AddRect(a, b, IM_COL32(18, 19, 22, 255), 0, 0, 1.0f);
+        // A one-pixel gap to the next cell is the border (the dark clear colour shows through).
+        if (c.r.w < 0.6f && c.r.h < 0.6f) continue;
+        dl->AddRectFilled(a, ImVec2(std::max(a.x + 0.6f, b.x - 1), std::max(a.y + 0.6f, b.y - 1)), th.key_color(id, alpha));
         if (is_sel) dl->AddRect(ImVec2(a.x + 1, a.y + 1), ImVec2(b.x - 1, b.y - 1), IM_COL32(255, 255, 255, 230), 0, 0, 2.0f);
         if (c.r.w > 70 && c.r.h > ImGui::GetFontSize() + 4) {
             const model::Stack *st = c.stack < snap.stacks.size() ? &snap.stacks[c.stack] : nullptr;

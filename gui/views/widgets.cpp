@@ -94,7 +94,7 @@ void heading(const Theme &theme, const char *text) {
     ImGui::PopFont();
 }
 
-void frame_cells(const Theme &theme, const model::Snapshot &snap, uint32_t frame) {
+void frame_cells(const Theme &theme, const model::Snapshot &snap, uint32_t frame, bool mixed_lines) {
     if (frame >= snap.frames.size()) {
         ImGui::TextDisabled("<no stack captured>");
         ImGui::TableNextColumn();
@@ -107,9 +107,13 @@ void frame_cells(const Theme &theme, const model::Snapshot &snap, uint32_t frame
     else ImGui::TextUnformatted(fn.c_str());
     if (ImGui::IsItemHovered() && !f.function.empty() && fn != f.function) ImGui::SetTooltip("%s", f.function.c_str());
     ImGui::TableNextColumn();
-    const std::string loc = fmt::frame_location(f);
+    const std::string loc = mixed_lines ? fmt::module_name(f.file) : fmt::frame_location(f);
     if (!loc.empty()) {
         ImGui::TextColored(ImVec4(0.62f, 0.72f, 0.85f, 1.0f), "%s", loc.c_str());
+        if (mixed_lines) {
+            ImGui::SameLine(0, 4);
+            ImGui::TextDisabled("(several lines)");
+        }
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", fmt::frame_location(f, true).c_str());
     }
     ImGui::TableNextColumn();

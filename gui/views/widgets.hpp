@@ -31,8 +31,8 @@ void help_marker(const char *text);
 void heading(const Theme &theme, const char *text);
 
 // The function of a frame (shortened), its location and module, in three table cells starting
-// at the current column.
-void frame_cells(const Theme &theme, const model::Snapshot &snap, uint32_t frame);
+// at the current column. mixed_lines: the row stands for calls from several lines of the file.
+void frame_cells(const Theme &theme, const model::Snapshot &snap, uint32_t frame, bool mixed_lines = false);
 // The frames of a stack as a table: #, function, file:line, module, address.
 void stack_table(const Theme &theme, const model::Snapshot &snap, uint32_t stack, const char *id,
                  float height = 0);

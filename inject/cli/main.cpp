@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #ifndef NMLEAK_VERSION
@@ -17,6 +18,13 @@ std::vector<VerbInfo> &registry() {
     // relative to a namespace-scope vector would be unspecified.
     static std::vector<VerbInfo> verbs;
     return verbs;
+}
+
+// libnmapi's exit hook reads NMLEAK_REPORT and NMLEAK_FAIL_ON_LEAK when main returns. Unset
+// only then, after the verb (and any child it started with this environment) is done.
+void forget_exit_report() {
+    ::unsetenv("NMLEAK_REPORT");
+    ::unsetenv("NMLEAK_FAIL_ON_LEAK");
 }
 
 } // namespace
@@ -63,15 +71,20 @@ int main(int argc, char **argv) {
     } catch (const CLI::ParseError &e) {
         // CLI11 has its own exit codes per error kind; nmleak promises 1 for every usage error.
         const int rc = app.exit(e);
+        forget_exit_report();
         return rc == 0 ? kExitOk : kExitUsage;
     }
     for (auto &[cmd, verb] : verbs) {
         if (!cmd->parsed()) continue;
+        int rc;
         try {
-            return verb->run();
+            rc = verb->run();
         } catch (const std::exception &e) {
-            return fail(std::string("error: ") + e.what());
+            rc = fail(std::string("error: ") + e.what());
         }
+        if (!verb->keeps_exit_report()) forget_exit_report();
+        return rc;
     }
+    forget_exit_report();
     return fail("no verb given (see nmleak --help)");
 }

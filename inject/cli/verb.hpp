@@ -29,6 +29,11 @@ public:
     virtual void configure(CLI::App &cmd) = 0;
     // Runs once the command line parsed; returns the process exit code.
     virtual int run() = 0;
+    // nmleak links libnmapi, whose exit hook writes NMLEAK_REPORT and applies NMLEAK_FAIL_ON_LEAK
+    // for this process. A verb that only reads snapshots must not: `NMLEAK_REPORT=x.nmsnap nmleak
+    // report x.nmsnap` would overwrite the input with nmleak's own empty record. A verb that runs
+    // experts in this process (a demo) returns true to keep the report.
+    virtual bool keeps_exit_report() const { return false; }
 };
 
 struct VerbInfo {

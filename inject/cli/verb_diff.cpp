@@ -9,14 +9,19 @@ namespace {
 class DiffVerb final : public Verb {
 public:
     void configure(CLI::App &cmd) override {
-        cmd.add_option("BEFORE", before_, "The earlier (or baseline) snapshot file")->required();
-        cmd.add_option("AFTER", after_, "The later snapshot file")->required();
+        cmd.add_option("BEFORE", before_, "The earlier (or baseline) snapshot file")
+            ->required()
+            ->type_name("");
+        cmd.add_option("AFTER", after_, "The later snapshot file")->required()->type_name("");
         cmd.add_option("-f,--format", format_, "Output format: text or json (default: text)")
-            ->check(CLI::IsMember({"text", "json"}));
-        cmd.add_option("-o,--output", output_, "Write the diff to OUT instead of standard output");
+            ->check(CLI::IsMember({"text", "json"}))
+            ->type_name("FORMAT");
+        cmd.add_option("-o,--output", output_, "Write the diff to OUT instead of standard output")
+            ->type_name("OUT");
         cmd.add_option("-s,--suppressions", suppressions_,
                        "Suppression file applied to both snapshots; repeatable")
-            ->allow_extra_args(false);
+            ->allow_extra_args(false)
+            ->type_name("FILE");
         cmd.add_flag("--fail-on-growth", fail_on_growth_,
                      "Exit with status 23 when a stack is new or grew (a CI gate against a "
                      "baseline snapshot)");

@@ -22,6 +22,18 @@ struct Row {
     std::string note;
 };
 
+std::string exe_of(pid_t pid) {
+    char buf[4096];
+    const ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, size_t(n)) : std::string();
+}
+
+bool is_nmleak_tool(pid_t pid) {
+    static const std::string self = exe_of(::getpid());
+    const std::string exe = exe_of(pid);
+    return !exe.empty() && (exe == self || exe.ends_with("/nmleak") || exe.ends_with("/nmleak-gui"));
+}
+
 class PsVerb final : public Verb {
 public:
     void configure(CLI::App &cmd) override {
@@ -39,7 +51,8 @@ public:
         while (dirent *e = ::readdir(d)) {
             if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
             const int pid = std::atoi(e->d_name);
-            if (pid == ::getpid()) continue;
+            // nmleak itself (and nmleak-gui) link libnmapi too, but they are not analyzers.
+            if (pid == ::getpid() || is_nmleak_tool(pid)) continue;
             const inject::ProcessInfo info = inject::inspect_process(pid);
             if (!info.exists) continue;
             if (!info.maps_readable) {

@@ -11,17 +11,22 @@ public:
     void configure(CLI::App &cmd) override {
         cmd.add_option("FILE", input_, "Snapshot file (.nmsnap) written by 'nmleak snapshot', "
                                        "NmWriteReport or NMLEAK_REPORT")
-            ->required();
+            ->required()
+            ->type_name("");
         cmd.add_option("-f,--format", format_,
                        "Report format: text, json, sarif, folded, or snapshot (re-encode the file "
                        "in this build's format) (default: from -o's extension, else text)")
-            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}));
-        cmd.add_option("-o,--output", output_, "Write the report to OUT instead of standard output");
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}))
+            ->type_name("FORMAT");
+        cmd.add_option("-o,--output", output_, "Write the report to OUT instead of standard output")
+            ->type_name("OUT");
         cmd.add_option("-s,--suppressions", suppressions_,
                        "LeakSanitizer-style suppression file ('leak:PATTERN' lines); repeatable")
-            ->allow_extra_args(false);
+            ->allow_extra_args(false)
+            ->type_name("FILE");
         cmd.add_option("--source-root", source_root_,
-                       "SARIF: write source paths under DIR relative to it (uriBaseId SRCROOT)");
+                       "SARIF: write source paths under DIR relative to it (uriBaseId SRCROOT)")
+            ->type_name("DIR");
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");

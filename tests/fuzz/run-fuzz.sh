@@ -3,8 +3,9 @@
 # for a bounded time. CI calls it; any crash, leak, sanitizer report or abort fails the script.
 #
 # usage: tests/fuzz/run-fuzz.sh [SECONDS]     (default 60; env FUZZ_JOBS, FUZZ_OUT, CLANGXX)
-# Output: $FUZZ_OUT (default build-fuzz/ at the top of the tree): the binary, the grown corpus,
-# and crash-* files reproducible with `build-fuzz/fuzz_snapshot_reader crash-FILE`.
+# Output: $FUZZ_OUT (default build-fuzz/ at the top of the tree): fuzz_snapshot_reader, its corpus
+# in corpus-snapshot/, findings in artifacts-snapshot/ (reproduce: build-fuzz/fuzz_snapshot_reader
+# FILE).
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -13,7 +14,9 @@ root="$(cd "$here/../.." && pwd)"
 out="${FUZZ_OUT:-$root/build-fuzz}"
 cxx="${CLANGXX:-$(command -v clang++ || command -v clang++-14 || true)}"
 [ -n "$cxx" ] || { echo "run-fuzz: clang++ not found (apt-get install clang)" >&2; exit 1; }
-mkdir -p "$out/corpus" "$out/artifacts"
+corpus="$out/corpus-snapshot"
+artifacts="$out/artifacts-snapshot"
+mkdir -p "$corpus" "$artifacts"
 
 bin="$out/fuzz_snapshot_reader"
 echo "run-fuzz: building $bin with $cxx" >&2
@@ -26,25 +29,25 @@ echo "run-fuzz: building $bin with $cxx" >&2
     "$root/core/src/model/file_io.cpp" \
     $(pkg-config --cflags --libs libzstd) -o "$bin"
 
-# Seeds: the checked-in version-1 snapshot, plus its bare payload would be found by mutation.
-cp -f "$root/tests/golden/sample.nmsnap" "$out/corpus/seed-sample.nmsnap"
+# Seed: the checked-in version-1 snapshot (tests/golden/sample.nmsnap); the corpus grows from it.
+cp -f "$root/tests/golden/sample.nmsnap" "$corpus/seed-sample.nmsnap"
 
 echo "run-fuzz: fuzzing for ${seconds}s" >&2
-log="$out/fuzz.log"
+log="$out/fuzz-snapshot.log"
 jobs=()
 # With -jobs, libFuzzer forks workers that log to fuzz-N.log; one job runs in this process.
 if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS"); fi
 set +e
-"$bin" "$out/corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
-    -timeout=10 "${jobs[@]}" -artifact_prefix="$out/artifacts/" -print_final_stats=1 2>&1 |
+"$bin" "$corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 \
+    -timeout=10 "${jobs[@]}" -artifact_prefix="$artifacts/" -print_final_stats=1 2>&1 |
     tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 runs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)"
-echo "run-fuzz: exit status $status, ${runs:-?} executions, corpus $(ls "$out/corpus" | wc -l) inputs" >&2
-if ls "$out"/artifacts/* >/dev/null 2>&1; then
-    echo "run-fuzz: findings in $out/artifacts:" >&2
-    ls -l "$out"/artifacts >&2
+echo "run-fuzz: exit status $status, ${runs:-?} executions, corpus $(ls "$corpus" | wc -l) inputs" >&2
+if ls "$artifacts"/* >/dev/null 2>&1; then
+    echo "run-fuzz: findings in $artifacts:" >&2
+    ls -l "$artifacts" >&2
     exit 1
 fi
 exit "$status"

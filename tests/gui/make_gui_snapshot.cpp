@@ -3,17 +3,23 @@
 //   make_gui_snapshot OUT.nmsnap                       keys in every state, leaks, forced cleanups, misuse
 //   make_gui_snapshot OUT.nmsnap --phase 2             the same run, later: more memory (for the diff)
 //   make_gui_snapshot OUT.nmsnap --blocks N --stacks M N live blocks from M distinct stacks (benchmark)
+//   make_gui_snapshot - --live SECONDS                   a live target: keys grow, close and reopen for
+//                                                      SECONDS, then it exits (prints "ready PID" first);
+//                                                      "proto_dist" stays open until terminated
 //
 // Allocations come from known noinline functions so tests can look for them in the stacks.
 #include <netmon.h>
 #include <nmhost.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 #include <vector>
 
 #define NOINLINE __attribute__((noinline))
@@ -144,6 +150,40 @@ int sample(const char *path, int phase) {
     return write(path);
 }
 
+// A target for the live tests: three keys that keep allocating; every second one of them is closed
+// with the next outcome in turn (leaks or forced cleanups) and reopened. A fourth stops allocating
+// once asked to terminate (its status calls fail then) and is never closed.
+int live(double seconds) {
+    const char *names[] = {"http_parser", "dns_cache", "tcp_conv"};
+    const DWORD outcomes[] = {NM_OUTCOME_DONE, NM_OUTCOME_TERMINATED, NM_OUTCOME_CRASHED, NM_OUTCOME_TIMEOUT};
+    HEXPERTKEY keys[3];
+    for (int i = 0; i < 3; ++i) keys[i] = NmOpenExpertKey(names[i]);
+    // One key that is never closed (the live tests terminate it).
+    HEXPERTKEY steady = NmOpenExpertKey("proto_dist");
+    std::printf("ready %d\n", int(getpid()));
+    std::fflush(stdout);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(long(seconds * 1000));
+    int tick = 0, closes = 0;
+    while (std::chrono::steady_clock::now() < end) {
+        http_parse_headers(keys[0], 256 + size_t(tick % 16) * 32);
+        if (tick % 3 == 0) http_read_body(keys[0], 4096);
+        void *d = dns_cache_insert(keys[1], 96);
+        if (tick % 2) ExpertFreeMemory(keys[1], d);
+        tcp_track_segment(keys[2], 1500);
+        if (ExpertIndicateStatus(steady, EXPERTSTATUS_RUNNING, 0, "counting", tick % 100) == NMERR_SUCCESS)
+            proto_count(steady, 64);
+        ExpertIndicateStatus(keys[0], EXPERTSTATUS_RUNNING, 0, "parsing", tick % 100);
+        if (++tick % 20 == 0) {
+            const int k = closes % 3;
+            NmCloseExpertKey(keys[k], outcomes[closes % 4], nullptr);
+            keys[k] = NmOpenExpertKey(names[k]);
+            ++closes;
+        }
+        pause_ms(50);
+    }
+    return 0;
+}
+
 int bench(const char *path, long blocks, long stacks, int keys) {
     int depth = 0;
     while ((1L << depth) < stacks) ++depth;
@@ -151,7 +191,7 @@ int bench(const char *path, long blocks, long stacks, int keys) {
     for (int i = 0; i < keys; ++i) k.push_back(NmOpenExpertKey(("bench_expert_" + std::to_string(i)).c_str()));
     for (long i = 0; i < blocks; ++i) {
         const unsigned path = unsigned(i % stacks);
-        bench_a(k[size_t(path % unsigned(keys))], 16 + size_t((i * 7919) % 4096), path, depth);
+        bench_a(k[size_t(path % unsigned(keys))], 16 + size_t((i * 7919) % 480), path, depth);
     }
     return write(path);
 }
@@ -164,13 +204,16 @@ int main(int argc, char **argv) {
         return 2;
     }
     int phase = 1, keys = 4;
+    double live_s = 0;
     long blocks = 0, stacks = 10000;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--phase")) phase = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--blocks")) blocks = std::atol(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--stacks")) stacks = std::atol(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--keys")) keys = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--live")) live_s = std::atof(argv[i + 1]);
     }
+    if (live_s > 0) return live(live_s);
     if (blocks > 0) return bench(argv[1], blocks, std::max(1L, stacks), std::max(1, keys));
     return sample(argv[1], std::max(1, phase));
 }

@@ -244,4 +244,21 @@ TEST_F(Cli, DiffTwoSnapshots) {
     EXPECT_NE(broken.err.find("empty input"), std::string::npos) << broken.err;
 }
 
+// nmleak links libnmapi: its exit hook must not write the CLI's own (empty) record over the file a
+// user's environment names, nor turn the exit status into 23.
+TEST_F(Cli, IgnoresTheExitReportEnvironmentOfItsOwnProcess) {
+    const std::string input = (dir_ / "input.nmsnap").string();
+    fs::copy_file(sample_, input);
+    ::setenv("NMLEAK_REPORT", input.c_str(), 1);
+    ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
+    Outcome r = run({"report", input});
+    ::unsetenv("NMLEAK_REPORT");
+    ::unsetenv("NMLEAK_FAIL_ON_LEAK");
+    EXPECT_EQ(r.status, 0) << r.err;
+    nm::model::Snapshot back;
+    std::string error;
+    ASSERT_TRUE(nm::snapshot_io::read_file(input, &back, &error)) << error;
+    EXPECT_EQ(back.experts.size(), nm::test::sample_snapshot().experts.size());
+}
+
 } // namespace

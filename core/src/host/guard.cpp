@@ -60,11 +60,13 @@ Registers registers_of(const void *context) {
     return r;
 }
 
-bool in_ranges(const CodeRange *r, size_t n, uintptr_t a) {
+const CodeRange *range_of(const CodeRange *r, size_t n, uintptr_t a) {
     for (size_t i = 0; i < n; ++i)
-        if (a >= r[i].lo && a < r[i].hi) return true;
-    return false;
+        if (a >= r[i].lo && a < r[i].hi) return &r[i];
+    return nullptr;
 }
+
+bool in_ranges(const CodeRange *r, size_t n, uintptr_t a) { return range_of(r, n, a) != nullptr; }
 
 // A frame record (saved fp, return address) the walk may read: on the live part of this thread's
 // stack, so the read cannot fault.
@@ -89,12 +91,6 @@ bool follows_call(uintptr_t ret, const CodeRange &range) {
 #else
 bool follows_call(uintptr_t, const CodeRange &) { return true; }
 #endif
-
-const CodeRange *range_of(const CodeRange *r, size_t n, uintptr_t a) {
-    for (size_t i = 0; i < n; ++i)
-        if (a >= r[i].lo && a < r[i].hi) return &r[i];
-    return nullptr;
-}
 
 // A word that looks like a return address into some loaded object's code.
 bool looks_like_return(const Guard &g, uintptr_t word) {

@@ -111,8 +111,10 @@ bool record_outcome_detail(void *key, const std::string &detail, int signal, uin
 
 uint32_t key_check(void *key) { return track::Tracker::get().key_check(key); }
 
+// Called from signal handlers: reads the thread-local state without creating it.
 bool thread_in_api() noexcept {
-    return track::Tracker::get().thread_state()->in_api != 0;
+    track::ThreadState *ts = track::t_state;
+    return ts && ts->in_api.load(std::memory_order_relaxed) != 0;
 }
 
 void thread_recover_after_unwind() noexcept {

@@ -397,6 +397,9 @@ bool decode_message(const Frame &frame, Message *out, std::string *error, const 
     bool ok;
     if (frame.flags & ~allowed) ok = r.fail("unknown frame flags");
     else if (is_command(frame.type) && frame.seq == 0) ok = r.fail("a command with seq 0");
+    else if (!is_command(frame.type) && frame.seq != 0 && frame.type != MessageType::Reply &&
+             frame.type != MessageType::Snapshot && frame.type != MessageType::Update)
+        ok = r.fail("a seq on a frame that has none");
     else ok = decode_payload(frame, out, r, limits);
     if (!ok && error) *error = std::string(to_string(frame.type)) + ": " + r.why();
     return ok;
