@@ -102,12 +102,22 @@ std::string frame_location(const model::Frame &f, bool full_path) {
 }
 
 std::string short_function(const std::string &fn, size_t max) {
-    // Argument lists become "(...)" ("()" when empty); a trailing " const" stays.
+    // Argument lists become "(...)" ("()" when empty); "(anonymous namespace)" stays (it is part of
+    // the name, not arguments); GCC's " [clone .constprop.0]" suffixes go.
+    std::string in = fn;
+    if (const size_t clone = in.find(" [clone "); clone != std::string::npos) in.erase(clone);
+    static const std::string anon = "(anonymous namespace)";
     std::string out;
-    out.reserve(fn.size());
+    out.reserve(in.size());
     int depth = 0;
     bool had_args = false;
-    for (char c : fn) {
+    for (size_t i = 0; i < in.size(); ++i) {
+        const char c = in[i];
+        if (depth == 0 && c == '(' && in.compare(i, anon.size(), anon) == 0) {
+            out += anon;
+            i += anon.size() - 1;
+            continue;
+        }
         if (c == '(') {
             if (depth++ == 0) had_args = false;
             continue;

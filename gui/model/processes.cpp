@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -103,6 +104,10 @@ std::vector<ProcessEntry> scan_processes() {
             if (pid <= 0 || pid == self) continue;
             struct stat st{};
             if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0 || (uid != 0 && st.st_uid != uid)) continue;
+            // nmleak's own tools link libnmapi too; they are not analyzers to attach to.
+            std::error_code ec;
+            const std::string exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).filename().string();
+            if (exe == "nmleak" || exe == "nmleak-gui") continue;
             const bool mapped = maps_nmapi(pid);
             if (!mapped && !found.count(pid)) continue;
             ProcessEntry &e = found[pid];

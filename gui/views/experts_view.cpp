@@ -207,8 +207,10 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
                 ImGui::Dummy(ImVec2(w, h));
                 ImGui::SameLine();
             }
-            if (!e.status.text.empty()) ImGui::TextUnformatted(e.status.text.c_str());
-            else if (!e.outcome_detail.empty()) ImGui::TextDisabled("%s", e.outcome_detail.c_str());
+            if (!e.status.text.empty()) {
+                ImGui::TextUnformatted(e.status.text.c_str());
+                if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", e.status.text.c_str());
+            } else if (!e.outcome_detail.empty()) ImGui::TextDisabled("%s", e.outcome_detail.c_str());
             ImGui::TableNextColumn();
             ui::count_cell(e.live_blocks);
             ImGui::TableNextColumn();

@@ -21,12 +21,14 @@ public:
         const Theme &th = ctx.theme;
         const model::Snapshot &snap = ctx.snap;
         const Aggregate &agg = ctx.m.agg;
-        uint64_t n = 0, leak_n = 0, leak_bytes = 0, forced_n = 0, forced_bytes = 0;
+        uint64_t n = 0, leak_n = 0, leak_bytes = 0, forced_n = 0, forced_bytes = 0, clean_n = 0;
         for (const CleanupRef &r : agg.cleanups) {
             if (ctx.expert >= 0 && r.expert != uint32_t(ctx.expert)) continue;
             const model::Cleanup &c = snap.experts[r.expert].cleanups[r.cleanup];
             ++n;
-            if (c.outcome == model::Outcome::Done) {
+            if (c.outcome == model::Outcome::Done && c.blocks == 0) {
+                ++clean_n;
+            } else if (c.outcome == model::Outcome::Done) {
                 ++leak_n;
                 leak_bytes += c.bytes;
             } else {
@@ -43,6 +45,10 @@ public:
         ui::text_colored(th.leaked, "%llu leak reclaims (%s)", (unsigned long long)leak_n, fmt::bytes(leak_bytes).c_str());
         ImGui::SameLine(0, 16);
         ui::text_colored(th.reclaimed, "%llu forced cleanups (%s)", (unsigned long long)forced_n, fmt::bytes(forced_bytes).c_str());
+        if (clean_n) {
+            ImGui::SameLine(0, 16);
+            ImGui::TextDisabled("%llu clean closes", (unsigned long long)clean_n);
+        }
         ImGui::SameLine(0, 16);
         ImGui::TextDisabled("Expand a row for the stacks it reclaimed; click a stack to select it.");
 

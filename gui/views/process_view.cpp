@@ -20,7 +20,7 @@ public:
         if (ImGui::Button("Refresh")) ctx.procs.refresh();
         ImGui::SameLine();
         ImGui::SetNextItemWidth(ImGui::GetFontSize() * 6);
-        ImGui::InputText("##pid", pid_text_, sizeof pid_text_, ImGuiInputTextFlags_CharsDecimal);
+        ImGui::InputTextWithHint("##pid", "pid", pid_text_, sizeof pid_text_, ImGuiInputTextFlags_CharsDecimal);
         ImGui::SameLine();
         const int pid = std::atoi(pid_text_);
         ImGui::BeginDisabled(pid <= 0);

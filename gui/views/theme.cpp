@@ -1,6 +1,8 @@
 // theme.cpp - fonts, style and semantic colours (theme.hpp).
 #include "theme.hpp"
 
+#include "widgets.hpp"
+
 #include <sys/stat.h>
 
 #include <cmath>
@@ -166,6 +168,7 @@ Theme setup_theme(float scale) {
         t.ui = t.mono = t.bold = io.Fonts->AddFontDefault(&def);
         t.unicode = false;
     }
+    ui::set_unicode(t.unicode);
     set_style();
     ImGui::GetStyle().ScaleAllSizes(scale);
 

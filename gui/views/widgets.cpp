@@ -181,13 +181,19 @@ void stack_tooltip_body(const Theme &theme, const model::Snapshot &snap, uint32_
     }
 }
 
+namespace {
+bool g_unicode = false;
+} // namespace
+
+void set_unicode(bool unicode) { g_unicode = unicode; }
+
 std::string stack_summary(const model::Snapshot &snap, uint32_t stack, int frames) {
     if (stack >= snap.stacks.size() || snap.stacks[stack].frames.empty()) return "<no stack>";
     std::string out;
     int n = 0;
     for (uint32_t f : snap.stacks[stack].frames) {
         if (n == frames || f >= snap.frames.size()) break;
-        if (n++) out += " < ";
+        if (n++) out += g_unicode ? "  \xE2\x86\x90  " : " <- "; // U+2190 leftwards arrow: "called from"
         out += fmt::short_function(fmt::frame_function(snap.frames[f]), 48);
     }
     return out;

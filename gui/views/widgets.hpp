@@ -38,8 +38,10 @@ void stack_table(const Theme &theme, const model::Snapshot &snap, uint32_t stack
                  float height = 0);
 // A tooltip body: the first `max_frames` frames of a stack, one per line.
 void stack_tooltip_body(const Theme &theme, const model::Snapshot &snap, uint32_t stack, int max_frames = 14);
-// "fn <- caller <- caller" for the first frames of a stack (one line).
+// "fn <- caller <- caller" for the first frames of a stack (one line; a left arrow when the font
+// has one, see set_unicode).
 std::string stack_summary(const model::Snapshot &snap, uint32_t stack, int frames = 3);
+void set_unicode(bool unicode);
 
 // Centered dim text for an empty view.
 void empty_state(const char *title, const char *hint);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -182,7 +183,9 @@ void Server::run() {
             if (r > 0 && fds[i + 2].revents) serve(*sessions_[i], fds[i + 2].revents, now);
         if (now >= next_tick_ms_) {
             tick(now);
-            next_tick_ms_ = now + config_.update_interval_ms;
+            // Reading the tracker costs O(keys, closed ones included). When that is slow (a long
+            // history), ticks space out so the agent stays under ~10% of one core.
+            next_tick_ms_ = now + std::max<int64_t>(config_.update_interval_ms, 10 * refresh_cost_ms_);
         }
         reap(now);
         if (detach_requested_) {
@@ -357,7 +360,9 @@ void Server::tick(int64_t now) {
         // update covers everything since (coalescing).
         if (s.state() != Session::State::Active || !s.subscribed || s.queued_bytes() > 0) continue;
         if (!refreshed) {
+            const int64_t t0 = now_ms();
             source_.refresh();
+            refresh_cost_ms_ = now_ms() - t0;
             refreshed = true;
         }
         model::Snapshot update;

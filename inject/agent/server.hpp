@@ -67,6 +67,7 @@ private:
     std::vector<std::unique_ptr<Session>> sessions_;
     live::Source source_;
     int64_t next_tick_ms_ = 0;
+    int64_t refresh_cost_ms_ = 0; // duration of the last live::Source::refresh()
     int64_t accept_paused_until_ = 0;
     bool detach_requested_ = false;
     std::string stop_reason_;

@@ -255,6 +255,8 @@ TEST(GuiFormat, SizesCountsAndNames) {
     EXPECT_EQ(fmt::at_ms(12345), "+12.345 s");
     EXPECT_EQ(fmt::short_function("http::Parser::parse(unsigned char const*, unsigned long)"), "http::Parser::parse(...)");
     EXPECT_EQ(fmt::short_function("f()"), "f()");
+    EXPECT_EQ(fmt::short_function("nm::(anonymous namespace)::run(int) [clone .constprop.0]"),
+              "nm::(anonymous namespace)::run(...)");
     model::Frame f;
     f.module = "/usr/lib/libx.so";
     f.module_offset = 0x10;

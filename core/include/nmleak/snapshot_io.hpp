@@ -29,7 +29,7 @@ inline constexpr const char *kExtension = ".nmsnap";
 
 struct EncodeOptions {
     // 1..19, or 0 to store the payload uncompressed. Level 1 compresses a 1M-block snapshot
-    // (28 MB of payload) to ~6 MB in ~0.13 s here; levels 2-3 are no smaller on block lists.
+    // (28 MB of payload) to ~6 MB in ~0.13 s here; level 3 is slower and no smaller on block lists.
     int zstd_level = 1;
 };
 
@@ -39,8 +39,9 @@ struct DecodeLimits {
     uint64_t max_payload_bytes = uint64_t{4} << 30;
 };
 
-// The payload layer. encode_payload appends to *out. decode_payload also checks that every stack,
-// frame and enum value refers to something that exists.
+// The payload layer. encode_payload appends to *out; it throws std::length_error for a string or
+// list beyond the format's 32-bit lengths. decode_payload also checks that every stack, frame and
+// enum value refers to something that exists.
 void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out);
 bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error);
 
