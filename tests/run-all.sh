@@ -30,10 +30,9 @@ if [[ -z "${NM_QUICK:-}" ]]; then
       TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       ctest --test-dir "build-${san}" -L core --output-on-failure -j"$jobs" --timeout 900 || status=1
   done
-  if [[ -x tests/fuzz/run-fuzz.sh ]]; then
-    step "fuzzers (bounded)"
-    tests/fuzz/run-fuzz.sh || status=1
-  fi
+  step "fuzzers (bounded): snapshot reader, agent protocol"
+  tests/fuzz/run-fuzz.sh "${NM_FUZZ_SECONDS:-60}" || status=1
+  tests/fuzz/run-fuzz-protocol.sh "${NM_FUZZ_SECONDS:-60}" || status=1
 fi
 
 exit $status

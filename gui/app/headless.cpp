@@ -89,6 +89,19 @@ int run_headless(const Options &o, Window &window, App &app, Session &session, d
         // Failed before any data (no such file, refused connection): show the error and stop.
         if (!have && !st.busy && st.level == Level::Error) break;
     }
+    // Scripted input: clicks (press one frame, release the next), then the resting mouse.
+    for (const auto &[x, y] : o.clicks) {
+        window.set_scripted_mouse(true, x, y, false);
+        render_one(window, app);
+        window.set_scripted_mouse(true, x, y, true);
+        render_one(window, app);
+        window.set_scripted_mouse(true, x, y, false);
+        render_one(window, app);
+        render_one(window, app);
+    }
+    if (o.mouse.size() == 2) window.set_scripted_mouse(true, o.mouse[0], o.mouse[1], false);
+    else window.set_scripted_mouse(false, 0, 0, false);
+
     // Live: watch for a while (updates arrive, the timeline grows, the target may go away).
     for (const double until = now_ms() + o.hold_s * 1000.0; now_ms() < until;) {
         render_one(window, app);

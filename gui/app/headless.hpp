@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nm::gui {
@@ -24,6 +25,8 @@ struct Options {
     double hold_s = 0;      // headless: keep rendering this long after the data is up (live)
     int bench_frames = 0;   // headless: frames to time per view after the data is up
     bool stats = false;     // print load/build/frame timings
+    std::vector<std::pair<float, float>> clicks; // headless: left clicks, in order, once the data is up
+    std::vector<float> mouse;                    // headless: where the mouse rests for the capture (x, y)
 };
 
 // Starts the sources the options name (open, connect, attach).

@@ -37,12 +37,23 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--hold", o->hold_s, "Headless: keep rendering this many seconds after the data is up")
         ->check(CLI::Range(0.0, 3600.0));
     cli.add_option("--bench-frames", o->bench_frames, "Headless: time this many frames of every view and print percentiles");
+    std::vector<std::string> clicks;
+    cli.add_option("--click", clicks, "Headless: click the left button at X,Y once the data is up (repeatable)");
+    cli.add_option("--mouse", o->mouse, "Headless: rest the mouse at X,Y for the capture (hover)")->delimiter(',')->expected(2);
     cli.add_flag("--stats", o->stats, "Print load and frame timings");
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
         const int rc = cli.exit(e);
         return rc == 0 ? 0 : 1;
+    }
+    for (const std::string &c : clicks) {
+        float x = 0, y = 0;
+        if (std::sscanf(c.c_str(), "%f,%f", &x, &y) != 2) {
+            std::fprintf(stderr, "nmleak-gui: --click wants X,Y, not '%s'\n", c.c_str());
+            return 1;
+        }
+        o->clicks.emplace_back(x, y);
     }
     if (!positional.empty()) {
         if (!o->open.empty() || o->connect_pid || o->attach_pid) {

@@ -1,6 +1,8 @@
 // window.cpp - GLFW + OpenGL 3 window, ImGui backends, and the offscreen framebuffer the screenshot mode reads.
 #include "window.hpp"
 
+#include "raster.hpp"
+
 #include <imgui.h>
 #include <imgui_impl_glfw.h>
 #include <imgui_impl_opengl3.h>
@@ -36,6 +38,7 @@ struct FboApi {
     PFNGLRENDERBUFFERSTORAGEPROC RenderbufferStorage = nullptr;
     PFNGLFRAMEBUFFERRENDERBUFFERPROC FramebufferRenderbuffer = nullptr;
     PFNGLCHECKFRAMEBUFFERSTATUSPROC CheckFramebufferStatus = nullptr;
+    PFNGLFRAMEBUFFERTEXTURE2DPROC FramebufferTexture2D = nullptr;
 
     bool load() {
         GenFramebuffers = reinterpret_cast<PFNGLGENFRAMEBUFFERSPROC>(glfwGetProcAddress("glGenFramebuffers"));
@@ -49,11 +52,73 @@ struct FboApi {
             reinterpret_cast<PFNGLFRAMEBUFFERRENDERBUFFERPROC>(glfwGetProcAddress("glFramebufferRenderbuffer"));
         CheckFramebufferStatus =
             reinterpret_cast<PFNGLCHECKFRAMEBUFFERSTATUSPROC>(glfwGetProcAddress("glCheckFramebufferStatus"));
-        return GenFramebuffers && BindFramebuffer && DeleteFramebuffers && GenRenderbuffers && BindRenderbuffer &&
+        FramebufferTexture2D = reinterpret_cast<PFNGLFRAMEBUFFERTEXTURE2DPROC>(glfwGetProcAddress("glFramebufferTexture2D"));
+        return FramebufferTexture2D && GenFramebuffers && BindFramebuffer && DeleteFramebuffers && GenRenderbuffers && BindRenderbuffer &&
                DeleteRenderbuffers && RenderbufferStorage && FramebufferRenderbuffer && CheckFramebufferStatus;
     }
 };
 FboApi g_fbo;
+
+// A Raster (raster.hpp) as a texture behind a framebuffer object, drawn by ImGui's own renderer.
+class GlRaster final : public Raster {
+public:
+    ~GlRaster() override {
+        if (fbo_) g_fbo.DeleteFramebuffers(1, &fbo_);
+        if (tex_) glDeleteTextures(1, &tex_);
+    }
+
+    ImTextureID render(const ImDrawList &content, ImVec2 origin, ImVec2 size) override {
+        const int w = int(size.x + 0.5f), h = int(size.y + 0.5f);
+        if (w <= 0 || h <= 0 || !ensure(w, h)) return nullptr;
+        GLint previous = 0;
+        glGetIntegerv(GL_FRAMEBUFFER_BINDING, &previous);
+        g_fbo.BindFramebuffer(GL_FRAMEBUFFER, fbo_);
+        glDisable(GL_SCISSOR_TEST);
+        glViewport(0, 0, w, h);
+        // Opaque, in the window's clear colour: the texture then looks exactly like direct drawing.
+        glClearColor(0.105f, 0.110f, 0.122f, 1.0f);
+        glClear(GL_COLOR_BUFFER_BIT);
+        ImDrawList *lists[1] = {const_cast<ImDrawList *>(&content)};
+        ImDrawData dd;
+        dd.Valid = true;
+        dd.CmdLists = lists;
+        dd.CmdListsCount = 1;
+        dd.TotalVtxCount = content.VtxBuffer.Size;
+        dd.TotalIdxCount = content.IdxBuffer.Size;
+        dd.DisplayPos = origin;
+        dd.DisplaySize = ImVec2(float(w), float(h));
+        dd.FramebufferScale = ImVec2(1, 1);
+        ImGui_ImplOpenGL3_RenderDrawData(&dd);
+        g_fbo.BindFramebuffer(GL_FRAMEBUFFER, GLuint(previous));
+        return reinterpret_cast<ImTextureID>(intptr_t(tex_));
+    }
+
+private:
+    bool ensure(int w, int h) {
+        if (tex_ && w == w_ && h == h_) return true;
+        if (!tex_) glGenTextures(1, &tex_);
+        if (!fbo_) g_fbo.GenFramebuffers(1, &fbo_);
+        GLint bound = 0;
+        glGetIntegerv(GL_TEXTURE_BINDING_2D, &bound);
+        glBindTexture(GL_TEXTURE_2D, tex_);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, w, h, 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);
+        glBindTexture(GL_TEXTURE_2D, GLuint(bound));
+        GLint previous = 0;
+        glGetIntegerv(GL_FRAMEBUFFER_BINDING, &previous);
+        g_fbo.BindFramebuffer(GL_FRAMEBUFFER, fbo_);
+        g_fbo.FramebufferTexture2D(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, tex_, 0);
+        const bool ok = g_fbo.CheckFramebufferStatus(GL_FRAMEBUFFER) == GL_FRAMEBUFFER_COMPLETE;
+        g_fbo.BindFramebuffer(GL_FRAMEBUFFER, GLuint(previous));
+        w_ = w;
+        h_ = h;
+        return ok;
+    }
+
+    GLuint tex_ = 0, fbo_ = 0;
+    int w_ = 0, h_ = 0;
+};
 
 } // namespace
 
@@ -99,6 +164,11 @@ std::unique_ptr<Window> Window::create(const Options &options, std::string *erro
         w->fb_h_ = options.height;
         if (!w->create_offscreen(error)) return nullptr;
     }
+    if (!w->offscreen_ && !g_fbo.load()) {
+        *error = "the OpenGL driver has no framebuffer objects";
+        return nullptr;
+    }
+    set_raster_factory([] { return std::unique_ptr<Raster>(new GlRaster()); });
     w->imgui_glfw_ = ImGui_ImplGlfw_InitForOpenGL(w->window_, true);
     w->imgui_gl_ = w->imgui_glfw_ && ImGui_ImplOpenGL3_Init(glsl);
     if (!w->imgui_gl_) {
@@ -127,6 +197,7 @@ bool Window::create_offscreen(std::string *error) {
 }
 
 Window::~Window() {
+    set_raster_factory(nullptr);
     if (imgui_gl_) ImGui_ImplOpenGL3_Shutdown();
     if (imgui_glfw_) ImGui_ImplGlfw_Shutdown();
     if (fbo_) g_fbo.DeleteFramebuffers(1, &fbo_);
@@ -148,11 +219,12 @@ void Window::new_frame() {
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
     if (offscreen_) {
-        // A hidden window has no input: keep the mouse off-screen so nothing shows hovered.
+        // A hidden window has no input: the mouse is off-screen (nothing hovered) unless scripted.
         ImGuiIO &io = ImGui::GetIO();
         io.DisplaySize = ImVec2(float(fb_w_), float(fb_h_));
         io.DisplayFramebufferScale = ImVec2(1, 1);
-        io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+        io.MousePos = mouse_present_ ? ImVec2(mouse_x_, mouse_y_) : ImVec2(-FLT_MAX, -FLT_MAX);
+        io.MouseDown[0] = mouse_present_ && mouse_down_;
     }
     ImGui::NewFrame();
 }

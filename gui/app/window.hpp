@@ -32,6 +32,14 @@ public:
     void render();      // ImGui::Render, draw, swap (or finish, offscreen)
     // Reads the last rendered frame and writes it as PNG. False with *error.
     bool write_png(const std::string &path, std::string *error);
+    // Offscreen only: the mouse as a script wants it (position, left button), since a hidden
+    // window gets no input. Without a position the mouse is off-screen.
+    void set_scripted_mouse(bool present, float x, float y, bool left_down) {
+        mouse_present_ = present;
+        mouse_x_ = x;
+        mouse_y_ = y;
+        mouse_down_ = left_down;
+    }
     int width() const { return fb_w_; }
     int height() const { return fb_h_; }
     GLFWwindow *handle() const { return window_; }
@@ -45,6 +53,8 @@ private:
     unsigned fbo_ = 0, color_rb_ = 0;
     int fb_w_ = 0, fb_h_ = 0;
     bool imgui_glfw_ = false, imgui_gl_ = false;
+    bool mouse_present_ = false, mouse_down_ = false;
+    float mouse_x_ = 0, mouse_y_ = 0;
 };
 
 } // namespace nm::gui

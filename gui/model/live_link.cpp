@@ -64,7 +64,10 @@ public:
         switch (m.type) {
         case proto::MessageType::Snapshot:
         case proto::MessageType::Update:
-            if (m.type == proto::MessageType::Snapshot && m.seq) pending_.erase(m.seq); // answers its CmdSnapshot
+            if (m.type == proto::MessageType::Snapshot) {
+                if (m.seq) pending_.erase(m.seq); // answers its CmdSnapshot
+                blocks_ms_ = m.snapshot.process.snapshot_ms;
+            }
             view_.apply(m);
             return Event::Changed;
         case proto::MessageType::Reply: {
@@ -89,6 +92,7 @@ public:
     }
 
     void copy_state(model::Snapshot *out) const override { *out = view_.snapshot(); }
+    uint64_t blocks_ms() const override { return blocks_ms_; }
 
     bool request_snapshot(std::string *error) override {
         const uint32_t seq = client_.send_snapshot_request(true, error);
@@ -115,6 +119,7 @@ private:
     proto::LiveView view_;
     std::map<uint32_t, std::string> pending_; // seq -> what the command was, for its reply
     std::string bye_;
+    uint64_t blocks_ms_ = 0;
 };
 
 } // namespace

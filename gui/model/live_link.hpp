@@ -31,6 +31,9 @@ public:
     virtual std::string peer_command() const = 0;
     virtual Event poll(int timeout_ms, std::string *text, bool *ok) = 0;
     virtual void copy_state(model::Snapshot *out) const = 0;
+    // When (tracker ms) the live blocks in the state were taken: updates carry per-key figures
+    // only, so blocks, stacks of live blocks and trees are as of the last full snapshot.
+    virtual uint64_t blocks_ms() const = 0;
     // A full snapshot with live blocks (updates carry per-key figures only).
     virtual bool request_snapshot(std::string *error) = 0;
     virtual bool request_terminate(uint64_t expert_id, const std::string &name, std::string *error) = 0;

@@ -1,4 +1,4 @@
-// model_data.hpp - the immutable state one model update publishes, and the builder that makes it.
+// model_data.hpp - the immutable state one model update publishes, and the builder that makes it (in session.cpp).
 //
 // The reader side (a file load or a live connection) hands each snapshot to a ModelBuilder, which
 // aggregates it (groups, trees, timeline) and returns a ModelData. The UI thread only ever reads a
@@ -24,7 +24,7 @@ struct SourceInfo {
     SourceKind kind = SourceKind::None;
     std::string path; // File: the snapshot file
     int pid = 0;      // Live: the target
-    bool ended = false; // Live: the connection is gone (the data is the last received)
+    uint64_t blocks_ms = 0; // Live: tracker time of the last full snapshot (its blocks are shown)
     // "snapshot /tmp/x.nmsnap", "pid 1234 analyzer --capture ..."
     std::string label() const;
 };
@@ -32,6 +32,10 @@ struct SourceInfo {
 struct ModelData {
     uint64_t generation = 0; // 1 for the first published model of a session, then +1 per update
     uint64_t serial = 0;     // unique across sessions: views key their caches on it
+    // The serial of the first model with exactly these live block lists. Live updates carry
+    // figures only, so successive models often share their blocks: views whose caches depend on
+    // blocks alone (block lists, the outstanding treemap) keep them across such updates.
+    uint64_t blocks_serial = 0;
     SourceInfo source;
     std::shared_ptr<const model::Snapshot> snap; // never null
     Aggregate agg;
@@ -56,6 +60,7 @@ public:
 private:
     History history_;
     uint64_t generation_ = 0;
+    uint64_t blocks_fingerprint_ = 0, blocks_serial_ = 0;
 };
 
 // Monotonic milliseconds, for timing loads and frames.

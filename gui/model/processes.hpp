@@ -41,7 +41,10 @@ public:
     void refresh();               // scan now (asynchronously)
     std::shared_ptr<const std::vector<ProcessEntry>> list() const;
     double last_scan_ms() const { return last_scan_.load(); }
-    void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+    void set_wake(std::function<void()> wake) {
+        std::lock_guard<std::mutex> lock(mu_);
+        wake_ = std::move(wake);
+    }
 
 private:
     void loop();

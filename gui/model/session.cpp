@@ -58,6 +58,14 @@ std::shared_ptr<const ModelData> ModelBuilder::build(std::shared_ptr<const model
     m->serial = ++serials;
     m->source = source;
     m->snap = std::move(snap);
+    // Same blocks as the previous model: a live update after the same full snapshot, with the
+    // same keys holding the same number of blocks (a key that closed loses its list).
+    uint64_t fingerprint = 1469598103934665603ull ^ source.blocks_ms;
+    for (const model::Expert &e : m->snap->experts) fingerprint = (fingerprint ^ e.blocks.size()) * 1099511628211ull;
+    const bool same_blocks = source.kind == SourceKind::Live && generation_ > 1 && fingerprint == blocks_fingerprint_;
+    m->blocks_serial = same_blocks ? blocks_serial_ : m->serial;
+    blocks_fingerprint_ = fingerprint;
+    blocks_serial_ = m->blocks_serial;
     m->agg = build_aggregate(*m->snap);
     m->trees = build_call_trees(*m->snap, m->agg);
     history_.add(*m->snap);
@@ -70,6 +78,7 @@ std::shared_ptr<const ModelData> ModelBuilder::build(std::shared_ptr<const model
 void ModelBuilder::reset() {
     history_.clear();
     generation_ = 0;
+    blocks_fingerprint_ = blocks_serial_ = 0;
 }
 
 // ---- the session ----
@@ -367,6 +376,7 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
             if (dirty) {
                 auto snap = std::make_shared<model::Snapshot>();
                 link->copy_state(snap.get());
+                src.blocks_ms = link->blocks_ms();
                 submit(w.session, std::move(snap), src, 0);
             }
             std::string why;
@@ -398,6 +408,7 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
         if (dirty && builder_free && now - last_submit >= std::max(200.0, 2 * build_ms)) {
             auto snap = std::make_shared<model::Snapshot>();
             link->copy_state(snap.get());
+            src.blocks_ms = link->blocks_ms();
             submit(w.session, std::move(snap), src, 0);
             dirty = false;
             last_submit = now;

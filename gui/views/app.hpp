@@ -1,7 +1,7 @@
 // app.hpp - the main window: menu bar, toolbar, experts table, the tabbed views, dialogs and status line.
 //
 // App lays things out and routes input; each view draws itself (views.hpp), the dialogs and the
-// help window live in dialogs.cpp, the shortcuts in shortcuts.cpp.
+// help window live in dialogs.cpp; the shortcuts are dispatched at the end of app.cpp.
 #pragma once
 
 #include "experts_view.hpp"

@@ -44,7 +44,7 @@ bool same_selection(const StackSelection &a, const StackSelection &b) {
 }
 
 void BlocksView::rebuild(ViewContext &ctx) {
-    serial_ = ctx.m.serial;
+    serial_ = ctx.m.blocks_serial;
     filter_ = ctx.ui.expert_id;
     selection_ = ctx.ui.selection;
     valid_ = true;
@@ -114,7 +114,9 @@ void BlocksView::sort(const model::Snapshot &snap) {
 
 void BlocksView::draw(ViewContext &ctx) {
     const Theme &th = ctx.theme;
-    if (!valid_ || serial_ != ctx.m.serial || filter_ != ctx.ui.expert_id || !same_selection(selection_, ctx.ui.selection))
+    // Keyed on the blocks, not the model: a live update that brings only new figures keeps the
+    // (possibly million-row, sorted) list.
+    if (!valid_ || serial_ != ctx.m.blocks_serial || filter_ != ctx.ui.expert_id || !same_selection(selection_, ctx.ui.selection))
         rebuild(ctx);
     const model::Snapshot &snap = ctx.snap;
 
@@ -133,6 +135,7 @@ void BlocksView::draw(ViewContext &ctx) {
         ImGui::SameLine(0, 16);
         if (ImGui::SmallButton("Clear stack selection (Esc)")) ctx.ui.selection = StackSelection{};
     }
+    ui::blocks_age_note(snap, ctx.m.source.blocks_ms, ctx.m.source.kind == SourceKind::Live);
     const uint64_t gone = selected_fig_.bytes_of(Retention::Leaked) + selected_fig_.bytes_of(Retention::Reclaimed);
     if (gone) {
         ImGui::SameLine(0, 16);

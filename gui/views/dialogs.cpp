@@ -196,8 +196,7 @@ void App::dialogs(ViewContext &ctx) {
     case Dialog::None: break;
     }
     if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape))) ImGui::CloseCurrentPopup();
-    if (done) ImGui::CloseCurrentPopup();
-    if (!ImGui::IsPopupOpen(title)) ui_.dialog = Dialog::None;
+    if (done) ImGui::CloseCurrentPopup(); // the next frame's BeginPopupModal fails: dialog = None
     ImGui::EndPopup();
 }
 

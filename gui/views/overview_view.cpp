@@ -128,7 +128,7 @@ void top_stacks(ViewContext &ctx) {
                                   ImGuiTableFlags_ScrollY;
     if (!ImGui::BeginTable("top stacks", 5, flags, ImVec2(0, ImGui::GetContentRegionAvail().y))) return;
     ImGui::TableSetupScrollFreeze(0, 1);
-    ImGui::TableSetupColumn("Key", 0, ImGui::GetFontSize() * 7);
+    ImGui::TableSetupColumn("Key", 0, ImGui::GetFontSize() * 9);
     ImGui::TableSetupColumn("Outstanding", 0, ImGui::GetFontSize() * 5.5f);
     ImGui::TableSetupColumn("Leaked", 0, ImGui::GetFontSize() * 5.5f);
     ImGui::TableSetupColumn("Reclaimed", 0, ImGui::GetFontSize() * 5.5f);

@@ -266,6 +266,11 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
         }
     }
     std::sort(rows.begin(), rows.end(), [](const auto &x, const auto &y) { return x.first > y.first; });
+    size_t zero = 0;
+    while (!rows.empty() && rows.back().first == 0 && rows.size() > 1) {
+        rows.pop_back();
+        ++zero;
+    }
     if (ImGui::BeginTable("values", 2, ImGuiTableFlags_SizingFixedFit)) {
         for (size_t i = 0; i < rows.size() && i < 16; ++i) {
             ImGui::TableNextRow();
@@ -280,6 +285,8 @@ void TimelineView::draw_plot(ViewContext &ctx, const Timeline &tl, ImVec2 p0, Im
         }
         ImGui::EndTable();
     }
+    if (rows.size() > 16) ImGui::TextDisabled("%zu more keys", rows.size() - 16);
+    if (zero) ImGui::TextDisabled("%zu key%s at 0 B", zero, zero == 1 ? "" : "s");
     ImGui::EndTooltip();
     if (nearest && ImGui::IsMouseReleased(ImGuiMouseButton_Left) && io.MouseDragMaxDistanceSqr[0] < 9)
         ctx.ui.select_expert(ctx.ui.expert_id == nearest->expert_id ? std::nullopt

@@ -71,7 +71,7 @@ void TreeView::sync(ViewContext &ctx, const CallTree &tree) {
         for (const auto &p : expanded_paths_)
             if (uint32_t n = find_node(tree, p); n != kNoNode) expanded_.insert(n);
     } else if (!tree.empty()) {
-        expand_hot_path(tree, 3);
+        expand_hot_path(tree, 10);
     }
     expanded_.insert(0);
     selected_ = kNoNode;
@@ -141,6 +141,7 @@ void TreeView::draw(ViewContext &ctx) {
         expanded_.insert(0);
         rows_dirty_ = true;
     }
+    ui::blocks_age_note(ctx.snap, ctx.m.source.blocks_ms, ctx.m.source.kind == SourceKind::Live);
     if (rows_dirty_) rebuild_rows(tree);
 
     const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter | ImGuiTableFlags_BordersInnerV |
@@ -151,7 +152,7 @@ void TreeView::draw(ViewContext &ctx) {
     ImGui::TableSetupScrollFreeze(1, 1);
     ImGui::TableSetupColumn("Function", ImGuiTableColumnFlags_WidthStretch | ImGuiTableColumnFlags_NoHide, 3.0f);
     ImGui::TableSetupColumn("Location", ImGuiTableColumnFlags_WidthStretch, 1.0f);
-    ImGui::TableSetupColumn("Module", ImGuiTableColumnFlags_WidthFixed, em * 8.0f);
+    ImGui::TableSetupColumn("Module", ImGuiTableColumnFlags_WidthFixed, em * 10.0f);
     ImGui::TableSetupColumn("Share", ImGuiTableColumnFlags_WidthFixed, em * 6.0f);
     ImGui::TableSetupColumn("Outstanding", ImGuiTableColumnFlags_WidthFixed, em * 5.6f);
     ImGui::TableSetupColumn("Leaked", ImGuiTableColumnFlags_WidthFixed, em * 5.2f);

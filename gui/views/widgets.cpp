@@ -1,11 +1,25 @@
-// widgets.cpp - shared drawing helpers (widgets.hpp).
+// widgets.cpp - shared drawing helpers (widgets.hpp) and the raster factory registry (raster.hpp).
 #include "widgets.hpp"
 
 #include "format.hpp"
+#include "raster.hpp"
 
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+
+namespace nm::gui {
+namespace {
+std::function<std::unique_ptr<Raster>()> &raster_factory() {
+    static std::function<std::unique_ptr<Raster>()> factory;
+    return factory;
+}
+} // namespace
+
+void set_raster_factory(std::function<std::unique_ptr<Raster>()> factory) { raster_factory() = std::move(factory); }
+std::unique_ptr<Raster> make_raster() { return raster_factory() ? raster_factory()() : nullptr; }
+
+} // namespace nm::gui
 
 namespace nm::gui::ui {
 
@@ -128,10 +142,10 @@ void stack_table(const Theme &theme, const model::Snapshot &snap, uint32_t stack
     if (!ImGui::BeginTable(id, 5, flags, ImVec2(0, height))) return;
     ImGui::TableSetupScrollFreeze(0, 1);
     ImGui::TableSetupColumn("#", ImGuiTableColumnFlags_WidthFixed, ImGui::GetFontSize() * 1.6f);
-    ImGui::TableSetupColumn("Function", ImGuiTableColumnFlags_WidthStretch, 5.0f);
-    ImGui::TableSetupColumn("Location", ImGuiTableColumnFlags_WidthStretch, 2.0f);
-    ImGui::TableSetupColumn("Module", ImGuiTableColumnFlags_WidthStretch, 1.6f);
-    ImGui::TableSetupColumn("Address", ImGuiTableColumnFlags_WidthFixed, ImGui::GetFontSize() * 8.5f);
+    ImGui::TableSetupColumn("Function", ImGuiTableColumnFlags_WidthStretch, 3.0f);
+    ImGui::TableSetupColumn("Location", ImGuiTableColumnFlags_WidthStretch, 2.4f);
+    ImGui::TableSetupColumn("Module", ImGuiTableColumnFlags_WidthStretch, 1.5f);
+    ImGui::TableSetupColumn("Address", ImGuiTableColumnFlags_WidthFixed, ImGui::GetFontSize() * 7.5f);
     ImGui::TableHeadersRow();
     if (stack < snap.stacks.size()) {
         const auto &frames = snap.stacks[stack].frames;
@@ -197,6 +211,14 @@ std::string stack_summary(const model::Snapshot &snap, uint32_t stack, int frame
         out += fmt::short_function(fmt::frame_function(snap.frames[f]), 48);
     }
     return out;
+}
+
+void blocks_age_note(const model::Snapshot &snap, uint64_t blocks_ms, bool live) {
+    if (!live || blocks_ms == 0) return;
+    const uint64_t now = snap.process.snapshot_ms;
+    ImGui::SameLine(0, 20);
+    ImGui::TextDisabled("blocks as of %s (%s old; F5 takes a fresh snapshot)", fmt::at_ms(blocks_ms).c_str(),
+                        fmt::duration_ms(now > blocks_ms ? now - blocks_ms : 0).c_str());
 }
 
 void empty_state(const char *title, const char *hint) {

@@ -43,6 +43,10 @@ void stack_tooltip_body(const Theme &theme, const model::Snapshot &snap, uint32_
 std::string stack_summary(const model::Snapshot &snap, uint32_t stack, int frames = 3);
 void set_unicode(bool unicode);
 
+// Live sessions: "live blocks as of +12.3 s (F5: fresh snapshot)", on the current line; nothing
+// for a snapshot file. Views built from live blocks (trees, blocks, treemap) show it.
+void blocks_age_note(const model::Snapshot &snap, uint64_t blocks_ms, bool live);
+
 // Centered dim text for an empty view.
 void empty_state(const char *title, const char *hint);
 

@@ -165,11 +165,6 @@ NM_AGENT_API int nmleak_agent_stop(void) {
     return 0;
 }
 
-NM_AGENT_API const char *nmleak_agent_socket(void) {
-    std::lock_guard<std::mutex> lock(g_mu);
-    return g_server ? g_server->socket_path().c_str() : nullptr;
-}
-
 namespace {
 
 // Removes every libnmleak-agent entry from LD_PRELOAD (separated by ':' or ' ', as ld.so reads it)

@@ -176,11 +176,11 @@ void Server::run() {
             stop_reason_ = "the agent was stopped";
             return;
         }
-        if (r > 0 && (fds[1].revents & POLLIN)) accept_clients(now);
-        // Sessions accepted just now are not in fds yet; the loop indexes only those that were.
-        const size_t polled = fds.size() - 2;
-        for (size_t i = 0; i < polled && i < sessions_.size(); ++i)
+        // Existing clients first (a hang-up frees its place), then new ones.
+        for (size_t i = 0; i + 2 < fds.size(); ++i)
             if (r > 0 && fds[i + 2].revents) serve(*sessions_[i], fds[i + 2].revents, now);
+        reap(now);
+        if (r > 0 && (fds[1].revents & POLLIN)) accept_clients(now);
         if (now >= next_tick_ms_) {
             tick(now);
             // Reading the tracker costs O(keys, closed ones included). When that is slow (a long
@@ -218,7 +218,7 @@ void Server::accept_clients(int64_t now) {
             s->fail(proto::ErrorCode::PeerRefused,
                     "uid " + std::to_string(cred.uid) + " may not inspect this process (owner uid " +
                         std::to_string(::geteuid()) + "; only the same user or root may)");
-        } else if (sessions_.size() >= config_.max_clients) {
+        } else if (live_sessions() >= config_.max_clients) {
             s->fail(proto::ErrorCode::TooManyClients,
                     "too many clients (" + std::to_string(config_.max_clients) + ")");
         } else {
@@ -239,6 +239,13 @@ void Server::accept_clients(int64_t now) {
         if (s->flush(now) == Session::Io::Closed) s->mark_dead();
         sessions_.push_back(std::move(s));
     }
+}
+
+size_t Server::live_sessions() const {
+    // Sessions already saying goodbye (or gone) do not count against the limit.
+    return size_t(std::count_if(sessions_.begin(), sessions_.end(), [](const std::unique_ptr<Session> &s) {
+        return !s->dead() && s->state() != Session::State::Closing;
+    }));
 }
 
 void Server::serve(Session &s, short revents, int64_t now) {

@@ -48,6 +48,7 @@ public:
 
 private:
     void accept_clients(int64_t now);
+    size_t live_sessions() const;
     void serve(Session &s, short revents, int64_t now);
     void handle_frame(Session &s, const proto::Frame &f);
     void handle_hello(Session &s, const proto::Frame &f);

@@ -261,8 +261,9 @@ private:
             return interrupted && is_restartable_wait(nr);
         }
         // In user code: anywhere but libc and the loader, whose locks dlopen needs.
-        return !in_object_text(maps, saved_.rip, "libc.so") && !in_object_text(maps, saved_.rip, "ld-linux") &&
-               !in_object_text(maps, saved_.rip, "libc-");
+        for (const char *object : {"libc.so", "libc-", "ld-linux", "libpthread", "libdl"})
+            if (in_object_text(maps, saved_.rip, object)) return false;
+        return true;
     }
 
     bool save_extended_state(std::string *error) {

@@ -169,7 +169,16 @@ bool detach(pid_t pid, std::string *socket_path, std::string *error) {
         timespec pause{0, 10 * 1000000L};
         nanosleep(&pause, nullptr);
     }
-    return true;
+    // The socket goes first; the thread then frees its state and exits. Detach promises the
+    // process is back to how it was, so wait for the thread too.
+    for (;;) {
+        bool agent_thread = false;
+        for (const ThreadInfo &t : list_threads(pid)) agent_thread |= t.comm == "nmleak-agent";
+        if (!agent_thread) return true;
+        if (now_ms() > deadline) return fail(error, "the agent closed its socket but its thread is still running");
+        timespec pause{0, 2 * 1000000L};
+        nanosleep(&pause, nullptr);
+    }
 }
 
 } // namespace nm::inject

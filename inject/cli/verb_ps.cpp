@@ -5,10 +5,14 @@
 #include "proc.hpp"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 
 namespace nm::cli {
@@ -34,16 +38,44 @@ bool is_nmleak_tool(pid_t pid) {
     return !exe.empty() && (exe == self || exe.ends_with("/nmleak") || exe.ends_with("/nmleak-gui"));
 }
 
+// Sockets of agents whose process died without cleaning up (SIGKILL, _exit) stay behind in our
+// own socket directory: remove those whose process is gone. Nothing of another user is touched.
+int prune_stale_sockets() {
+    const std::string dir = proto::socket_dir(::geteuid(), std::getenv("XDG_RUNTIME_DIR"));
+    std::string why;
+    if (!proto::check_private_dir(dir, ::geteuid(), &why)) return 0;
+    DIR *d = ::opendir(dir.c_str());
+    if (!d) return 0;
+    int removed = 0;
+    while (dirent *e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (!name.starts_with("nmleak-") || !name.ends_with(".sock") || name.size() <= 12) continue;
+        const std::string digits = name.substr(7, name.size() - 12);
+        if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+        const int pid = std::atoi(digits.c_str());
+        if (pid <= 0) continue;
+        if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+        const std::string path = dir + "/" + e->d_name;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == ::geteuid())
+            removed += ::unlink(path.c_str()) == 0;
+    }
+    ::closedir(d);
+    return removed;
+}
+
 class PsVerb final : public Verb {
 public:
     void configure(CLI::App &cmd) override {
         cmd.add_flag("--no-figures", no_figures_, "Do not ask the agents for their figures (faster)");
-        cmd.footer("Lists every process (of yours, or all as root) that has libnmapi.so mapped. AGENT yes: an "
+        cmd.footer("Also removes stale sockets (of processes that are gone) from your own socket directory.\n"
+                   "Lists every process (of yours, or all as root) that has libnmapi.so mapped. AGENT yes: an "
                    "agent answers on its socket; KEYS counts every key (OPEN: still open), BLOCKS and BYTES are "
                    "what the open keys hold now. AGENT no: run 'nmleak attach PID' to see its figures.");
     }
 
     int run() override {
+        prune_stale_sockets();
         std::vector<Row> rows;
         int hidden = 0;
         DIR *d = ::opendir("/proc");
@@ -66,7 +98,7 @@ public:
         std::sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.pid < b.pid; });
         if (rows.empty()) {
             std::printf("nmleak: no process with libnmapi.so mapped%s\n",
-                        hidden ? " (among those you may inspect)" : "");
+                        hidden && ::geteuid() != 0 ? " (among those you may inspect)" : "");
         } else {
             std::printf("%7s  %-7s  %5s  %5s  %8s  %10s  %s\n", "PID", "AGENT", "KEYS", "OPEN", "BLOCKS", "BYTES",
                         "COMMAND");

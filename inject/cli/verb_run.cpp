@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 namespace nm::cli {
 namespace {
@@ -25,6 +26,20 @@ pid_t g_child = 0;
 // and waits for its exit, as a shell does.)
 void forward_signal(int sig) {
     if (g_child > 0) ::kill(g_child, sig);
+}
+
+// In a sanitizer build the agent needs the ASan/TSan runtime, which insists on being the first
+// object loaded: put the runtime nmleak itself was linked with in front of the agent.
+std::string sanitizer_runtime() {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        const size_t slash = line.find('/');
+        if (slash == std::string::npos) continue;
+        const std::string path = line.substr(slash);
+        const std::string name = path.substr(path.rfind('/') + 1);
+        if (name.starts_with("libasan.so") || name.starts_with("libtsan.so")) return path;
+    }
+    return "";
 }
 
 std::string absolute(const std::string &path) {
@@ -115,7 +130,9 @@ private:
     [[noreturn]] void exec_program(const std::string &agent) {
         if (!agent.empty()) {
             const char *old = std::getenv("LD_PRELOAD");
-            const std::string preload = agent + (old && *old ? std::string(":") + old : std::string());
+            const std::string runtime = sanitizer_runtime();
+            const std::string preload = (runtime.empty() ? "" : runtime + ":") + agent +
+                                        (old && *old ? std::string(":") + old : std::string());
             ::setenv("LD_PRELOAD", preload.c_str(), 1);
         }
         if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);

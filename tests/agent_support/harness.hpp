@@ -219,6 +219,24 @@ inline Result nmleak(std::vector<std::string> args, int timeout_ms = 60000) {
     return run(args, timeout_ms);
 }
 
+// Why `nmleak attach` cannot work from this test process, or "" if it can: as non-root under Yama
+// ptrace_scope >= 1, only a parent may ptrace, and nmleak is the target's sibling here.
+inline std::string attach_unavailable() {
+    if (::geteuid() == 0) return "";
+    std::ifstream f("/proc/sys/kernel/yama/ptrace_scope");
+    int scope = 0;
+    if (f >> scope && scope >= 1)
+        return "Yama ptrace_scope is " + std::to_string(scope) + ": run as root to test attach";
+    return "";
+}
+
+// Switching to another user (setpriv --reuid=nobody) needs root.
+inline std::string other_user_unavailable() {
+    if (::geteuid() != 0) return "needs root to run a client as 'nobody'";
+    if (::access("/usr/bin/setpriv", X_OK) != 0) return "setpriv (util-linux) is not installed";
+    return "";
+}
+
 // The comm names of a process's threads.
 inline std::vector<std::string> thread_names(pid_t pid) {
     std::vector<std::string> names;

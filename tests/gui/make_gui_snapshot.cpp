@@ -2,7 +2,8 @@
 //
 //   make_gui_snapshot OUT.nmsnap                       keys in every state, leaks, forced cleanups, misuse
 //   make_gui_snapshot OUT.nmsnap --phase 2             the same run, later: more memory (for the diff)
-//   make_gui_snapshot OUT.nmsnap --blocks N --stacks M N live blocks from M distinct stacks (benchmark)
+//   make_gui_snapshot OUT.nmsnap --blocks N --stacks M N live blocks from M distinct stacks (benchmark);
+//                                                      with --live SECONDS it stays up instead of writing
 //   make_gui_snapshot - --live SECONDS                   a live target: keys grow, close and reopen for
 //                                                      SECONDS, then it exits (prints "ready PID" first);
 //                                                      "proto_dist" stays open until terminated
@@ -184,7 +185,7 @@ int live(double seconds) {
     return 0;
 }
 
-int bench(const char *path, long blocks, long stacks, int keys) {
+int bench(const char *path, long blocks, long stacks, int keys, double hold_s) {
     int depth = 0;
     while ((1L << depth) < stacks) ++depth;
     std::vector<HEXPERTKEY> k;
@@ -192,6 +193,13 @@ int bench(const char *path, long blocks, long stacks, int keys) {
     for (long i = 0; i < blocks; ++i) {
         const unsigned path = unsigned(i % stacks);
         bench_a(k[size_t(path % unsigned(keys))], 16 + size_t((i * 7919) % 480), path, depth);
+    }
+    if (hold_s > 0) {
+        // A live benchmark target: stay up for the GUI to connect or attach.
+        std::printf("ready %d\n", int(getpid()));
+        std::fflush(stdout);
+        pause_ms(int(hold_s * 1000));
+        return 0;
     }
     return write(path);
 }
@@ -213,7 +221,7 @@ int main(int argc, char **argv) {
         else if (!std::strcmp(argv[i], "--keys")) keys = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--live")) live_s = std::atof(argv[i + 1]);
     }
+    if (blocks > 0) return bench(argv[1], blocks, std::max(1L, stacks), std::max(1, keys), live_s);
     if (live_s > 0) return live(live_s);
-    if (blocks > 0) return bench(argv[1], blocks, std::max(1L, stacks), std::max(1, keys));
     return sample(argv[1], std::max(1, phase));
 }

@@ -125,7 +125,8 @@ TEST(GuiLiveSession, FollowsSnapshotAndUpdates) {
     ASSERT_NE(http, nullptr);
     const uint64_t id = http->id, allocs = http->allocs;
     ASSERT_TRUE(eventually([&] {
-        const model::Expert *e = open_key(*session.current()->snap, "http_parser");
+        auto cur = session.current();
+        const model::Expert *e = open_key(*cur->snap, "http_parser");
         return e && e->id == id && e->allocs > allocs;
     }, 10000));
     // The timeline has one exact sample per model built.
@@ -140,15 +141,19 @@ TEST(GuiLiveSession, FollowsSnapshotAndUpdates) {
     }
 
     // Terminate a key by id: the agent confirms, the key shows terminate requested.
-    const model::Expert *steady = open_key(*session.current()->snap, "proto_dist");
-    ASSERT_NE(steady, nullptr);
-    const uint64_t steady_id = steady->id;
+    uint64_t steady_id = 0;
+    {
+        auto cur = session.current(); // keeps the snapshot alive while we look at it
+        const model::Expert *steady = open_key(*cur->snap, "proto_dist");
+        ASSERT_NE(steady, nullptr);
+        steady_id = steady->id;
+    }
     session.request_terminate(steady_id, "proto_dist");
     ASSERT_TRUE(eventually([&] { return session.status().message.find("proto_dist") != std::string::npos; }, 10000));
     EXPECT_EQ(session.status().level, Level::Ok) << session.status().message;
     EXPECT_TRUE(eventually([&] {
-        const auto &s = *session.current()->snap;
-        for (const auto &e : s.experts)
+        auto cur = session.current();
+        for (const auto &e : cur->snap->experts)
             if (e.id == steady_id) return e.state == model::ExpertState::TerminateRequested;
         return false;
     }, 10000));
@@ -180,7 +185,7 @@ TEST(GuiLiveSession, RefusedConnectionsSayWhy) {
     ASSERT_TRUE(session.wait_idle(10000));
     st = session.status();
     EXPECT_EQ(st.level, Level::Error);
-    EXPECT_NE(st.message.find("attach"), std::string::npos) << st.message; // says what to do
+    EXPECT_NE(st.message.find("agent"), std::string::npos) << st.message; // says what is missing
 }
 
 class GuiLiveWindow : public ::testing::Test {

@@ -211,6 +211,28 @@ TEST(GuiTimeline, UpdatesAppendSamplesAndCloseKeys) {
     EXPECT_EQ(b.build(std::make_shared<Snapshot>(s), SourceInfo{})->generation, 1u);
 }
 
+TEST(GuiModelBuilder, LiveUpdatesWithTheSameBlocksShareTheirBlockCaches) {
+    Snapshot s = test::sample_snapshot();
+    SourceInfo live;
+    live.kind = SourceKind::Live;
+    live.blocks_ms = 1500;
+    ModelBuilder b;
+    auto m1 = b.build(std::make_shared<Snapshot>(s), live);
+    s.experts[1].live_bytes += 10; // an update: figures only
+    auto m2 = b.build(std::make_shared<Snapshot>(s), live);
+    EXPECT_NE(m1->serial, m2->serial);
+    EXPECT_EQ(m1->blocks_serial, m2->blocks_serial);
+    s.experts[4].blocks.clear(); // a key closed: its block list goes
+    auto m3 = b.build(std::make_shared<Snapshot>(s), live);
+    EXPECT_NE(m3->blocks_serial, m2->blocks_serial);
+    live.blocks_ms = 2500; // a new full snapshot
+    auto m4 = b.build(std::make_shared<Snapshot>(s), live);
+    EXPECT_NE(m4->blocks_serial, m3->blocks_serial);
+    // Files never share: each load is new.
+    auto f = b.build(std::make_shared<Snapshot>(s), SourceInfo{});
+    EXPECT_EQ(f->blocks_serial, f->serial);
+}
+
 TEST(GuiTreemap, SquarifyTilesTheArea) {
     const std::vector<double> v = {50, 25, 12, 6, 4, 2, 1};
     const Rect area{10, 20, 400, 300};

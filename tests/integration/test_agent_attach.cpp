@@ -19,6 +19,7 @@ using nmt::Process;
 class Attach : public ::testing::Test {
 protected:
     void SetUp() override {
+        if (const std::string why = nmt::attach_unavailable(); !why.empty()) GTEST_SKIP() << why;
         ASSERT_EQ(::access(NMT_AGENT_TARGET, X_OK), 0) << NMT_AGENT_TARGET << " was not built";
         ASSERT_EQ(::access(NMT_NMLEAK, X_OK), 0) << NMT_NMLEAK << " was not built";
     }
@@ -177,6 +178,7 @@ TEST_F(Attach, ClearErrors) {
     EXPECT_EQ(det.status, 1);
     EXPECT_NE(det.err.find("has no agent"), std::string::npos) << det.err;
     // Another user may not ptrace root's process.
+    if (!nmt::other_user_unavailable().empty()) return;
     const nmt::Result other = nmt::run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                                         NMT_NMLEAK, "attach", std::to_string(pid)});
     EXPECT_EQ(other.status, 1);

@@ -77,7 +77,8 @@ TEST_F(Run, AgentAnswersWhileRunningAndTheReportIsWrittenAtExit) {
     ASSERT_TRUE(p.send("child"));
     std::string line;
     ASSERT_TRUE(p.wait_line("child ", &line));
-    EXPECT_EQ(line, "child LD_PRELOAD=[]");
+    // (In a sanitizer build nmleak put the ASan/TSan runtime in front: that one may stay.)
+    EXPECT_EQ(line.find("libnmleak-agent"), std::string::npos) << line;
 
     EXPECT_EQ(p.ask("quit", "bye"), "bye");
     EXPECT_EQ(p.wait_exit(), 0) << p.stderr_text();
@@ -127,6 +128,7 @@ TEST_F(Run, FollowChildrenKeepsThePreload) {
 }
 
 TEST_F(Run, DetachThenAttachAgainInARunProcess) {
+    if (const std::string why = nmt::attach_unavailable(); !why.empty()) GTEST_SKIP() << why;
     Process p;
     ASSERT_TRUE(p.start({NMT_NMLEAK, "run", "-q", "--", NMT_AGENT_TARGET, "--worker"}));
     const pid_t pid = p.wait_ready();

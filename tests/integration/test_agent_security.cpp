@@ -69,7 +69,14 @@ protected:
         nm::proto::ConnectOptions o;
         o.hello_flags = 0;
         std::string error;
-        ASSERT_TRUE(c.connect(pid_, o, &error)) << error;
+        // Connections a test just closed may still hold their places for a moment.
+        bool connected = false;
+        for (int64_t deadline = nmt::now_ms() + 10000; !connected && nmt::now_ms() < deadline;) {
+            connected = c.connect(pid_, o, &error);
+            if (!connected && error.find("too many clients") == std::string::npos) break;
+            if (!connected) nmt::sleep_ms(50);
+        }
+        ASSERT_TRUE(connected) << error;
         nm::proto::Message m;
         ASSERT_EQ(c.read(&m, 10000, &error), nm::proto::ReadStatus::Message) << error;
         EXPECT_EQ(m.type, nm::proto::MessageType::Snapshot);
@@ -92,6 +99,7 @@ TEST_F(Security, SocketDirectoryIsPrivate) {
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_mode & 0077, 0u);
     // Through the normal path, another user cannot even reach the socket.
+    if (!nmt::other_user_unavailable().empty()) return;
     const nmt::Result r = nmt::run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                                     NMT_NMLEAK, "snapshot", std::to_string(pid_), "-o", "/tmp/nmt-nobody.nmsnap"});
     EXPECT_EQ(r.status, 1) << r.out;
@@ -99,6 +107,7 @@ TEST_F(Security, SocketDirectoryIsPrivate) {
 }
 
 TEST_F(Security, AnotherUserIsRefusedByPeerCredentials) {
+    if (const std::string why = nmt::other_user_unavailable(); !why.empty()) GTEST_SKIP() << why;
     // Give "nobody" a way past the directory (a hard link to the socket in a world-open directory,
     // the socket opened up): only the agent's SO_PEERCRED check is left to refuse it.
     const fs::path open_dir = fs::temp_directory_path() / ("nmt-open-" + std::to_string(pid_));
@@ -129,15 +138,19 @@ TEST_F(Security, RandomBytesAndMalformedFramesCloseOnlyThatConnection) {
         (void)!::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
         ::close(fd);
     }
-    // 2. A header announcing 4 GiB: refused before any payload is read, with an Error frame.
-    {
+    // 2. A header announcing 4 GiB: refused before any payload is read, with an Error frame. (The
+    //    agent may still be busy with the flood above and say "too many clients": then retry.)
+    std::string got;
+    for (int64_t deadline = nmt::now_ms() + 10000; nmt::now_ms() < deadline;) {
         const int fd = connect_raw(socket_);
         const uint8_t huge[12] = {0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0, 0, 0, 0, 0, 0};
-        ASSERT_EQ(::send(fd, huge, sizeof huge, MSG_NOSIGNAL), 12);
-        const std::string got = drain(fd);
+        (void)!::send(fd, huge, sizeof huge, MSG_NOSIGNAL);
+        got = drain(fd);
         ::close(fd);
-        EXPECT_NE(got.find("exceeds the limit"), std::string::npos);
+        if (got.find("too many clients") == std::string::npos) break;
+        nmt::sleep_ms(50);
     }
+    EXPECT_NE(got.find("exceeds the limit"), std::string::npos);
     // 3. A valid ClientHello, then valid-looking commands with garbage payloads.
     for (int i = 0; i < 40; ++i) {
         const int fd = connect_raw(socket_);

@@ -239,6 +239,21 @@ uint32_t Tracker::key_check(void *handle) noexcept {
     return NMERR_INVALID_EXPERT_HANDLE;
 }
 
+void *Tracker::handle_for_id(uint64_t id) const noexcept {
+    for (uint32_t s = 1; s < kMaxKeys; ++s) {
+        Key *k = slots_[s].load(std::memory_order_acquire);
+        if (!k) continue;
+        // open_key() stores the id before it publishes the word (release): a word read with acquire
+        // pairs with that id; a second read catches a close + reopen in between.
+        const uint64_t w = k->word.load(std::memory_order_acquire);
+        if (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating) continue;
+        if (k->id.load(std::memory_order_relaxed) != id) continue;
+        if (k->word.load(std::memory_order_acquire) != w) return nullptr;
+        return reinterpret_cast<void *>(encode_key(s, word_gen(w)));
+    }
+    return nullptr;
+}
+
 uint32_t Tracker::request_terminate(void *handle) {
     KeyHandle kh;
     Key *k = key_of(handle, kh);

@@ -77,6 +77,8 @@ public:
     uint32_t request_terminate(void *key);
     uint32_t close_key(void *key, uint32_t outcome, Cleanup *out);
     uint32_t key_check(void *key) noexcept;
+    // The handle of the open (or terminating) key whose model id is `id`, or nullptr.
+    void *handle_for_id(uint64_t id) const noexcept;
     bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
                                const uintptr_t *frames, size_t n);
 

@@ -1,6 +1,6 @@
 // bench_agent.cpp - what a live client costs the analyzer, and how fast a big snapshot arrives.
 //
-//   bench_agent [--seconds S] [--rounds N] [--blocks N] [--quick]
+//   bench_agent [--seconds S] [--rounds N] [--blocks N] [--quick] [--only throughput|snapshot]
 //
 // 1. Throughput: a target process (this binary, --target) runs one thread of ExpertAllocMemory /
 //    ExpertFreeMemory on 4096 live blocks, closing and reopening its key every 50,000 operations
@@ -231,6 +231,8 @@ void snapshot_delivery(const char *self, size_t blocks) {
                 double(frame_bytes) / (1 << 20));
 }
 
+void throughput(const char *self, double seconds, int rounds);
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -239,11 +241,13 @@ int main(int argc, char **argv) {
     double seconds = 3;
     int rounds = 5;
     size_t blocks = 1000000;
+    std::string only;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = std::strtoull(argv[++i], nullptr, 10);
         else if (!std::strcmp(argv[i], "--quick")) seconds = 0.3, rounds = 1, blocks = 20000;
+        else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     char self[4096];
     const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
@@ -251,6 +255,14 @@ int main(int argc, char **argv) {
     self[n] = '\0';
     ::signal(SIGPIPE, SIG_IGN);
 
+    if (only != "snapshot") throughput(self, seconds, rounds);
+    if (only != "throughput") snapshot_delivery(self, blocks);
+    return 0;
+}
+
+namespace {
+
+void throughput(const char *self, double seconds, int rounds) {
     const char *names[] = {"baseline (no agent)", "agent, no client", "client streaming updates",
                            "streaming + snapshot/0.5 s"};
     std::vector<double> ops[4];
@@ -272,6 +284,6 @@ int main(int argc, char **argv) {
                         static_cast<unsigned long long>(stats[mode].snapshots));
         std::printf("\n");
     }
-    snapshot_delivery(self, blocks);
-    return 0;
 }
+
+} // namespace
