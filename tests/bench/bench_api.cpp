@@ -234,8 +234,9 @@ void alloc_sizes(benchmark::internal::Benchmark *b) {
     for (int n : {16, 32, 256, 4096}) b->Arg(n);
 }
 
-// Close benchmarks allocate untimed before each timed close: bound the iterations so that a 1M
-// block case costs a few hundred ms, not the default minimum time's worth of fills.
+// Close benchmarks time only the release (manual time); the fills before it are untimed, so
+// NM_CLOSE_CASES fixes the iterations: a 1M-block case then costs a few hundred ms of fills, not
+// the default minimum time's worth of them.
 void close_sizes(benchmark::internal::Benchmark *b) {
     b->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
