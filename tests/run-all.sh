@@ -11,7 +11,9 @@ status=0
 step() { printf '\n==== %s\n' "$*"; }
 
 step "build (RelWithDebInfo)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Explicit ON: a build/ configured by the demo command (tests off) is switched back on here.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNMLEAK_BUILD_TESTS=ON \
+  -DNMLEAK_BUILD_BENCH=ON -DNMLEAK_BUILD_GUI=ON >/dev/null
 cmake --build build -j"$jobs"
 
 step "test suite"
@@ -23,7 +25,7 @@ if [[ -z "${NM_QUICK:-}" ]]; then
   for san in address thread; do
     step "core tests under ${san} sanitizer"
     cmake -S . -B "build-${san}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNMLEAK_SANITIZE="$san" \
-      -DNMLEAK_BUILD_BENCH=OFF -DNMLEAK_BUILD_GUI=OFF >/dev/null
+      -DNMLEAK_BUILD_TESTS=ON -DNMLEAK_BUILD_BENCH=OFF -DNMLEAK_BUILD_GUI=OFF >/dev/null
     cmake --build "build-${san}" -j"$jobs"
     # The stress test runs fewer operations: sanitizers cost 5-15x.
     NM_STRESS_OPS=150000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
