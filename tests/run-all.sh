@@ -33,8 +33,8 @@ if [[ -z "${NM_QUICK:-}" ]]; then
       ctest --test-dir "build-${san}" -L core --output-on-failure -j"$jobs" --timeout 900 || status=1
   done
   step "fuzzers (bounded): snapshot reader, agent protocol"
-  tests/fuzz/run-fuzz.sh "${NM_FUZZ_SECONDS:-60}" || status=1
-  tests/fuzz/run-fuzz-protocol.sh "${NM_FUZZ_SECONDS:-60}" || status=1
+  tests/fuzz/run-fuzz.sh snapshot "${NM_FUZZ_SECONDS:-60}" || status=1
+  tests/fuzz/run-fuzz.sh protocol "${NM_FUZZ_SECONDS:-60}" || status=1
 fi
 
 exit $status
