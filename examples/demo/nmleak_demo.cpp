@@ -7,6 +7,7 @@
 // tree's examples/experts; the installed library folder otherwise) on the sample capture.
 #include <nmhost.h>
 #include <nmleak/capture.hpp>
+#include <nmleak/text.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -79,8 +80,11 @@ const nm::model::Expert *find_record(const nm::model::Snapshot &snap, const std:
 std::string short_function(const std::string &fn) {
     if (fn.empty()) return "??";
     size_t paren = fn.find('(');
-    return paren == std::string::npos || paren == 0 ? fn : fn.substr(0, paren);
+    return nm::text::escape(paren == std::string::npos || paren == 0 ? fn : fn.substr(0, paren));
 }
+
+// Names, details and status texts are the experts' words: escaped before they reach the terminal.
+std::string shown(const std::string &s) { return nm::text::escape(s); }
 
 // "conv_table_insert <- track_segment <- Run": the expert's own frames of a stack, up to the first
 // one inside libnmapi (the runner's).
@@ -129,7 +133,7 @@ int main(int argc, char **argv) {
     if (experts.empty()) experts = default_experts(dir);
     if (capture.empty()) capture = default_capture(dir).string();
     if (experts.empty()) {
-        std::fprintf(stderr, "nmleak-demo: no experts found in %s/experts; pass --expert PATH\n", dir.c_str());
+        std::fprintf(stderr, "nmleak-demo: no experts found in %s/experts; pass --expert PATH\n", shown(dir.string()).c_str());
         return 1;
     }
 
@@ -138,7 +142,7 @@ int main(int argc, char **argv) {
     opts.DeadlineMs = DWORD(deadline_s * 1000.0 + 0.5);
     opts.GraceMs = NM_DEFAULT_GRACE_MS;
     std::printf("nmleak-demo: %s on %s, deadline %.1f s (then %u ms grace)\n\n", plural(experts.size(), "expert").c_str(),
-                capture.c_str(), deadline_s, unsigned(opts.GraceMs));
+                shown(capture).c_str(), deadline_s, unsigned(opts.GraceMs));
 
     // Load and start every expert first, so they all run at once; a bad one is reported and
     // skipped, the others go on.
@@ -164,14 +168,14 @@ int main(int argc, char **argv) {
 
     nm::model::Snapshot snap = nm::capture_snapshot(false);
     int w = 14; // the name column
-    for (const Job &j : jobs) w = std::max(w, int((j.error.empty() ? std::string(j.result.szKeyName) : j.name).size()));
+    for (const Job &j : jobs) w = std::max(w, int(shown(j.error.empty() ? std::string(j.result.szKeyName) : j.name).size()));
     std::printf("%-*s %-10s %6s %8s %8s %-13s %-15s %7s\n", w, "expert", "outcome", "frames", "live B", "peak B",
                 "leaks blk/B", "cleanup blk/B", "time");
     std::printf("%s\n", std::string(size_t(w) + 74, '-').c_str());
     int failures = 0;
     for (const Job &j : jobs) {
         if (!j.error.empty()) {
-            std::printf("%-*s %-10s\n", w, j.name.c_str(), "not run");
+            std::printf("%-*s %-10s\n", w, shown(j.name).c_str(), "not run");
             ++failures;
             continue;
         }
@@ -180,7 +184,7 @@ int main(int argc, char **argv) {
         bool done = r.Outcome == NM_OUTCOME_DONE;
         std::string leaks = done ? blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes) : "-";
         std::string forced = done ? "-" : blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes);
-        std::printf("%-*s %-10s %6u %8zu %8llu %-13s %-15s %5u ms\n", w, r.szKeyName, outcome_name(r.Outcome),
+        std::printf("%-*s %-10s %6u %8zu %8llu %-13s %-15s %5u ms\n", w, shown(r.szKeyName).c_str(), outcome_name(r.Outcome),
                     r.FramesRead, size_t(r.Cleanup.Bytes), rec ? (unsigned long long)rec->peak_bytes : 0ull,
                     leaks.c_str(), forced.c_str(), r.ElapsedMs);
     }
@@ -189,13 +193,13 @@ int main(int argc, char **argv) {
                 "reclaimed by the forced cleanup otherwise)\n\n");
     for (const Job &j : jobs) {
         if (!j.error.empty()) {
-            std::printf("%-*s %s\n", w, j.name.c_str(), j.error.c_str());
+            std::printf("%-*s %s\n", w, shown(j.name).c_str(), shown(j.error).c_str());
             continue;
         }
         const NMRUNRESULT &r = j.result;
-        std::printf("%-*s %s\n", w, r.szKeyName, r.szDetail);
+        std::printf("%-*s %s\n", w, shown(r.szKeyName).c_str(), shown(r.szDetail).c_str());
         const nm::model::Expert *rec = find_record(snap, r.szKeyName);
-        if (rec && !rec->status.text.empty()) std::printf("%-*s   status: %s\n", w, "", rec->status.text.c_str());
+        if (rec && !rec->status.text.empty()) std::printf("%-*s   status: %s\n", w, "", shown(rec->status.text).c_str());
         if (rec && rec->crash_stack)
             std::printf("%-*s   crashed in %s\n", w, "", stack_text(snap, rec->crash_stack, 3).c_str());
         if (rec && r.Cleanup.Blocks) {
@@ -211,8 +215,8 @@ int main(int argc, char **argv) {
     for (const char *format : {"text", "json"}) {
         fs::path out = fs::path(report_dir) / (std::string("nmleak-report.") + (format[0] == 't' ? "txt" : "json"));
         DWORD rc = NmWriteReport(out.c_str(), format);
-        if (rc == NMERR_SUCCESS) std::printf("wrote %s (%s)\n", out.c_str(), format);
-        else std::printf("could not write %s (%s): error %u\n", out.c_str(), format, unsigned(rc));
+        if (rc == NMERR_SUCCESS) std::printf("wrote %s (%s)\n", shown(out.string()).c_str(), format);
+        else std::printf("could not write %s (%s): error %u\n", shown(out.string()).c_str(), format, unsigned(rc));
     }
     return failures ? 1 : 0;
 }

@@ -1,6 +1,8 @@
 // verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded) from a snapshot.
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include <cstdio>
 
 namespace nm::cli {
@@ -62,7 +64,7 @@ public:
         if (!output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
-                         report::to_string(format), output_.c_str(),
+                         report::to_string(format), text::escape(output_).c_str(),
                          static_cast<unsigned long long>(count.unsuppressed()),
                          static_cast<unsigned long long>(count.leaked.bytes + count.outstanding.bytes),
                          static_cast<unsigned long long>(count.suppressed.stacks));
