@@ -4,6 +4,8 @@
 #include "live_target.hpp"
 
 #include <nmleak/report.hpp>
+#include <nmleak/snapshot_io.hpp>
+#include <nmleak/text.hpp>
 
 #include <limits.h>
 #include <signal.h>
@@ -11,10 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace nm::cli {
 namespace {
@@ -49,6 +55,31 @@ std::string absolute(const std::string &path) {
     return std::string(cwd) + "/" + path;
 }
 
+// FILE with ".PID" before its extension: where another process's report of the run goes.
+std::string sibling_path(const std::string &file, long pid) {
+    const size_t slash = file.rfind('/');
+    const size_t dot = file.rfind('.');
+    const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
+    if (!has_ext) return file + "." + std::to_string(pid);
+    return file.substr(0, dot) + "." + std::to_string(pid) + file.substr(dot);
+}
+
+// A private directory for the run's at-exit snapshots (0700, removed afterwards).
+std::string make_private_dir() {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/nmleak-run.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) return "";
+    return tmpl;
+}
+
+// "report.1234.nmsnap" -> 1234; 0 for anything else.
+long pid_of_report(const std::string &name) {
+    if (!name.starts_with("report.") || !name.ends_with(".nmsnap")) return 0;
+    const std::string digits = name.substr(7, name.size() - 7 - 7);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return std::strtol(digits.c_str(), nullptr, 10);
+}
+
 class RunVerb final : public Verb {
 public:
     void configure(CLI::App &cmd) override {
@@ -72,8 +103,11 @@ public:
         cmd.footer("PROG starts with libnmleak-agent.so preloaded: the agent listens before main() runs, so "
                    "'nmleak ps', 'nmleak snapshot PID' and nmleak-gui can connect at once. PROG's children do not "
                    "inherit the agent unless --follow-children.\n"
-                   "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when leaks "
-                   "remain; 1 if PROG cannot be started.");
+                   "Reports: every libnmapi process of the run (PROG, its children, a wrapper script's commands) "
+                   "records its own; PROG's (the process nmleak started) goes to --report FILE, each other one "
+                   "to FILE with .PID before the extension.\n"
+                   "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when PROG's "
+                   "own report has unsuppressed leaks; 1 if PROG cannot be started.");
     }
 
     int run() override {
@@ -82,6 +116,23 @@ public:
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
                         ".nmsnap or --format");
+        // The environment's NMLEAK_FAIL_ON_LEAK=1 means what --fail-on-leak does.
+        if (const char *v = std::getenv("NMLEAK_FAIL_ON_LEAK"); v && (!std::strcmp(v, "1") || !std::strcmp(v, "true") ||
+                                                                     !std::strcmp(v, "yes")))
+            fail_on_leak_ = true;
+        report::Suppressions suppressions;
+        if (const char *v = std::getenv("NMLEAK_SUPPRESSIONS"); suppressions_.empty() && v && *v) suppressions_ = v;
+        if (!suppressions_.empty()) {
+            std::string why;
+            if (!suppressions.add_file(suppressions_, &why)) return fail(why);
+        }
+        // Each process of the run writes its at-exit snapshot as report.PID.nmsnap in a private
+        // directory; nmleak turns PROG's into --report FILE afterwards, so no process of the run can
+        // overwrite another's.
+        if (!report_.empty() || fail_on_leak_) {
+            collect_dir_ = make_private_dir();
+            if (collect_dir_.empty()) return fail(std::string("cannot create a temporary directory: ") + std::strerror(errno));
+        }
         std::string agent;
         if (!no_agent_) {
             std::string error;
@@ -90,7 +141,11 @@ public:
         }
 
         const pid_t child = ::fork();
-        if (child < 0) return fail(std::string("fork: ") + std::strerror(errno));
+        if (child < 0) {
+            const int err = errno;
+            if (!collect_dir_.empty()) ::rmdir(collect_dir_.c_str());
+            return fail(std::string("fork: ") + std::strerror(err));
+        }
         if (child == 0) exec_program(agent); // does not return
 
         g_child = child;
@@ -103,7 +158,7 @@ public:
         sigaction(SIGQUIT, &ignore, nullptr);
         if (!quiet_ && !no_agent_)
             std::fprintf(stderr, "nmleak: %s is pid %d; its agent answers 'nmleak snapshot %d -o FILE' and nmleak-gui\n",
-                         command_.front().c_str(), int(child), int(child));
+                         text::escape(command_.front()).c_str(), int(child), int(child));
         int status = 0;
         while (::waitpid(child, &status, 0) < 0)
             if (errno != EINTR) return fail(std::string("waitpid: ") + std::strerror(errno));
@@ -113,16 +168,10 @@ public:
             code = WEXITSTATUS(status);
         } else {
             code = 128 + WTERMSIG(status);
-            if (!quiet_) std::fprintf(stderr, "nmleak: %s was killed by signal %d (%s)\n", command_.front().c_str(),
+            if (!quiet_) std::fprintf(stderr, "nmleak: %s was killed by signal %d (%s)\n", text::escape(command_.front()).c_str(),
                                       WTERMSIG(status), strsignal(WTERMSIG(status)));
         }
-        if (!quiet_ && !report_.empty()) {
-            if (::access(absolute(report_).c_str(), F_OK) == 0)
-                std::fprintf(stderr, "nmleak: report written to %s\n", report_.c_str());
-            else
-                std::fprintf(stderr, "nmleak: no report at %s (PROG did not exit normally, or does not use libnmapi)\n",
-                             report_.c_str());
-        }
+        if (!collect_dir_.empty()) code = collect_reports(child, code, suppressions);
         return code;
     }
 
@@ -135,9 +184,13 @@ private:
                                         (old && *old ? std::string(":") + old : std::string());
             ::setenv("LD_PRELOAD", preload.c_str(), 1);
         }
-        if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);
-        if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
-        if (fail_on_leak_) ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
+        if (!collect_dir_.empty()) {
+            ::setenv("NMLEAK_REPORT", (collect_dir_ + "/report.%p.nmsnap").c_str(), 1);
+            ::setenv("NMLEAK_REPORT_FORMAT", "snapshot", 1);
+            // nmleak itself decides from PROG's report: a child's leaks must not change the
+            // exit status of whatever started it.
+            ::unsetenv("NMLEAK_FAIL_ON_LEAK");
+        }
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
         if (follow_children_) ::setenv("NMLEAK_FOLLOW_CHILDREN", "1", 1);
@@ -145,12 +198,69 @@ private:
         for (std::string &a : command_) argv.push_back(a.data());
         argv.push_back(nullptr);
         ::execvp(argv[0], argv.data());
-        std::fprintf(stderr, "nmleak: cannot run %s: %s\n", argv[0], std::strerror(errno));
+        std::fprintf(stderr, "nmleak: cannot run %s: %s\n", text::escape(argv[0]).c_str(), std::strerror(errno));
         ::_exit(127);
     }
 
+    // After PROG ended: PROG's snapshot becomes --report FILE (and decides --fail-on-leak), the
+    // other processes' ones go beside it. Returns the exit status.
+    int collect_reports(pid_t child, int code, const report::Suppressions &suppressions) {
+        std::map<long, std::string> found; // pid -> snapshot path
+        if (DIR *d = ::opendir(collect_dir_.c_str())) {
+            while (dirent *e = ::readdir(d))
+                if (long pid = pid_of_report(e->d_name)) found[pid] = collect_dir_ + "/" + e->d_name;
+            ::closedir(d);
+        }
+        report::Options options;
+        if (!suppressions_.empty()) options.suppressions = &suppressions;
+        std::vector<std::string> others;
+        bool own_written = false, own_found = false;
+        for (const auto &[pid, path] : found) {
+            model::Snapshot snap;
+            std::string error;
+            if (!snapshot_io::read_file(path, &snap, &error)) {
+                std::fprintf(stderr, "nmleak: the report of process %ld is unreadable: %s\n", pid,
+                             text::escape(error).c_str());
+                continue;
+            }
+            const bool own = pid == long(child);
+            if (own) {
+                own_found = true;
+                if (fail_on_leak_ && code == 0 &&
+                    report::exit_code_for(report::count_leaks(snap, options.suppressions), true) != 0) {
+                    if (!quiet_) std::fprintf(stderr, "nmleak: unsuppressed leaks remain in %s: exit 23\n",
+                                              text::escape(command_.front()).c_str());
+                    code = kExitLeaks;
+                }
+            }
+            if (report_.empty()) continue;
+            const std::string out = own ? report_ : sibling_path(report_, pid);
+            if (!report::write_file(snap, out, format_, options, &error)) {
+                std::fprintf(stderr, "nmleak: cannot write the report of process %ld: %s\n", pid,
+                             text::escape(error).c_str());
+                if (own && code == 0) code = kExitUsage;
+                continue;
+            }
+            if (own) own_written = true;
+            else others.push_back(out);
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(collect_dir_, ec);
+        if (!quiet_ && !report_.empty()) {
+            if (own_written)
+                std::fprintf(stderr, "nmleak: report written to %s\n", text::escape(report_).c_str());
+            else if (!own_found)
+                std::fprintf(stderr, "nmleak: no report from %s (it did not exit normally, or does not use libnmapi)\n",
+                             text::escape(command_.front()).c_str());
+            for (const std::string &o : others)
+                std::fprintf(stderr, "nmleak: report of another process of the run written to %s\n",
+                             text::escape(o).c_str());
+        }
+        return code;
+    }
+
     std::vector<std::string> command_;
-    std::string report_, format_, suppressions_;
+    std::string report_, format_, suppressions_, collect_dir_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
 };

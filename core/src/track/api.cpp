@@ -10,6 +10,7 @@
 #include "nmhost.h"
 #include "nmleak/capture.hpp"
 #include "nmleak/report.hpp"
+#include "nmleak/text.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -68,7 +69,8 @@ NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
     std::string error;
     nm::model::Snapshot snap = nm::capture_snapshot(true);
     if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
-        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", path, error.c_str());
+        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", nm::text::escape(path).c_str(),
+                     nm::text::escape(error).c_str());
         return NMERR_INVALID_PARAMETER;
     }
     return NMERR_SUCCESS;
@@ -77,16 +79,22 @@ NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
 namespace {
 
 // NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
+// A "%p" in FILE is this process's id: children and a wrapper's next commands inherit the
+// variable, and each then writes its own file.
 void write_exit_report() {
-    const char *path = std::getenv("NMLEAK_REPORT");
+    const char *pattern = std::getenv("NMLEAK_REPORT");
+    const std::string expanded =
+        pattern && *pattern ? nm::report::report_path_for_pid(pattern, long(::getpid())) : std::string();
+    const char *path = expanded.empty() ? nullptr : expanded.c_str();
     const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
     nm::report::EnvSettings settings;
     std::string error;
     if (!nm::report::settings_from_env(&settings, &error))
-        std::fprintf(stderr, "nmleak: %s\n", error.c_str());
+        std::fprintf(stderr, "nmleak: %s\n", nm::text::escape(error).c_str());
     nm::model::Snapshot snap = nm::capture_snapshot(true);
     if (path && *path && !nm::report::write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
-        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
+        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", nm::text::escape(path).c_str(),
+                     nm::text::escape(error).c_str());
     int code = nm::report::exit_code_for(snap, settings);
     if (code != 0) {
         // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
