@@ -1,7 +1,7 @@
 // threads.cpp - the threads an expert starts, and the exit() calls it makes, under the run's guard.
 //
 // libnmapi exports pthread_create, exit, _exit and _Exit. Each checks the calling thread's guard
-// and otherwise passes the call straight on to libc:
+// and otherwise passes the call on to libc (_exit and _Exit first write the at-exit report):
 //   pthread_create from guarded expert code starts the thread through run_guarded_thread, so a
 //     crash on it is caught like a crash of Run (ThreadPolicy::thread_failed decides what it
 //     means for the run) and the threads it starts in turn are guarded too;
@@ -11,6 +11,7 @@
 // defines pthread_create itself) keeps libc's functions: then nothing changes.
 #include "host/expert_module.hpp"
 #include "host/guard.hpp"
+#include "track/exit_report.hpp"
 
 #include <nmleak/capture.hpp>
 
@@ -137,12 +138,22 @@ extern "C" __attribute__((visibility("default"))) void exit(int status) noexcept
     nm::host::exit_group(status);
 }
 
+namespace nm {
+
+void exit_without_atexit(int status, uintptr_t caller_pc) noexcept {
+    host::unwind_if_guarded_exit(status, caller_pc);
+    track::exit_report_before_exit();
+    host::exit_group(status);
+}
+
+} // namespace nm
+
+// _exit skips the atexit handlers, so the at-exit report is written here (as LeakSanitizer checks
+// for leaks in _exit): shells, and programs that end a child's work with _exit, still leave one.
 extern "C" __attribute__((visibility("default"))) void _exit(int status) noexcept {
-    nm::host::unwind_if_guarded_exit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
-    nm::host::exit_group(status);
+    nm::exit_without_atexit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
 }
 
 extern "C" __attribute__((visibility("default"))) void _Exit(int status) noexcept {
-    nm::host::unwind_if_guarded_exit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
-    nm::host::exit_group(status);
+    nm::exit_without_atexit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
 }

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include <atomic>
+
 #include <unistd.h>
 
 #include "netmon.h"
@@ -11,6 +13,7 @@
 #include "nmleak/capture.hpp"
 #include "nmleak/report.hpp"
 #include "nmleak/text.hpp"
+#include "track/exit_report.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -78,10 +81,15 @@ NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
 
 namespace {
 
+std::atomic<bool> g_exit_report_done{false};
+bool g_exit_report_armed = false; // set once, by the constructor
+pid_t g_init_pid = 0;
+
 // NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
 // A "%p" in FILE is this process's id: children and a wrapper's next commands inherit the
 // variable, and each then writes its own file.
 void write_exit_report() {
+    if (g_exit_report_done.exchange(true)) return; // exit() after _exit() wrote it, or the reverse
     const char *pattern = std::getenv("NMLEAK_REPORT");
     const std::string expanded =
         pattern && *pattern ? nm::report::report_path_for_pid(pattern, long(::getpid())) : std::string();
@@ -110,7 +118,26 @@ __attribute__((constructor)) void nmapi_init() {
     Tracker::get();
     const char *report = std::getenv("NMLEAK_REPORT");
     const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
-    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
+    g_init_pid = ::getpid();
+    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) {
+        g_exit_report_armed = true;
+        std::atexit(write_exit_report);
+    }
 }
 
 } // namespace
+
+namespace nm::track {
+
+void exit_report_before_exit() noexcept {
+    // Not in a fork or vfork child (another pid): a vfork child shares the parent's memory and may
+    // do nothing but exec or _exit.
+    if (!g_exit_report_armed || ::getpid() != g_init_pid) return;
+    try {
+        write_exit_report();
+    } catch (...) {
+        // The process is ending: nothing to report it to.
+    }
+}
+
+} // namespace nm::track
