@@ -57,6 +57,9 @@ std::string absolute(const std::string &path) {
 
 // FILE with ".PID" before its extension: where another process's report of the run goes.
 std::string sibling_path(const std::string &file, long pid) {
+    for (const char *two : {".pb.gz", ".sarif.json"})
+        if (file.size() > std::strlen(two) && file.ends_with(two))
+            return file.substr(0, file.size() - std::strlen(two)) + "." + std::to_string(pid) + two;
     const size_t slash = file.rfind('/');
     const size_t dot = file.rfind('.');
     const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
@@ -86,9 +89,9 @@ public:
         cmd.add_option("PROG", command_, "The program and its arguments, after '--'")->required();
         cmd.add_option("-r,--report", report_,
                        "Write a report when PROG exits (format from the extension: .txt .json .sarif .folded "
-                       ".nmsnap)");
+                       ".pb.gz .html .nmsnap)");
         cmd.add_option("-f,--format", format_, "Report format, overriding the extension")
-            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}));
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}));
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
         cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
@@ -115,7 +118,7 @@ public:
         if (command_.empty()) return fail("nothing to run: nmleak run [options] -- PROG ARGS");
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
-                        ".nmsnap or --format");
+                        ".pb.gz .html .nmsnap or --format");
         // The environment's NMLEAK_FAIL_ON_LEAK=1 means what --fail-on-leak does.
         if (const char *v = std::getenv("NMLEAK_FAIL_ON_LEAK"); v && (!std::strcmp(v, "1") || !std::strcmp(v, "true") ||
                                                                      !std::strcmp(v, "yes")))
