@@ -154,4 +154,31 @@ TEST(ExpertThreads, TheDemoHostOutlivesAnExpertThatCallsExit) {
     EXPECT_TRUE(found) << j.dump(1);
 }
 
+// The demo's table and notes print expert names, status texts and details: escaped.
+TEST(ExpertThreads, TheDemoTableEscapesExpertStrings) {
+    nmt::TempDir dir;
+    const std::string demo = std::string(NM_BUILD_DIR) + "/examples/nmleak-demo";
+    const std::string out = dir.file("stdout");
+    const pid_t pid = fork();
+    if (pid == 0) {
+        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(o, 1);
+        ::setenv("NMT_PROBE_BEHAVIOUR", "hostile_status", 1);
+        ::setenv("NMT_PROBE_NAME", "probe\x1b[31m\x07", 1);
+        ::execl(demo.c_str(), demo.c_str(), "--expert", NMT_PROBE_EXPERT, "--report-dir", dir.path().c_str(),
+                static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    const std::string text = read_text(out);
+    for (size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        ASSERT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << "raw byte " << int(c) << " at " << i << ":\n" << text;
+    }
+    EXPECT_THAT(text, HasSubstr("probe\\x1b[31m\\x07"));
+    EXPECT_THAT(text, HasSubstr("status: \\x1b]0;owned\\x07\\r\\x1b[2Kstatus"));
+    EXPECT_THAT(text, HasSubstr("\\x1b[2J\\x9bcleared"));
+}
+
 } // namespace

@@ -163,7 +163,8 @@ extern "C" {
 
 
 __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info) {
-    std::strncpy(info->szName, "probe", EXPERT_ENUM_SZ_NAME - 1);
+    const char *name = std::getenv("NMT_PROBE_NAME"); // a host with no key names (nmleak-demo)
+    std::strncpy(info->szName, name && *name ? name : "probe", EXPERT_ENUM_SZ_NAME - 1);
     std::strncpy(info->szVendor, "nmleak tests", EXPERT_ENUM_SZ_VENDOR - 1);
     std::strncpy(info->szDescription, "does what the test asks", EXPERT_ENUM_SZ_DESCRIPTION - 1);
     info->Version = 1;
@@ -230,6 +231,10 @@ __attribute__((visibility("default"))) BOOL WINAPI Run(HEXPERTKEY key, PEXPERTCO
     if (what == "honour") return honour_terminate(key, held);
     if (what == "blocked_read") return probe_block_in_read();
     if (what == "pthread_exit") pthread_exit(nullptr);
+    if (what == "hostile_status") { // terminal control sequences in everything an expert can say
+        ExpertIndicateStatus(key, EXPERTSTATUS_RUNNING, 0, "\x1b]0;owned\x07\r\x1b[2Kstatus", 50);
+        throw std::runtime_error("\x1b[2J\x9b" "cleared");
+    }
     if (what == "exit") std::exit(std::atoi(arg.c_str()));
     if (what == "_exit") _exit(std::atoi(arg.c_str()));
     if (what == "thread_crash_after") { // a raw pthread that crashes once the run is over
