@@ -2,8 +2,8 @@
 // own key, decide the outcome, record why, and close the key.
 #include <nmhost.h>
 
-#include <nmleak/capture.hpp>
 #include <nmleak/text.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <cxxabi.h>
 #include <sys/syscall.h>

@@ -11,9 +11,9 @@
 // defines pthread_create itself) keeps libc's functions: then nothing changes.
 #include "host/expert_module.hpp"
 #include "host/guard.hpp"
-#include "track/exit_report.hpp"
+#include "track/exit_hook.hpp"
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -142,7 +142,7 @@ namespace nm {
 
 void exit_without_atexit(int status, uintptr_t caller_pc) noexcept {
     host::unwind_if_guarded_exit(status, caller_pc);
-    track::exit_report_before_exit();
+    track::run_exit_hook();
     host::exit_group(status);
 }
 

@@ -1,19 +1,13 @@
-// api.cpp - the exported C functions of netmon.h and nmhost.h, and the report at process exit.
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+// api.cpp - the exported C functions of netmon.h and nmhost.h (but NmWriteReport, which the report
+// layer provides), the C++ entry points of nmleak/tracker.hpp, and the exit report's hook.
 #include <string>
-
-#include <atomic>
 
 #include <unistd.h>
 
 #include "netmon.h"
 #include "nmhost.h"
-#include "nmleak/capture.hpp"
-#include "nmleak/report.hpp"
-#include "nmleak/text.hpp"
-#include "track/exit_report.hpp"
+#include "nmleak/tracker.hpp"
+#include "track/exit_hook.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -67,77 +61,42 @@ NM_API DWORD WINAPI NmSetStackDepth(DWORD depth) {
     return NMERR_SUCCESS;
 }
 
-NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
-    if (!path || !*path) return NMERR_INVALID_PARAMETER;
-    std::string error;
-    nm::model::Snapshot snap = nm::capture_snapshot(true);
-    if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
-        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", nm::text::escape(path).c_str(),
-                     nm::text::escape(error).c_str());
-        return NMERR_INVALID_PARAMETER;
-    }
-    return NMERR_SUCCESS;
+// ---- the C++ entry points for hosts (nmleak/tracker.hpp) ---------------------------------------
+
+namespace nm {
+
+bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
+                           const uintptr_t *frames, size_t n_frames) {
+    return Tracker::get().record_outcome_detail(key, detail, signal, address, frames, n_frames);
 }
 
-namespace {
+uint32_t key_check(void *key) { return Tracker::get().key_check(key); }
 
-std::atomic<bool> g_exit_report_done{false};
-bool g_exit_report_armed = false; // set once, by the constructor
-pid_t g_init_pid = 0;
-
-// NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
-// A "%p" in FILE is this process's id: children and a wrapper's next commands inherit the
-// variable, and each then writes its own file.
-void write_exit_report() {
-    if (g_exit_report_done.exchange(true)) return; // exit() after _exit() wrote it, or the reverse
-    const char *pattern = std::getenv("NMLEAK_REPORT");
-    const std::string expanded =
-        pattern && *pattern ? nm::report::report_path_for_pid(pattern, long(::getpid())) : std::string();
-    const char *path = expanded.empty() ? nullptr : expanded.c_str();
-    const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
-    nm::report::EnvSettings settings;
-    std::string error;
-    if (!nm::report::settings_from_env(&settings, &error))
-        std::fprintf(stderr, "nmleak: %s\n", nm::text::escape(error).c_str());
-    nm::model::Snapshot snap = nm::capture_snapshot(true);
-    if (path && *path && !nm::report::write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
-        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", nm::text::escape(path).c_str(),
-                     nm::text::escape(error).c_str());
-    int code = nm::report::exit_code_for(snap, settings);
-    if (code != 0) {
-        // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
-        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
-        std::fflush(nullptr);
-        _exit(code);
-    }
+// Called from signal handlers: reads the thread-local state without creating it.
+bool thread_in_api() noexcept {
+    track::ThreadState *ts = track::t_state;
+    return ts && ts->in_api.load(std::memory_order_relaxed) != 0;
 }
 
-// Runs when libnmapi is loaded: starts the tracker (so its clock and options are set before the
-// first key) and arranges the NMLEAK_REPORT report at exit.
-__attribute__((constructor)) void nmapi_init() {
-    Tracker::get();
-    const char *report = std::getenv("NMLEAK_REPORT");
-    const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
-    g_init_pid = ::getpid();
-    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) {
-        g_exit_report_armed = true;
-        std::atexit(write_exit_report);
-    }
-}
+void thread_recover_after_unwind() noexcept { Tracker::get().thread_recover(); }
 
-} // namespace
+} // namespace nm
+
+// ---- the at-exit report hook (track/exit_hook.hpp) ----------------------------------------------
 
 namespace nm::track {
+namespace {
+ExitHook g_exit_hook = nullptr;
+pid_t g_exit_hook_pid = 0;
+} // namespace
 
-void exit_report_before_exit() noexcept {
-    // Not in a fork or vfork child (another pid): a vfork child shares the parent's memory and may
-    // do nothing but exec or _exit.
-    if (!g_exit_report_armed || ::getpid() != g_init_pid) return;
-    try {
-        write_exit_report();
-    } catch (...) {
-        // The process is ending: nothing to report it to.
-    }
+void set_exit_hook(ExitHook hook) {
+    g_exit_hook_pid = ::getpid();
+    g_exit_hook = hook;
+}
+
+void run_exit_hook() noexcept {
+    if (g_exit_hook && ::getpid() == g_exit_hook_pid) g_exit_hook();
 }
 
 } // namespace nm::track
