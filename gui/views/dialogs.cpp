@@ -12,7 +12,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <nmleak/report.hpp>
+
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -21,8 +24,33 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char *const kFormats[] = {"text", "json", "sarif", "folded", "snapshot"};
-const char *const kExtensions[] = {".txt", ".json", ".sarif", ".folded", ".nmsnap"};
+// Every report format the library writes (report.hpp), in menu order, with its usual extension.
+// A name the library does not know (an older libnmapi) is left out of the menu.
+struct ExportFormat {
+    const char *name, *extension;
+};
+const std::vector<ExportFormat> &export_formats() {
+    static const std::vector<ExportFormat> formats = [] {
+        static const ExportFormat all[] = {{"text", ".txt"},     {"json", ".json"},     {"sarif", ".sarif"},
+                                           {"folded", ".folded"}, {"pprof", ".pb.gz"},  {"html", ".html"},
+                                           {"snapshot", ".nmsnap"}};
+        std::vector<ExportFormat> out;
+        for (const ExportFormat &f : all)
+            if (report::parse_format(f.name)) out.push_back(f);
+        return out;
+    }();
+    return formats;
+}
+
+// "dir/name.pb.gz" -> "dir/name": strips every known report extension, not only the last suffix.
+std::string strip_extension(const std::string &path) {
+    for (const ExportFormat &f : export_formats()) {
+        const size_t n = std::strlen(f.extension);
+        if (path.size() > n && path.compare(path.size() - n, n, f.extension) == 0) return path.substr(0, path.size() - n);
+    }
+    const fs::path p(path);
+    return p.has_extension() ? (p.parent_path() / p.stem()).string() : path;
+}
 
 std::string default_name(const model::Snapshot &snap, const char *ext) {
     char stamp[32];
@@ -96,7 +124,10 @@ void App::dialogs(ViewContext &ctx) {
         ImGui::OpenPopup(title);
         switch (ui_.dialog) {
         case Dialog::Save: ui_.path = default_name(ctx.snap, ".nmsnap"); break;
-        case Dialog::Export: ui_.path = default_name(ctx.snap, kExtensions[ui_.export_format]); break;
+        case Dialog::Export:
+            ui_.export_format = std::clamp(ui_.export_format, 0, int(export_formats().size()) - 1);
+            ui_.path = default_name(ctx.snap, export_formats()[size_t(ui_.export_format)].extension);
+            break;
         case Dialog::Open:
         case Dialog::Compare:
             if (ui_.path.empty()) ui_.path = "./";
@@ -132,15 +163,19 @@ void App::dialogs(ViewContext &ctx) {
         break;
     }
     case Dialog::Export: {
+        const auto &formats = export_formats();
         ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10);
-        if (ImGui::Combo("Format", &ui_.export_format, kFormats, 5)) {
-            const fs::path p(ui_.path);
-            ui_.path = (p.parent_path() / p.stem()).string() + kExtensions[ui_.export_format];
-            if (!p.has_parent_path()) ui_.path = p.stem().string() + kExtensions[ui_.export_format];
+        if (ImGui::BeginCombo("Format", formats[size_t(ui_.export_format)].name)) {
+            for (size_t i = 0; i < formats.size(); ++i)
+                if (ImGui::Selectable(formats[i].name, int(i) == ui_.export_format)) {
+                    ui_.export_format = int(i);
+                    ui_.path = strip_extension(ui_.path) + formats[i].extension;
+                }
+            ImGui::EndCombo();
         }
         const bool enter = path_input("##export", &ui_.path, focus, false);
         if ((buttons("Export") || enter) && !ui_.path.empty()) {
-            session_.export_report(ui_.path, kFormats[ui_.export_format]);
+            session_.export_report(ui_.path, formats[size_t(ui_.export_format)].name);
             done = true;
         }
         break;
