@@ -197,10 +197,10 @@ void FlameView::draw(ViewContext &ctx) {
     }
     if (search_.active()) {
         ImGui::SameLine(0, 16);
-        ui::text_colored(search_.stacks_matched ? th.match : th.warning, "match: %s (%s), %s frames",
+        ui::text_colored(search_.stacks_matched ? th.match : th.warning, "match: %s (%s), %s frame%s",
                          fmt::bytes(layout_.matched).c_str(),
                          fmt::percent(double(layout_.matched) / double(std::max<uint64_t>(1, layout_.total))).c_str(),
-                         fmt::count(layout_.matched_frames).c_str());
+                         fmt::count(layout_.matched_frames).c_str(), layout_.matched_frames == 1 ? "" : "s");
     }
     ui::blocks_age_note(snap, ctx.m.source.blocks_ms, ctx.m.source.kind == SourceKind::Live);
 

@@ -136,16 +136,20 @@ void check_geometry(const CallTree &tree, const FlameLayout &lay) {
             const FlameRect &p = lay.rects[i - 1];
             EXPECT_TRUE(p.depth < r.depth || (p.depth == r.depth && p.x1 <= r.x0 + 1e-9)) << i;
         }
+        // The middle of every rect hits it.
+        EXPECT_EQ(flame_hit(lay, (r.x0 + r.x1) / 2, r.depth), int(i));
         if (!r.caller && r.node != lay.zoom) {
             EXPECT_NEAR(r.x1 - r.x0, double(r.bytes) / double(lay.total), 1e-9);
+            if (tree.nodes[r.node].parent == 0) { // row 0 below the virtual root
+                EXPECT_EQ(r.depth, 0u);
+                continue;
+            }
             const auto parent = by_node.find(tree.nodes[r.node].parent);
             ASSERT_NE(parent, by_node.end()) << "a drawn frame's caller is drawn";
             EXPECT_EQ(parent->second->depth + 1, r.depth);
             EXPECT_GE(r.x0, parent->second->x0 - 1e-9);
             EXPECT_LE(r.x1, parent->second->x1 + 1e-9);
         }
-        // The middle of every rect hits it.
-        EXPECT_EQ(flame_hit(lay, (r.x0 + r.x1) / 2, r.depth), int(i));
     }
 }
 
