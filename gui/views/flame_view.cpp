@@ -58,6 +58,8 @@ private:
     uint64_t serial_ = 0;
     std::optional<uint64_t> filter_;
     int measure_ = -1; // FlameMeasure; -1 until the model picks the default
+    bool measure_chosen_ = false; // by the user: kept across sources
+    std::string measure_source_;  // the source the default was picked for
     std::vector<uint32_t> zoom_path_;
     std::string search_text_;
     bool layout_valid_ = false;
@@ -162,14 +164,24 @@ void FlameView::draw(ViewContext &ctx) {
     const Theme &th = ctx.theme;
     const model::Snapshot &snap = ctx.snap;
     const CallTree &tree = ctx.tree(TreeDirection::TopDown);
-    if (measure_ < 0) measure_ = int(default_flame_measure(ctx.m.agg.total));
+    // The default measure follows what the data has (the first models of a source may be empty).
+    const std::string source = ctx.m.generation > 0 ? ctx.m.source.label() : std::string();
+    if (measure_ < 0 || (!measure_chosen_ && source != measure_source_)) {
+        const int m = int(default_flame_measure(ctx.m.agg.total));
+        if (m != measure_) layout_valid_ = false;
+        measure_ = m;
+        measure_source_ = source;
+    }
     row_h_ = std::floor(ImGui::GetFontSize() + 5);
 
     // Controls: measure, orientation, search, zoom.
     static const char *measures[] = {"Outstanding", "Leaked", "Reclaimed", "Retained (outstanding + leaked)",
                                      "All (retained + reclaimed)"};
     ImGui::SetNextItemWidth(ImGui::GetFontSize() * 13);
-    if (ImGui::Combo("##measure", &measure_, measures, kFlameMeasures)) layout_valid_ = false;
+    if (ImGui::Combo("##measure", &measure_, measures, kFlameMeasures)) {
+        layout_valid_ = false;
+        measure_chosen_ = true;
+    }
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("What the widths measure");
     ImGui::SameLine();
     if (ImGui::Checkbox("Root at bottom", &flame_)) scroll_ = 0;
@@ -292,7 +304,7 @@ void FlameView::draw(ViewContext &ctx) {
     ui::swatch(th.reclaimed);
     ImGui::SameLine();
     ImGui::Text("reclaimed %s", fmt::bytes(n.fig.bytes_of(Retention::Reclaimed)).c_str());
-    ImGui::TextDisabled("%u stacks. %s", n.stack_end - n.stack_begin,
+    ImGui::TextDisabled("%u stack%s. %s", n.stack_end - n.stack_begin, n.stack_end - n.stack_begin == 1 ? "" : "s",
                         r.node == layout_.zoom ? "Right-click: show blocks" : "Click to zoom in; right-click: show blocks");
     ImGui::EndTooltip();
 
