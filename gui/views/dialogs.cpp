@@ -4,6 +4,7 @@
 // it to pick from.
 #include "app.hpp"
 
+#include "export.hpp"
 #include "format.hpp"
 #include "widgets.hpp"
 
@@ -12,10 +13,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include <nmleak/report.hpp>
-
 #include <algorithm>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -23,34 +21,6 @@ namespace nm::gui {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Every report format the library writes (report.hpp), in menu order, with its usual extension.
-// A name the library does not know (an older libnmapi) is left out of the menu.
-struct ExportFormat {
-    const char *name, *extension;
-};
-const std::vector<ExportFormat> &export_formats() {
-    static const std::vector<ExportFormat> formats = [] {
-        static const ExportFormat all[] = {{"text", ".txt"},     {"json", ".json"},     {"sarif", ".sarif"},
-                                           {"folded", ".folded"}, {"pprof", ".pb.gz"},  {"html", ".html"},
-                                           {"snapshot", ".nmsnap"}};
-        std::vector<ExportFormat> out;
-        for (const ExportFormat &f : all)
-            if (report::parse_format(f.name)) out.push_back(f);
-        return out;
-    }();
-    return formats;
-}
-
-// "dir/name.pb.gz" -> "dir/name": strips every known report extension, not only the last suffix.
-std::string strip_extension(const std::string &path) {
-    for (const ExportFormat &f : export_formats()) {
-        const size_t n = std::strlen(f.extension);
-        if (path.size() > n && path.compare(path.size() - n, n, f.extension) == 0) return path.substr(0, path.size() - n);
-    }
-    const fs::path p(path);
-    return p.has_extension() ? (p.parent_path() / p.stem()).string() : path;
-}
 
 std::string default_name(const model::Snapshot &snap, const char *ext) {
     char stamp[32];
@@ -169,10 +139,12 @@ void App::dialogs(ViewContext &ctx) {
             for (size_t i = 0; i < formats.size(); ++i)
                 if (ImGui::Selectable(formats[i].name, int(i) == ui_.export_format)) {
                     ui_.export_format = int(i);
-                    ui_.path = strip_extension(ui_.path) + formats[i].extension;
+                    ui_.path = strip_export_extension(ui_.path) + formats[i].extension;
                 }
             ImGui::EndCombo();
         }
+        ImGui::SameLine();
+        ImGui::TextDisabled("read by %s", formats[size_t(ui_.export_format)].readers);
         const bool enter = path_input("##export", &ui_.path, focus, false);
         if ((buttons("Export") || enter) && !ui_.path.empty()) {
             session_.export_report(ui_.path, formats[size_t(ui_.export_format)].name);
