@@ -13,7 +13,7 @@ __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info
     static volatile uintptr_t wild = 0x20;
     *reinterpret_cast<volatile int *>(wild) = 1; // the host must survive this
 #endif
-    std::strncpy(info->szName, "broken", EXPERT_ENUM_SZ_NAME - 1);
+    std::strncpy(info->szName, "broken", EXPERTSTRINGLENGTH - 1);
     return TRUE;
 }
 #endif
