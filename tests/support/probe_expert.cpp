@@ -153,6 +153,13 @@ __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info
 
 __attribute__((visibility("default"))) BOOL WINAPI Configure(HEXPERTKEY key, PEXPERTCONFIG *ppConfig,
                                                              PEXPERTSTARTUPINFO, DWORD, HWND) {
+    // A kept configuration "bad_length" is handed back claiming more bytes than its block has.
+    if (*ppConfig && std::strcmp(reinterpret_cast<const char *>((*ppConfig)->RawConfigData), "bad_length") == 0) {
+        (*ppConfig)->RawConfigLength = 1u << 20;
+        return TRUE;
+    }
+    if (*ppConfig && std::strcmp(reinterpret_cast<const char *>((*ppConfig)->RawConfigData), "refuse") == 0)
+        return FALSE;
     static const char kText[] = "configured";
     auto *c = static_cast<PEXPERTCONFIG>(ExpertAllocMemory(key, sizeof(EXPERTCONFIG) + sizeof kText, nullptr));
     if (!c) return FALSE;
