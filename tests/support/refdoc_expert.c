@@ -58,9 +58,10 @@ REFDOC_EXPORT BOOL WINAPI Configure(HEXPERTKEY hExpertKey, PEXPERTCONFIG *ppConf
         memset(cfg, 0, sizeof *cfg);
         cfg->LongFrameBytes = 100;
     } else if (cfg->RawConfigLength < sizeof(REFDOCCONFIG)) {
+        DWORD old_length = cfg->RawConfigLength;
         cfg = (LPREFDOCCONFIG)ExpertReallocMemory(hExpertKey, cfg, sizeof(REFDOCCONFIG), &err);
         if (!cfg) return FALSE;
-        cfg->MaxEvents = 0;
+        memset((BYTE *)cfg + old_length, 0, sizeof(REFDOCCONFIG) - old_length); /* the new members */
     }
     cfg->RawConfigLength = sizeof(REFDOCCONFIG);
     cfg->TimesConfigured++;
