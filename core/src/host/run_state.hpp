@@ -26,6 +26,24 @@ enum class Phase { Running, TerminateRequested, Interrupting, Finished };
 // ExpertThread: a thread the expert created crashed (or called exit()) while Run was running.
 enum class StopReason { None, Deadline, Host, ExpertThread };
 
+// The configuration an expert keeps between runs (host-owned bytes: RawConfigLength of them).
+struct ConfigStore {
+    std::mutex mu;
+    bool kept = false;
+    std::vector<unsigned char> bytes;
+
+    std::vector<unsigned char> get(bool *has) {
+        std::lock_guard<std::mutex> lock(mu);
+        *has = kept;
+        return bytes;
+    }
+    void set(const unsigned char *p, size_t n) {
+        std::lock_guard<std::mutex> lock(mu);
+        kept = p != nullptr;
+        bytes.assign(p, p + (p ? n : 0));
+    }
+};
+
 struct RunState {
     // Fixed at start.
     std::shared_ptr<const ExpertModule> module;
@@ -33,6 +51,10 @@ struct RunState {
     HEXPERTKEY key = nullptr;
     std::string key_name;
     PEXPERTCONFIG config = nullptr; // the host's, when it gave one
+    std::shared_ptr<ConfigStore> store; // the expert's kept configuration
+    bool configure_only = false;        // NmConfigureExpert: Configure, no Run
+    bool has_config_copy = false;       // config_copy holds the kept configuration for Run
+    std::vector<unsigned char> config_copy;
     DWORD startup_flags = 0;
     EXPERTSTARTUPINFO startup{};
     Clock::time_point started;
