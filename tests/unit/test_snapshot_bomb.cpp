@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -149,6 +150,7 @@ TEST(SnapshotBomb, FourGibibytesOfZerosInAFewHundredKilobytes) {
     const std::vector<uint8_t> file = container(zstd_bomb(payload_prefix(0), claimed), claimed);
     ASSERT_LT(file.size(), 200u << 10);
     const Decoded d = decode_in_child(file);
+    std::printf("4 GiB claimed in %zu bytes: peak +%ld KiB: %s\n", file.size(), d.growth_kib, d.error.c_str());
     EXPECT_FALSE(d.ok);
     EXPECT_NE(d.error.find("decompression bomb"), std::string::npos) << d.error;
     if (!kSanitized) EXPECT_LT(d.growth_kib, 32 * 1024) << "peak KiB above the start";
@@ -159,6 +161,7 @@ TEST(SnapshotBomb, FourGibibytesOfZerosInAFewHundredKilobytes) {
 TEST(SnapshotBomb, ZerosAfterAValidStartEndAtTheFirstBadField) {
     const uint64_t claimed = uint64_t{16} << 20;
     const Decoded d = decode_in_child(container(zstd_bomb(payload_prefix(0), claimed), claimed));
+    std::printf("16 MiB of zeros: peak +%ld KiB: %s\n", d.growth_kib, d.error.c_str());
     EXPECT_FALSE(d.ok);
     EXPECT_NE(d.error.find("end marker missing"), std::string::npos) << d.error;
     if (!kSanitized) EXPECT_LT(d.growth_kib, 8 * 1024);
@@ -169,6 +172,7 @@ TEST(SnapshotBomb, ZerosAfterAValidStartEndAtTheFirstBadField) {
 TEST(SnapshotBomb, LyingCountsReserveNothing) {
     const uint64_t claimed = uint64_t{16} << 20;
     const Decoded huge = decode_in_child(container(zstd_bomb(payload_prefix(0xFFFFFFFFu), claimed), claimed));
+    std::printf("4,294,967,295 frames claimed: peak +%ld KiB: %s\n", huge.growth_kib, huge.error.c_str());
     EXPECT_FALSE(huge.ok);
     EXPECT_NE(huge.error.find("cannot fit"), std::string::npos) << huge.error;
     if (!kSanitized) EXPECT_LT(huge.growth_kib, 8 * 1024);
@@ -176,6 +180,7 @@ TEST(SnapshotBomb, LyingCountsReserveNothing) {
     // 500,000 frames fit in 16 MiB; the data behind them is zeros: empty frames, then no stacks, no
     // experts and no end marker. Memory grows with the frames actually read, and is released.
     const Decoded fits = decode_in_child(container(zstd_bomb(payload_prefix(500000), claimed), claimed));
+    std::printf("500,000 empty frames in 16 MiB: peak +%ld KiB: %s\n", fits.growth_kib, fits.error.c_str());
     EXPECT_FALSE(fits.ok);
     EXPECT_NE(fits.error.find("end marker missing"), std::string::npos) << fits.error;
     if (!kSanitized) EXPECT_LT(fits.growth_kib, 160 * 1024);
