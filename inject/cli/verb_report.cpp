@@ -31,12 +31,23 @@ public:
         cmd.add_option("--source-root", source_root_,
                        "SARIF: write source paths under DIR relative to it (uriBaseId SRCROOT)")
             ->type_name("DIR");
+        cmd.add_option("--sarif-max-results", sarif_max_results_,
+                       "SARIF: keep the N biggest leaking stacks as results (default 5000, what GitHub "
+                       "code scanning stores; at most 25000, the most it accepts)")
+            ->check(CLI::Range(size_t{1}, report::kSarifResultsLimit))
+            ->type_name("N");
+        cmd.add_option("--limit", limits_,
+                       "Budget NAME=SIZE: exit 23 when the keys named NAME (a name or a glob) leaked "
+                       "more than SIZE bytes (K, M, G suffixes); repeatable")
+            ->allow_extra_args(false)
+            ->type_name("NAME=SIZE");
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");
         cmd.footer("Leaks are the blocks of keys closed with outcome 'done' and the blocks still "
                    "outstanding in open keys; forced cleanups are listed, not counted.\n"
-                   "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak.");
+                   "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak "
+                   "or a key over its --limit budget.");
     }
 
     int run() override {
@@ -62,12 +73,14 @@ public:
         report::Options options;
         options.suppressions = &sup;
         options.source_root = source_root_;
+        options.sarif_max_results = sarif_max_results_;
+        if (!parse_budgets(limits_, &options.budgets)) return kExitUsage;
         if (!emit(output_, [&](std::ostream &out, std::string *error) {
                 return report::write(out, snap, format, options, error);
             }))
             return kExitUsage;
 
-        const report::LeakCount count = report::count_leaks(snap, &sup);
+        const report::LeakCount count = report::count_leaks(snap, options);
         if (!output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
@@ -75,12 +88,15 @@ public:
                          static_cast<unsigned long long>(count.unsuppressed()),
                          static_cast<unsigned long long>(count.leaked.bytes + count.outstanding.bytes),
                          static_cast<unsigned long long>(count.suppressed.stacks));
+        for (const report::BudgetCheck &c : count.over_budget)
+            std::fprintf(stderr, "nmleak: over budget: %s\n", report::describe(c, options.budgets).c_str());
         return report::exit_code_for(count, fail_on_leak_);
     }
 
 private:
     std::string input_, format_, output_, source_root_;
-    std::vector<std::string> suppressions_;
+    std::vector<std::string> suppressions_, limits_;
+    size_t sarif_max_results_ = report::kSarifDefaultResults;
     bool fail_on_leak_ = false;
 };
 

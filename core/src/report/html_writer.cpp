@@ -242,6 +242,21 @@ private:
         card(o, "", "Suppressed", r_.suppressed_total.bytes,
              detail::plural(r_.suppressed_total.stacks, "stack", "stacks"));
         o += "</div>\n";
+        if (r_.budgets.empty()) return;
+        o += "<h2 id=\"budgets\">Budgets</h2>\n<table id=\"budget-table\"><thead><tr><th class=\"l\">"
+             "budget</th><th class=\"l\">key</th><th>leaked bytes</th><th>budget bytes</th><th>over by</th>"
+             "<th class=\"l\">verdict</th></tr></thead><tbody>\n";
+        for (const BudgetCheck &c : r_.budget_checks) {
+            o += c.over() ? "<tr class=\"bad\">" : "<tr>";
+            o += "<td><code>" + esc(r_.budgets[c.budget].text) + "</code></td><td class=\"l\">" +
+                 (c.key.empty() ? std::string("<i>no key matched</i>") : esc(c.key)) + "</td>";
+            num_cell(o, c.leaked);
+            num_cell(o, c.limit);
+            num_cell(o, c.excess(), "lk");
+            o += std::string("<td class=\"l lk\">") + (c.over() ? "OVER" : c.key.empty() ? "-" : "ok") +
+                 "</td></tr>\n";
+        }
+        o += "</tbody></table>\n";
     }
 
     void flame(std::string &o) {

@@ -59,6 +59,9 @@ uint64_t stack_fingerprint(const model::Snapshot &s, uint32_t stack);
 // One frame's identity across snapshots: function|file|line|module, or module+offset if unknown.
 std::string frame_identity(const model::Frame &f);
 
+// Fills r.budget_checks from r.budgets and r.leaks (build_report calls it).
+void check_budgets(LeakReport &r);
+
 // The writers, appending to a string: write_file renders once and writes the file in one go.
 void render_text(std::string &out, const LeakReport &r);
 void render_json(std::string &out, const LeakReport &r);

@@ -77,6 +77,7 @@ NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
 namespace {
 
 // NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
+// [NMLEAK_LIMITS=NAME=SIZE;...]
 void write_exit_report() {
     const char *path = std::getenv("NMLEAK_REPORT");
     const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
@@ -87,10 +88,19 @@ void write_exit_report() {
     nm::model::Snapshot snap = nm::capture_snapshot(true);
     if (path && *path && !nm::report::write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
         std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
-    int code = nm::report::exit_code_for(snap, settings);
+    const nm::report::LeakCount count = nm::report::count_leaks(snap, settings.options());
+    int code = settings.fail_on_leak || !settings.budgets.empty()
+                   ? nm::report::exit_code_for(count, settings.fail_on_leak)
+                   : 0;
     if (code != 0) {
         // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
-        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        for (const nm::report::BudgetCheck &c : count.over_budget)
+            std::fprintf(stderr, "nmleak: over budget: %s\n", nm::report::describe(c, settings.budgets).c_str());
+        if (count.over_budget.empty())
+            std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        else
+            std::fprintf(stderr, "nmleak: %zu budget%s exceeded (NMLEAK_LIMITS): exit %d\n",
+                         count.over_budget.size(), count.over_budget.size() == 1 ? "" : "s", code);
         std::fflush(nullptr);
         _exit(code);
     }
@@ -102,7 +112,9 @@ __attribute__((constructor)) void nmapi_init() {
     Tracker::get();
     const char *report = std::getenv("NMLEAK_REPORT");
     const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
-    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
+    const char *limits = std::getenv("NMLEAK_LIMITS");
+    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0) || (limits && *limits))
+        std::atexit(write_exit_report);
 }
 
 } // namespace
