@@ -1,5 +1,6 @@
 // verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded, pprof, HTML)
 // from a snapshot.
+#include "progress.hpp"
 #include "verb.hpp"
 
 #include <cstdio>
@@ -41,6 +42,7 @@ public:
                        "more than SIZE bytes (K, M, G suffixes); repeatable")
             ->allow_extra_args(false)
             ->type_name("NAME=SIZE");
+        cmd.add_flag("-q,--quiet", quiet_, "No progress line and no summary on standard error");
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");
@@ -65,6 +67,9 @@ public:
         if (!source_root_.empty() && source_root_.front() != '/')
             return fail("--source-root must be an absolute directory, got '" + source_root_ + "'");
 
+        // A report printed on the terminal would run into the progress line: none then.
+        Progress progress(quiet_ || (to_stdout && ::isatty(STDOUT_FILENO)));
+        progress.stage("reading " + input_);
         model::Snapshot snap;
         if (!load_snapshot(input_, &snap)) return kExitUsage;
         report::Suppressions sup;
@@ -75,13 +80,16 @@ public:
         options.source_root = source_root_;
         options.sarif_max_results = sarif_max_results_;
         if (!parse_budgets(limits_, &options.budgets)) return kExitUsage;
+        options.progress = progress.callback();
         if (!emit(output_, [&](std::ostream &out, std::string *error) {
                 return report::write(out, snap, format, options, error);
             }))
             return kExitUsage;
 
+        options.progress = nullptr;
         const report::LeakCount count = report::count_leaks(snap, options);
-        if (!output_.empty() && output_ != "-")
+        progress.clear();
+        if (!quiet_ && !output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
                          report::to_string(format), output_.c_str(),
@@ -97,7 +105,7 @@ private:
     std::string input_, format_, output_, source_root_;
     std::vector<std::string> suppressions_, limits_;
     size_t sarif_max_results_ = report::kSarifDefaultResults;
-    bool fail_on_leak_ = false;
+    bool fail_on_leak_ = false, quiet_ = false;
 };
 
 } // namespace

@@ -172,9 +172,14 @@ public:
 
     void render(std::string &o) {
         reclaimed_.assign(s_.experts.size(), 0);
-        for (const LeakGroup &g : r_.leaks)
-            tree_.add(s_.experts[g.expert], g.stack, g.kind == LeakKind::Leaked ? kLeaked : kOutstanding,
+        {
+            detail::Ticker ticker(r_, "building the flame graph", r_.leaks.size());
+            for (const LeakGroup &g : r_.leaks) {
+                ticker.tick();
+                tree_.add(s_.experts[g.expert], g.stack, g.kind == LeakKind::Leaked ? kLeaked : kOutstanding,
                       g.bytes);
+            }
+        }
         for (size_t i = 0; i < s_.experts.size(); ++i)
             for (const model::Cleanup &c : s_.experts[i].cleanups) {
                 if (c.outcome == model::Outcome::Done) continue;

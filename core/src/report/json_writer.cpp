@@ -231,8 +231,11 @@ void detail::render_json(std::string &out, const LeakReport &r) {
     }
 
     j.key("experts").begin_array();
-    for (size_t i = 0; i < s.experts.size(); ++i)
+    detail::Ticker ticker(r, "writing JSON", s.experts.size());
+    for (size_t i = 0; i < s.experts.size(); ++i) {
+        ticker.tick();
         expert(j, frames, s.experts[i], r.experts[i], per_expert[i]);
+    }
     j.end_array();
     j.end_object();
 }

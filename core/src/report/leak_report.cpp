@@ -126,8 +126,13 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
     r.experts.resize(snap.experts.size());
 
     std::vector<LeakGroup> all;
+    uint64_t blocks = 0, grouped = 0;
+    for (const model::Expert &e : snap.experts) blocks += e.blocks.size();
+    if (options.progress) options.progress("grouping blocks", 0, blocks);
     for (size_t i = 0; i < snap.experts.size(); ++i) {
         const model::Expert &e = snap.experts[i];
+        if (options.progress) options.progress("grouping blocks", grouped, blocks);
+        grouped += e.blocks.size();
         group_leaked(e, static_cast<uint32_t>(i), all);
         // A closed key holds no blocks; if one still lists some, they are reported all the same.
         if (key_open(e) || !e.blocks.empty()) group_outstanding(e, static_cast<uint32_t>(i), all);

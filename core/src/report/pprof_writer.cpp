@@ -108,7 +108,9 @@ public:
         std::array<int64_t, 2 * kColumns> values{};
         const int64_t k_key = strings_.index("key"), k_key_id = strings_.index("key_id"),
                       k_kind = strings_.index("kind"), k_outcome = strings_.index("outcome");
+        detail::Ticker ticker(r_, "writing pprof", samples_.size());
         for (const Sample &smp : samples_) {
+            ticker.tick();
             const model::Expert &e = s_.experts[smp.expert];
             msg.clear();
             ProtoOut m(msg);

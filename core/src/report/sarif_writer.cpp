@@ -171,7 +171,13 @@ void detail::render_sarif(std::string &out, const LeakReport &r) {
     const size_t cap = std::min(r.sarif_max_results, kSarifResultsLimit);
     const size_t kept = std::min(r.leaks.size(), cap);
     size_t frames_capped = 0;
-    for (size_t i = 0; i < kept; ++i) results.push_back(result_for(s, r.leaks[i], root, &frames_capped));
+    {
+        detail::Ticker ticker(r, "writing SARIF", kept);
+        for (size_t i = 0; i < kept; ++i) {
+            ticker.tick();
+            results.push_back(result_for(s, r.leaks[i], root, &frames_capped));
+        }
+    }
     uint64_t dropped_bytes = 0;
     for (size_t i = kept; i < r.leaks.size(); ++i) dropped_bytes += r.leaks[i].bytes;
 

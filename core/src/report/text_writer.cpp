@@ -37,7 +37,10 @@ void header(std::string &o, const LeakReport &r) {
 void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r, LeakKind kind) {
     const model::Snapshot &s = *r.snapshot;
     bool first = true;
+    detail::Ticker ticker(r, kind == LeakKind::Leaked ? "writing leaks" : "writing outstanding blocks",
+                          r.leaks.size());
     for (const LeakGroup &g : r.leaks) {
+        ticker.tick();
         if (g.kind != kind) continue;
         if (first) {
             o += kind == LeakKind::Leaked ? "\nLeaks (keys closed with outcome done):\n"
