@@ -94,6 +94,11 @@ public:
             ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}));
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
+        cmd.add_option("--limit", limits_,
+                       "Budget NAME=SIZE: exit 23 when the keys named NAME (a name or a glob) leaked more "
+                       "than SIZE bytes at exit (K, M, G suffixes); repeatable (NMLEAK_LIMITS)")
+            ->allow_extra_args(false)
+            ->type_name("NAME=SIZE");
         cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
                                                            "and --fail-on-leak");
         cmd.add_option("--stack-depth", stack_depth_, "Frames recorded per block, 0-64 (NMLEAK_STACK_DEPTH)")
@@ -110,7 +115,8 @@ public:
                    "records its own; PROG's (the process nmleak started) goes to --report FILE, each other one "
                    "to FILE with .PID before the extension.\n"
                    "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when PROG's "
-                   "own report has unsuppressed leaks; 1 if PROG cannot be started.");
+                   "own report has unsuppressed leaks, or when one of its keys is over its --limit budget; 1 if "
+                   "PROG cannot be started.");
     }
 
     int run() override {
@@ -119,10 +125,24 @@ public:
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
                         ".pb.gz .html .nmsnap or --format");
-        // The environment's NMLEAK_FAIL_ON_LEAK=1 means what --fail-on-leak does.
+        if (!parse_budgets(limits_, &budgets_)) return kExitUsage;
+        for (const report::Budget &b : budgets_)
+            if (b.text.find(';') != std::string::npos)
+                return fail("--limit '" + b.text + "': NAME may not hold ';' (NMLEAK_LIMITS separates budgets with it)");
+        // The environment's NMLEAK_FAIL_ON_LEAK=1 and NMLEAK_LIMITS mean what --fail-on-leak and
+        // --limit do: nmleak applies them to PROG's own report.
         if (const char *v = std::getenv("NMLEAK_FAIL_ON_LEAK"); v && (!std::strcmp(v, "1") || !std::strcmp(v, "true") ||
                                                                      !std::strcmp(v, "yes")))
             fail_on_leak_ = true;
+        if (const char *v = std::getenv("NMLEAK_LIMITS"); limits_.empty() && v && *v) {
+            std::vector<std::string> texts;
+            for (std::string_view rest = v; !rest.empty();) {
+                const size_t semi = rest.find(';');
+                if (semi != 0) texts.emplace_back(rest.substr(0, semi));
+                rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            }
+            if (!parse_budgets(texts, &budgets_)) return kExitUsage;
+        }
         report::Suppressions suppressions;
         if (const char *v = std::getenv("NMLEAK_SUPPRESSIONS"); suppressions_.empty() && v && *v) suppressions_ = v;
         if (!suppressions_.empty()) {
@@ -132,7 +152,7 @@ public:
         // Each process of the run writes its at-exit snapshot as report.PID.nmsnap in a private
         // directory; nmleak turns PROG's into --report FILE afterwards, so no process of the run can
         // overwrite another's.
-        if (!report_.empty() || fail_on_leak_) {
+        if (!report_.empty() || fail_on_leak_ || !budgets_.empty()) {
             collect_dir_ = make_private_dir();
             if (collect_dir_.empty()) return fail(std::string("cannot create a temporary directory: ") + std::strerror(errno));
         }
@@ -193,6 +213,7 @@ private:
             // nmleak itself decides from PROG's report: a child's leaks must not change the
             // exit status of whatever started it.
             ::unsetenv("NMLEAK_FAIL_ON_LEAK");
+            ::unsetenv("NMLEAK_LIMITS");
         }
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
@@ -216,6 +237,7 @@ private:
         }
         report::Options options;
         if (!suppressions_.empty()) options.suppressions = &suppressions;
+        options.budgets = budgets_;
         std::vector<std::string> others;
         bool own_written = false, own_found = false;
         for (const auto &[pid, path] : found) {
@@ -229,10 +251,18 @@ private:
             const bool own = pid == long(child);
             if (own) {
                 own_found = true;
-                if (fail_on_leak_ && code == 0 &&
-                    report::exit_code_for(report::count_leaks(snap, options.suppressions), true) != 0) {
-                    if (!quiet_) std::fprintf(stderr, "nmleak: unsuppressed leaks remain in %s: exit 23\n",
-                                              text::escape(command_.front()).c_str());
+                const report::LeakCount count = report::count_leaks(snap, options);
+                if (code == 0 && (fail_on_leak_ || !budgets_.empty()) &&
+                    report::exit_code_for(count, fail_on_leak_) != 0) {
+                    for (const report::BudgetCheck &c : count.over_budget)
+                        std::fprintf(stderr, "nmleak: over budget: %s\n",
+                                     text::escape(report::describe(c, budgets_)).c_str());
+                    if (!count.over_budget.empty())
+                        std::fprintf(stderr, "nmleak: %zu budget%s exceeded (NMLEAK_LIMITS): exit 23\n",
+                                     count.over_budget.size(), count.over_budget.size() == 1 ? "" : "s");
+                    else if (!quiet_)
+                        std::fprintf(stderr, "nmleak: unsuppressed leaks remain in %s: exit 23\n",
+                                     text::escape(command_.front()).c_str());
                     code = kExitLeaks;
                 }
             }
@@ -264,6 +294,8 @@ private:
 
     std::vector<std::string> command_;
     std::string report_, format_, suppressions_, collect_dir_;
+    std::vector<report::Budget> budgets_;
+    std::vector<std::string> limits_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
 };
