@@ -18,22 +18,24 @@
 //  5. The code T runs is a small trampoline (nm_tramp below) in a page of the target's own: an
 //     anonymous r-x page nmleak maps once per process and finds again on later attaches. It calls
 //     dlopen(agent) and nmleak_agent_start() (or only the latter when the library is loaded),
-//     stores the results in a parameter block on the stack, then calls rt_sigreturn on the frame.
-//     The first time, the page does not exist: T is made to "handle a signal" whose handler is
-//     libc's mmap() and whose return address is libc's own signal-return stub (__restore_rt), so
-//     the mmap too ends in rt_sigreturn on the frame.
-//  6. nmleak follows T with PTRACE_SYSCALL. At the entry of the final rt_sigreturn it reads the
-//     results, and instead of letting the frame be used it restores T itself: vector state,
-//     then the registers. A system call T was blocked in is re-issued right there (orig_rax = its
-//     number; restart_syscall for sleeps, so their remaining time is kept), user code resumes
-//     with every register as it was. Then the stack bytes, and PTRACE_DETACH.
+//     stores the results in a parameter block on the stack, says "done" there and waits in
+//     ppoll(2) for 200 ms; then it calls rt_sigreturn on the frame. The first time, the page does
+//     not exist: T is made to "handle a signal" whose handler is libc's mmap() and whose return
+//     address is libc's own signal-return stub (__restore_rt), so the mmap too ends in
+//     rt_sigreturn on the frame (nmleak follows that part with PTRACE_SYSCALL and catches the
+//     rt_sigreturn's entry to send T into the new page instead).
+//  6. nmleak lets T run the calls freely, polls "done", interrupts T in its wait and restores T
+//     itself: vector state, then the registers as they were. The kernel then restarts the call T
+//     was blocked in exactly as after any stop (a sleep keeps its remaining time: ppoll leaves the
+//     thread's restart block alone). Then the stack bytes, and PTRACE_DETACH.
 //
 // Why every instant is safe: until T's registers are changed nothing of T changed. Every change of
 // T's registers is one PTRACE_SETREGS that points T at code which ends in rt_sigreturn on the
 // frame, and the frame and the code are complete in memory before that call. The last SETREGS
 // installs T's original state. If nmleak dies in between, the kernel detaches T (nmleak never sets
-// PTRACE_O_EXITKILL) and T runs on to the rt_sigreturn by itself. Killed in step 6 after the
-// rt_sigreturn was skipped, T finds a jump back to it.
+// PTRACE_O_EXITKILL) and T runs on to the rt_sigreturn by itself. (Should nmleak be slower than
+// the 200 ms wait, T has gone back through the frame already; nmleak sees T's rip outside the page
+// and only detaches.)
 //
 // Why orig_rax = -1 while T is borrowed: when T was blocked in a system call, the interrupt left it
 // with rax = -ERESTARTSYS (or a sibling) and orig_rax = the call number. On the way back to user
@@ -110,9 +112,12 @@ private:
 };
 
 // The trampoline T runs, copied into the target's page. Position independent; everything it needs
-// is in the parameter block at rsp (TrampParams, same offsets). It never returns: it ends in
-// rt_sigreturn(2) on the frame at TrampParams::frame_sp, or nmleak ends it before (step 6).
-extern "C" const unsigned char nm_tramp_start[], nm_tramp_after_syscall[], nm_tramp_end[];
+// is in the parameter block at rsp (TrampParams, same offsets). When the calls are over it sets
+// `done` and waits in ppoll(2) (kWaitMs), where nmleak interrupts it and puts T back (step 6);
+// with no nmleak the wait times out and T ends in rt_sigreturn(2) on the frame at frame_sp.
+// (ppoll, because an interrupted ppoll leaves the thread's restart block alone: a sleep T was in
+// keeps its remaining time.)
+extern "C" const unsigned char nm_tramp_start[], nm_tramp_end[];
 asm(R"(
     .pushsection .rodata.nm_tramp,"a"
     .balign 16
@@ -147,10 +152,17 @@ nm_tramp_start:
 3:  call *%rax
     mov %rax, 80(%rbx)
     movq $2, 88(%rbx)
-4:  mov 56(%rbx), %rsp
+4:  movq $1, 96(%rbx)
+    xor %edi, %edi
+    xor %esi, %esi
+    lea 104(%rbx), %rdx
+    xor %r10d, %r10d
+    xor %r8d, %r8d
+    mov $271, %eax
+    syscall
+    mov 56(%rbx), %rsp
 5:  mov $15, %eax
     syscall
-nm_tramp_after_syscall:
     jmp 5b
 nm_tramp_end:
     .popsection
@@ -163,8 +175,11 @@ struct TrampParams {
     uint64_t frame_sp;                        // 56: rsp for the final rt_sigreturn (frame + 8)
     uint64_t handle, dl_error, start_rc;      // 64, 72, 80: results
     uint64_t stage;                           // 88: 1 dlopen returned, 2 the start function returned
+    uint64_t done;                            // 96: the calls are over
+    int64_t wait_s, wait_ns;                  // 104: then ppoll(NULL, 0, &wait) for nmleak to take over
 };
-static_assert(offsetof(TrampParams, start_fn) == 48 && offsetof(TrampParams, stage) == 88);
+static_assert(offsetof(TrampParams, start_fn) == 48 && offsetof(TrampParams, stage) == 88 &&
+              offsetof(TrampParams, wait_s) == 104);
 
 // The kernel's x86-64 signal frame (arch/x86/include/asm/sigframe.h, uapi asm/sigcontext.h):
 // pretcode, then struct ucontext, then siginfo; the XSAVE image follows, 64-byte aligned.
@@ -197,6 +212,7 @@ constexpr uint64_t kUcFpXstate = 1, kUcSigcontextSs = 2, kUcStrictRestoreSs = 4;
 constexpr uint32_t kFpXstateMagic1 = 0x46505853, kFpXstateMagic2 = 0x46505845;
 constexpr long kSysMmap = 9, kSysRtSigreturn = 15, kSysRestartSyscall = 219;
 constexpr uint64_t kPage = 4096;
+constexpr int64_t kWaitMs = 200; // how long the trampoline waits for nmleak before going back itself
 
 // One seized thread of the target.
 class Tracee {
@@ -303,32 +319,39 @@ public:
                 if (!resume(0, error)) return false;
             }
             if (mapped <= 0) {
-                finish(error); // T is at the frame's rt_sigreturn: bring it back now
+                finish(true, error); // T is at the frame's rt_sigreturn: bring it back now
                 return fail(error, std::string("mmap of the trampoline page failed in the target: ") +
                                        std::strerror(mmap_errno_ ? mmap_errno_ : EINVAL));
             }
             page = uint64_t(mapped);
             const size_t n = size_t(nm_tramp_end - nm_tramp_start);
             if (!mem_.write(page, nm_tramp_start, n)) {
-                finish(error);
+                finish(true, error);
                 return fail(error, "cannot write the trampoline into the target");
             }
             created_page_ = true;
         }
         // Into the trampoline (from the interrupt stop, or from the entry of __restore_rt's
-        // rt_sigreturn, which is then skipped: orig_rax = -1).
+        // rt_sigreturn, which is then skipped: orig_rax = -1). T runs freely until it says done.
         user_regs_struct r = borrowed_regs(page, params_);
-        if (!set_regs(r, error) || !resume(0, error)) return false;
-        const uint64_t final_ip = page + uint64_t(nm_tramp_after_syscall - nm_tramp_start);
-        for (;;) {
-            __ptrace_syscall_info si{};
-            if (!next_syscall_stop(&si, deadline, error)) return false;
-            if (si.op == PTRACE_SYSCALL_INFO_ENTRY && long(si.entry.nr) == kSysRtSigreturn &&
-                si.instruction_pointer == final_ip)
-                break;
-            if (!resume(0, error)) return false;
-        }
+        if (!set_regs(r, error) || !resume_cont(0, error)) return false;
         TrampParams p{};
+        for (;;) {
+            if (!reap_stops(deadline, error)) return false;
+            if (mem_.read(params_ + offsetof(TrampParams, done), &p.done, sizeof p.done) && p.done) break;
+        }
+        // T is in the trampoline's ppoll (or about to be): stop it there.
+        if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0)
+            return fail(error, std::string("PTRACE_INTERRUPT: ") + std::strerror(errno));
+        for (;;) {
+            int status = 0;
+            if (!wait_stop(&status, deadline, error)) return false;
+            const int sig = WSTOPSIG(status);
+            if ((status >> 16) == PTRACE_EVENT_STOP && sig == SIGTRAP) break;
+            if ((status >> 16) == 0 && sig != (SIGTRAP | 0x80)) signals_delivered_ = true;
+            const int deliver = (status >> 16) == 0 && sig != (SIGTRAP | 0x80) ? sig : 0;
+            if (!resume_cont(deliver, error)) return false;
+        }
         const bool got = mem_.read(params_, &p, sizeof p);
         if (got) {
             out->dlopen_called = p.stage >= 1 && c.start_fn == 0;
@@ -338,7 +361,16 @@ public:
             out->start_rc = int(int32_t(uint32_t(p.start_rc)));
             if (p.dl_error) out->dl_error = mem_.read_string(p.dl_error, 1024);
         }
-        if (!finish(error)) return false;
+        user_regs_struct now{};
+        if (ptrace(PTRACE_GETREGS, tid_, nullptr, &now) != 0) return fail(error, std::string("PTRACE_GETREGS: ") + std::strerror(errno));
+        if (now.rip >= page && now.rip < page + kPage) {
+            if (!finish(false, error)) return false;
+        } else {
+            // nmleak was too slow: the wait timed out and the frame brought T back already.
+            borrowed_ = false;
+            borrowed_ms_ = now_ms() - stopped_at_;
+            detach();
+        }
         if (!got) return fail(error, "cannot read the injected calls' results");
         return true;
     }
@@ -388,30 +420,67 @@ private:
         return true;
     }
 
-    // Waits for T's next syscall stop; signals meant for T are delivered on the way.
-    bool next_syscall_stop(__ptrace_syscall_info *si, double deadline, std::string *error) {
+    bool resume_cont(int sig, std::string *error) {
+        if (ptrace(PTRACE_CONT, tid_, nullptr, reinterpret_cast<void *>(uintptr_t(sig))) != 0)
+            return fail(error, std::string("PTRACE_CONT: ") + std::strerror(errno));
+        stopped_ = false;
+        return true;
+    }
+
+    enum class Wait { Stop, Slice, Failed };
+    // Waits (until `deadline`, or at most `slice_ms` when that is >= 0) for T's next stop.
+    Wait wait_for(int *status, double deadline, std::string *error, double slice_ms) {
+        const double until = slice_ms >= 0 ? std::min(deadline, now_ms() + slice_ms) : deadline;
         for (;;) {
-            int status = 0;
-            const pid_t r = waitpid(tid_, &status, __WALL | WNOHANG);
-            if (r < 0) return fail(error, std::string("waitpid: ") + std::strerror(errno));
+            *status = 0;
+            const pid_t r = waitpid(tid_, status, __WALL | WNOHANG);
+            if (r < 0) return fail(error, std::string("waitpid: ") + std::strerror(errno)), Wait::Failed;
             if (r == 0) {
-                if (now_ms() > deadline)
-                    return fail(error, "the injected calls did not return in time (the borrowed thread may be "
-                                       "waiting for a lock it holds itself); it returns by itself when they do");
+                if (now_ms() > deadline) {
+                    fail(error, "the injected calls did not return in time (the borrowed thread may be waiting "
+                                "for a lock it holds itself); it returns by itself when they do");
+                    return Wait::Failed;
+                }
+                if (now_ms() > until) return Wait::Slice;
                 // Stops of a tracee reach the tracer as SIGCHLD (held by SignalHold): wait for one.
                 sigset_t chld;
                 sigemptyset(&chld);
                 sigaddset(&chld, SIGCHLD);
-                timespec pause{0, 2000000};
+                timespec pause{0, 200000};
                 sigtimedwait(&chld, nullptr, &pause);
                 continue;
             }
-            if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
                 seized_ = stopped_ = borrowed_ = false;
-                return fail(error, "the target exited during the injection");
+                fail(error, "the target exited during the injection");
+                return Wait::Failed;
             }
-            if (!WIFSTOPPED(status)) continue;
+            if (!WIFSTOPPED(*status)) continue;
             stopped_ = true;
+            return Wait::Stop;
+        }
+    }
+    bool wait_stop(int *status, double deadline, std::string *error) {
+        return wait_for(status, deadline, error, -1) == Wait::Stop;
+    }
+
+    // While T runs the trampoline freely: handles the stops that come (signals for T, group
+    // stops) for up to a fraction of a millisecond. False only on a real failure.
+    bool reap_stops(double deadline, std::string *error) {
+        int status = 0;
+        const Wait w = wait_for(&status, deadline, error, 0.2);
+        if (w != Wait::Stop) return w == Wait::Slice;
+        const int sig = WSTOPSIG(status);
+        const bool signal_stop = (status >> 16) == 0 && sig != (SIGTRAP | 0x80);
+        if (signal_stop) signals_delivered_ = true;
+        return resume_cont(signal_stop ? sig : 0, error);
+    }
+
+    // Waits for T's next syscall stop; signals meant for T are delivered on the way.
+    bool next_syscall_stop(__ptrace_syscall_info *si, double deadline, std::string *error) {
+        for (;;) {
+            int status = 0;
+            if (!wait_stop(&status, deadline, error)) return false;
             const int sig = WSTOPSIG(status);
             if (sig == (SIGTRAP | 0x80)) {
                 if (ptrace(PTRACE_GET_SYSCALL_INFO, tid_, reinterpret_cast<void *>(sizeof *si), si) <= 0)
@@ -429,8 +498,11 @@ private:
         }
     }
 
-    // Step 6, at a syscall-entry stop of the frame's rt_sigreturn: T gets its own state back.
-    bool finish(std::string *error) {
+    // Step 6: T gets its own state back. At an interrupt stop (in the trampoline's wait), the
+    // registers as they were and the kernel restarts an interrupted call as after any stop; at a
+    // syscall-entry stop (the frame's rt_sigreturn, when the page could not be made), orig_rax
+    // chooses the call the kernel makes instead.
+    bool finish(bool at_syscall_entry, std::string *error) {
         bool ok = true;
         if (!xstate_.empty()) {
             iovec iov{xstate_.data(), xstate_.size()};
@@ -445,6 +517,21 @@ private:
             return false;
         }
         user_regs_struct r = saved_;
+        if (at_syscall_entry) adjust_for_syscall_entry(&r);
+        if (ptrace(PTRACE_SETREGS, tid_, nullptr, &r) != 0) {
+            release();
+            return fail(error, std::string("cannot restore registers: ") + std::strerror(errno));
+        }
+        borrowed_ = false; // T is home: from here on nothing can go wrong for it
+        if (!scratch_saved_.empty() && !mem_.write(scratch_low_, scratch_saved_.data(), scratch_saved_.size()))
+            ok = fail(error, "cannot restore the target's stack bytes");
+        borrowed_ms_ = now_ms() - stopped_at_;
+        detach();
+        return ok;
+    }
+
+    void adjust_for_syscall_entry(user_regs_struct *rp) const {
+        user_regs_struct &r = *rp;
         // At a syscall entry, orig_rax is the call the kernel makes next. Interrupted in a call the
         // kernel restarts: make it now. Otherwise make none (-1): T returns to rip as it was.
         const long nr = long(saved_.orig_rax), err = -long(saved_.rax);
@@ -456,16 +543,6 @@ private:
             r.orig_rax = uint64_t(signals_delivered_ ? nr : kSysRestartSyscall);
         else
             r.orig_rax = ~0ull;
-        if (ptrace(PTRACE_SETREGS, tid_, nullptr, &r) != 0) {
-            release();
-            return fail(error, std::string("cannot restore registers: ") + std::strerror(errno));
-        }
-        borrowed_ = false; // T is home: from here on nothing can go wrong for it
-        if (!scratch_saved_.empty() && !mem_.write(scratch_low_, scratch_saved_.data(), scratch_saved_.size()))
-            ok = fail(error, "cannot restore the target's stack bytes");
-        borrowed_ms_ = now_ms() - stopped_at_;
-        detach();
-        return ok;
     }
 
     void detach() {
@@ -573,6 +650,8 @@ private:
         p.mode = c.mode;
         p.start_fn = c.start_fn;
         p.frame_sp = frame_ + 8;
+        p.wait_s = kWaitMs / 1000;
+        p.wait_ns = (kWaitMs % 1000) * 1000000;
         p.path = params_ + sizeof p;
         p.start_name = p.path + c.path.size() + 1;
         std::memcpy(block.data(), &p, sizeof p);
