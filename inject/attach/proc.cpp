@@ -207,6 +207,15 @@ std::string describe_exited(pid_t pid, const ProcessInfo &info) {
     return who + " is exiting; nothing is left to attach or connect to";
 }
 
+std::string explain_no_access(pid_t pid, const ProcessInfo &info) {
+    const std::string who = "process " + std::to_string(pid) + (info.comm.empty() ? "" : " (" + info.comm + ")");
+    if (info.uid != ::geteuid() && ::geteuid() != 0)
+        return who + " belongs to uid " + std::to_string(info.uid) + " and you are uid " + std::to_string(::geteuid()) +
+               "; an agent serves only its own user and root";
+    return "cannot read /proc/" + std::to_string(pid) + "/maps (" + info.maps_error + "): " + who +
+           " may be non-dumpable (setuid, prctl(PR_SET_DUMPABLE, 0))";
+}
+
 std::string explain_ptrace_denied(pid_t pid, const ProcessInfo &info) {
     if (info.tracer != 0)
         return "process " + std::to_string(pid) + " is already traced by process " + std::to_string(info.tracer) +

@@ -58,6 +58,10 @@ bool is_restartable_wait(long nr);
 // in state Z or X, which has nothing left to attach or connect to.
 std::string describe_exited(pid_t pid, const ProcessInfo &info);
 
+// One line on why /proc/PID/maps of a process cannot be read by a client that only wants to
+// connect to its agent (no ptrace involved): another user's process, or a non-dumpable one.
+std::string explain_no_access(pid_t pid, const ProcessInfo &info);
+
 // One line on why ptrace(2) may be refused here: Yama's ptrace_scope, a tracer already present,
 // a process of another user. Used to explain EPERM.
 std::string explain_ptrace_denied(pid_t pid, const ProcessInfo &info);
