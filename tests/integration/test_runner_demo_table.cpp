@@ -11,7 +11,7 @@ namespace {
 TEST(DemoTable, ByteCountsHaveUnitsAndTheColumnsHold) {
     char dir[] = "/tmp/nmt-demo-table-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);
-    const nmt::Result r = nmt::run({NM_BUILD_DIR "/examples/nmleak-demo", "--expert", NMT_BIG_EXPERT, "--expert",
+    const nmt::Result r = nmt::run({NMT_DEMO, "--expert", NMT_BIG_EXPERT, "--expert",
                                     NMT_SAMPLE_EXPERT_DIR "/proto_dist.so", "--report-dir", dir});
     nmt::run({"/bin/rm", "-rf", dir});
     if (r.out.find("no room for a 10 GiB block") != std::string::npos)
