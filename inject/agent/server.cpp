@@ -247,17 +247,19 @@ void Server::accept_clients(int64_t now) {
 }
 
 // A session is idle when it has sent nothing for kYieldAfterMs and is not being served either: no
-// hello yet, not subscribed, or subscribed but not reading what it was sent. The most idle one
-// gives its place to a newcomer; a watcher that keeps reading its updates never does.
+// hello yet, nothing on its way to it (a snapshot being sent), and not a subscriber that reads
+// what it is sent. The most idle one gives its place to a newcomer; a watcher that keeps reading
+// its updates never does.
 bool Server::make_room(int64_t now) {
     Session *victim = nullptr;
     for (auto &sp : sessions_) {
         Session &s = *sp;
         if (s.dead() || s.state() == Session::State::Closing || now - s.last_input_ms() < kYieldAfterMs) continue;
         s.check_caught_up(now);
+        const bool sending = s.queued_bytes() > 0 && s.stalled_ms(now) < kYieldAfterMs; // e.g. a big snapshot
         const bool reading = s.state() == Session::State::Active && s.subscribed &&
                              now - s.last_caught_up_ms() < kYieldAfterMs;
-        if (reading) continue;
+        if (sending || reading) continue;
         // Rather one that can still be told why (a subscriber that does not read cannot), then
         // the one silent longest.
         auto rank = [](const Session &x) { return std::make_pair(x.subscribed, x.last_input_ms()); };
@@ -421,7 +423,8 @@ void Server::reap(int64_t now) {
         Session &s = *sp;
         if (s.state() == Session::State::AwaitHello && now - s.accepted_ms() > proto::kHelloTimeoutMs)
             s.fail(proto::ErrorCode::Timeout, "no ClientHello within " + std::to_string(proto::kHelloTimeoutMs) + " ms");
-        if (s.state() == Session::State::Active && !s.subscribed && now - s.last_input_ms() > kIdleLimitMs)
+        if (s.state() == Session::State::Active && !s.subscribed && s.queued_bytes() == 0 &&
+            now - s.last_input_ms() > kIdleLimitMs)
             s.fail(proto::ErrorCode::Timeout, "idle: nothing asked for " + std::to_string(kIdleLimitMs / 1000) +
                                                   " s (subscribe to updates to stay connected)");
         if (s.peer_finished() && s.state() != Session::State::Closing) s.set_state(Session::State::Closing);
