@@ -8,7 +8,7 @@
 extern "C" {
 
 __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info) {
-    std::strncpy(info->szName, "big-block", EXPERT_ENUM_SZ_NAME - 1);
+    std::strncpy(info->szName, "big-block", EXPERTSTRINGLENGTH - 1);
     return TRUE;
 }
 
