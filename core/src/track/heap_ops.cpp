@@ -134,7 +134,16 @@ struct HeapOps {
         std::lock_guard<std::mutex> lock(g_open_mu);
         auto &entry = const_cast<ModuleEntry &>(*m);
         if (void *h = entry.key.load(std::memory_order_acquire)) return h;
-        void *h = t.open_key(m->name);
+        // A module loaded again (dlclose, dlopen) keeps its key: one key per file name.
+        void *h = nullptr;
+        g_modules->for_each([&](const ModuleEntry &e) {
+            if (!h && &e != m && std::strcmp(e.name, m->name) == 0) h = e.key.load(std::memory_order_acquire);
+        });
+        if (h) {
+            entry.key.store(h, std::memory_order_release);
+            return h;
+        }
+        h = t.open_key(m->name);
         KeyHandle kh;
         if (Key *k = t.key_of(h, kh)) k->module.store(true, std::memory_order_release);
         entry.key.store(h, std::memory_order_release);
