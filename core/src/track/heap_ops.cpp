@@ -209,18 +209,18 @@ struct HeapOps {
     __attribute__((noinline)) static void bad_pointer(Tracker &t, ThreadState *ts, uintptr_t p, uint8_t seen,
                                                       const char *fn, const void *frame) noexcept {
         uint32_t owner = 0;
-        model::MisuseKind kind;
+        MisuseKind kind;
         if ((p & 15) == 0) {
             enter_claims(t, ts);
             kind = t.classify_bad_pointer(p, seen, owner);
             ts->in_api.store(0, std::memory_order_release);
         } else {
-            kind = model::MisuseKind::UnknownPointer;
+            kind = MisuseKind::UnknownPointer;
         }
         record(t, ts, nullptr, kind, fn, p, owner, frame);
     }
 
-    static void record(Tracker &t, ThreadState *ts, Key *k, model::MisuseKind kind, const char *fn, uintptr_t p,
+    static void record(Tracker &t, ThreadState *ts, Key *k, MisuseKind kind, const char *fn, uintptr_t p,
                        uint32_t owner, const void *frame) noexcept {
         if (!k) {
             uintptr_t buf[16];
@@ -252,7 +252,7 @@ struct HeapOps {
         if (NM_UNLIKELY(!k || header_stored_check(h.word) != header_check(size, slot, gen))) {
             Tracker::unclaim(g);
             ts->in_api.store(0, std::memory_order_release);
-            record(t, ts, nullptr, model::MisuseKind::CorruptHeader, fn_name(fn), user, 0, frame);
+            record(t, ts, nullptr, MisuseKind::CorruptHeader, fn_name(fn), user, 0, frame);
             return;
         }
         const uint32_t made_by = header_fn(h.stack);
@@ -260,7 +260,7 @@ struct HeapOps {
             // An ExpertAllocMemory block: its key owns it, and frees it at close.
             Tracker::unclaim(g);
             ts->in_api.store(0, std::memory_order_release);
-            record(t, ts, k, model::MisuseKind::ForeignKey, fn_name(fn), user, slot, frame);
+            record(t, ts, k, MisuseKind::ForeignKey, fn_name(fn), user, slot, frame);
             return;
         }
         Lane *lane = t.lane_for(ts, k, encode_key(slot, gen), gen);
@@ -277,7 +277,7 @@ struct HeapOps {
         ts->in_api.store(0, std::memory_order_release);
         mi_free(header_of(user));
         if (NM_UNLIKELY(made_by != uint32_t(fn))) // freed all the same: the program goes on
-            record(t, ts, k, model::MisuseKind::ForeignKey, fn_name(fn), user, 0, frame);
+            record(t, ts, k, MisuseKind::ForeignKey, fn_name(fn), user, 0, frame);
     }
 
     static void release(void *p, heap::Fn fn, const void *frame) noexcept {
@@ -376,7 +376,7 @@ struct HeapOps {
     // order where no holder waits for a later one) around the fork.
     static void fork_prepare() noexcept {
         Tracker &t = Tracker::get();
-        t.history_mu_.lock();
+        t.history_.fork_lock();
         t.threads_mu_.lock();
         g_open_mu.lock();
         t.slot_mu_.lock();
@@ -390,7 +390,7 @@ struct HeapOps {
         t.slot_mu_.unlock();
         g_open_mu.unlock();
         t.threads_mu_.unlock();
-        t.history_mu_.unlock();
+        t.history_.fork_unlock();
     }
 };
 
