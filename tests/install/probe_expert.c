@@ -6,8 +6,8 @@
 #include <string.h>
 
 BOOL WINAPI Register(PEXPERTENUMINFO pInfo) {
-    strncpy(pInfo->szName, "install-probe", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pInfo->szDescription, "Leaks one block for the install test", EXPERT_ENUM_SZ_DESCRIPTION - 1);
+    strncpy(pInfo->szName, "install-probe", EXPERTSTRINGLENGTH - 1);
+    strncpy(pInfo->szDescription, "Leaks one block for the install test", EXPERTSTRINGLENGTH - 1);
     return TRUE;
 }
 
