@@ -136,7 +136,7 @@ TEST_F(CliSafety, RunKeepsTheReportOfEveryProcessOfTheRun) {
                           << "exit 0\n";
     fs::permissions(script, fs::perms::owner_all);
     const std::string report = path("run.json");
-    const nmt::Result r = nmt::nmleak({"run", "--fail-on-leak", "--report", report, "--", script});
+    const nmt::Result r = nmt::nmleak({"run", "--no-heap", "--fail-on-leak", "--report", report, "--", script});
     // The wrapper itself (PROG) allocates through no key: its own report is clean, so the leaks of
     // the two analyzers it ran do not decide the status.
     EXPECT_EQ(r.status, 0) << r.err;
@@ -172,7 +172,7 @@ TEST_F(CliSafety, RunExitStatusComesFromProgsOwnReport) {
                           << "exec '" << NMT_AGENT_TARGET << "' < /dev/null > /dev/null\n";
     fs::permissions(script, fs::perms::owner_all);
     const std::string report = path("exec.txt");
-    const nmt::Result r = nmt::nmleak({"run", "--fail-on-leak", "--report", report, "--", script});
+    const nmt::Result r = nmt::nmleak({"run", "--no-heap", "--fail-on-leak", "--report", report, "--", script});
     EXPECT_EQ(r.status, 23) << r.err;
     const std::string text = slurp(report);
     EXPECT_NE(text.find("alpha"), std::string::npos) << text;
