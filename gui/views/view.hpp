@@ -21,7 +21,7 @@
 
 namespace nm::gui {
 
-enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Flame, Blocks, Treemap, Cleanups, Misuse, Diff, Processes, Count };
+enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Flame, Blocks, Treemap, Cleanups, Misuse, Events, Diff, Processes, Count };
 const char *tab_title(Tab t); // as shown on the tab
 const char *tab_name(Tab t);  // as given to --view: "experts", "timeline", "bottom-up", ...
 std::optional<Tab> parse_tab(const std::string &name);
