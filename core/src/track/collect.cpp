@@ -55,7 +55,7 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
             if (header_slot(h.word) != k->slot ||
                 header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
                 return;
-            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
+            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
         });
     }
     ts->in_api.store(0, std::memory_order_release);
