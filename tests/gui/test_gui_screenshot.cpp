@@ -127,7 +127,7 @@ fs::path GuiScreenshot::dir_;
 const std::string kGui = NMGUI_BIN;
 
 TEST_F(GuiScreenshot, EveryViewOfAnOfflineSnapshotHasContent) {
-    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
+    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "events", "diff"}) {
         SCOPED_TRACE(view);
         const std::string png = path(std::string(view) + ".png");
         const RunResult r = run(kGui + " --screenshot " + png + " --view " + view + " --width 1280 --height 800 --open " +

@@ -331,5 +331,7 @@ TEST(ExpertApi, ReferencePagesExpertInTheDemoAsCAndCxx) {
     EXPECT_NE(folded.find("refdoc-cxx;"), std::string::npos) << folded;
     const std::string html = slurp("nmleak-report.html");
     EXPECT_NE(html.find("refdoc-c"), std::string::npos);
+    EXPECT_NE(html.find("<h2 id=\"events\">Events</h2>"), std::string::npos);
+    EXPECT_NE(html.find("Capture summary"), std::string::npos);
     EXPECT_GT(slurp("nmleak-report.pb.gz").size(), 100u);
 }
