@@ -245,7 +245,9 @@ void App::help_window(ViewContext &ctx) {
     ui::heading(ctx.theme, "Views");
     ImGui::TextWrapped("Selecting a key in the experts table filters every view to it. Selecting a node in a call "
                        "tree, a cell of the treemap or a stack in the cleanup log selects those stacks: the Blocks "
-                       "view lists their live blocks. A live session keeps a history of each key for the timeline; "
+                       "view lists their live blocks. The flame graph shows the same memory by call stack: click a "
+                       "frame to zoom into it. One search (Ctrl+F) highlights frames in the flame graph and "
+                       "filters the call trees and the block list. A live session keeps a history of each key for the timeline; "
                        "an offline snapshot's history is derived from the allocation times of its live blocks.");
     ImGui::End();
 }

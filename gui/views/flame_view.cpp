@@ -229,6 +229,10 @@ void FlameView::draw(ViewContext &ctx) {
     scroll_ = std::clamp(scroll_, 0, std::max(0, int(layout_.rows) - visible_rows));
 
     ImDrawList *dl = ImGui::GetWindowDrawList();
+    // The picture covers only the rows in use: with a software rasterizer every pixel of the
+    // textured quad costs, and a shallow graph leaves most of the canvas empty.
+    const float used_h = std::min(size.y, float(int(layout_.rows) - scroll_) * row_h_);
+    const ImVec2 pic_origin(origin.x, flame_ ? origin.y + size.y - used_h : origin.y), pic_size(size.x, used_h);
     const bool stale = raster_version_ != layout_version_ || raster_scroll_ != scroll_ || raster_flame_ != flame_ ||
                        raster_origin_.x != origin.x || raster_origin_.y != origin.y || raster_size_.x != size.x ||
                        raster_size_.y != size.y;
@@ -239,9 +243,9 @@ void FlameView::draw(ViewContext &ctx) {
             ImDrawList content(ImGui::GetDrawListSharedData());
             content._ResetForNewFrame();
             content.PushTextureID(ImGui::GetIO().Fonts->TexID);
-            content.PushClipRect(origin, ImVec2(origin.x + size.x, origin.y + size.y));
+            content.PushClipRect(pic_origin, ImVec2(pic_origin.x + pic_size.x, pic_origin.y + pic_size.y));
             draw_rects(content, th, ctx.m, tree, origin, size);
-            texture_ = raster_->render(content, origin, size);
+            texture_ = raster_->render(content, pic_origin, pic_size);
         }
         raster_version_ = layout_version_;
         raster_scroll_ = scroll_;
@@ -249,7 +253,7 @@ void FlameView::draw(ViewContext &ctx) {
         raster_origin_ = origin;
         raster_size_ = size;
     }
-    if (texture_) draw_raster(dl, texture_, origin, size);
+    if (texture_) draw_raster(dl, texture_, pic_origin, pic_size);
     else draw_rects(*dl, th, ctx.m, tree, origin, size);
 
     ImGui::InvisibleButton("flame", size);

@@ -185,6 +185,16 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     // No match: the graph greys out, nothing is highlighted.
     EXPECT_LT(count_color(none, kMatchR, kMatchG, kMatchB), 50u);
     EXPECT_GT(differing(all, none), 0.02);
+    // At 1280x800 with this snapshot the third row (y 316-333) starts with http_read_body, over
+    // two thirds of the width: clicking it zooms in (it and its callers become full width), and
+    // resting the mouse on it shows its tooltip.
+    const std::string zoomed = shot("flame-zoomed.png", "--click 300,324");
+    const std::string hover = shot("flame-hover.png", "--mouse 300,324");
+    EXPECT_GT(differing(all, zoomed), 0.003);
+    EXPECT_GT(differing(all, hover), 0.01);
+    // Zoomed into the matching frame, the whole row is highlighted: more match colour than before.
+    const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,324 --search http_read_body");
+    EXPECT_GT(count_color(zoomed_found, kMatchR, kMatchG, kMatchB), match_found);
 }
 
 TEST_F(GuiScreenshot, SearchFiltersTheCallTreesAndTheBlockList) {
