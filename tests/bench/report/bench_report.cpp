@@ -7,7 +7,7 @@
 // each, checked with --check-format).
 //
 // usage: bench_report [--blocks N] [--stacks N] [--depth N] [--reps N] [--dir DIR] [--check SECONDS]
-//                     [--check-format SECONDS]
+//                     [--check-format SECONDS] [--keep]
 #include <nmleak/report.hpp>
 #include <nmleak/snapshot_io.hpp>
 
@@ -34,6 +34,7 @@ struct Config {
     std::string dir = "/tmp";
     double check_seconds = 0; // 0: report only
     double check_format_seconds = 0; // pprof and HTML, each; 0: report only
+    bool keep = false;               // leave the files in --dir
 };
 
 // A deterministic generator, so every run measures the same snapshot.
@@ -143,9 +144,10 @@ bool parse_args(int argc, char **argv, Config *c) {
         else if (a == "--dir" && (v = value())) c->dir = v;
         else if (a == "--check" && (v = value())) c->check_seconds = std::strtod(v, nullptr);
         else if (a == "--check-format" && (v = value())) c->check_format_seconds = std::strtod(v, nullptr);
+        else if (a == "--keep") c->keep = true;
         else {
             std::fprintf(stderr, "usage: bench_report [--blocks N] [--stacks N] [--depth N] [--reps N] "
-                                 "[--dir DIR] [--check SECONDS] [--check-format SECONDS]\n");
+                                 "[--dir DIR] [--check SECONDS] [--check-format SECONDS] [--keep]\n");
             return false;
         }
     }
@@ -202,17 +204,19 @@ int main(int argc, char **argv) {
         // The pprof profile and the HTML page, each from the loaded snapshot as `nmleak report`
         // writes them (grouping, symbols, encoding, compression, the file).
         t = std::chrono::steady_clock::now();
+        const double cpu_p0 = cpu_seconds();
         if (!nm::report::write_file(loaded, pprof_path, "pprof", &error)) {
             std::fprintf(stderr, "bench_report: %s\n", error.c_str());
             return 1;
         }
-        const double t_pprof = seconds_since(t);
+        const double t_pprof = seconds_since(t), cpu_pprof = cpu_seconds() - cpu_p0;
+        const double cpu_h0 = cpu_seconds();
         t = std::chrono::steady_clock::now();
         if (!nm::report::write_file(loaded, html_path, "html", &error)) {
             std::fprintf(stderr, "bench_report: %s\n", error.c_str());
             return 1;
         }
-        const double t_html = seconds_since(t);
+        const double t_html = seconds_since(t), cpu_html = cpu_seconds() - cpu_h0;
         pprof_times.push_back(t_pprof);
         html_times.push_back(t_html);
         totals.push_back(total);
@@ -221,10 +225,14 @@ int main(int argc, char **argv) {
                     "text %.3f s (%.1f MB): total %.3f s wall, %.3f s CPU\n",
                     rep + 1, t_write, file_size(snap_path) / 1e6, t_read, t_json,
                     file_size(json_path) / 1e6, t_text, file_size(text_path) / 1e6, total, cpu);
-        std::printf("rep %d: pprof %.3f s (%.2f MB), html %.3f s (%.2f MB)\n", rep + 1, t_pprof,
-                    file_size(pprof_path) / 1e6, t_html, file_size(html_path) / 1e6);
+        std::printf("rep %d: pprof %.3f s wall, %.3f s CPU (%.2f MB); html %.3f s wall, %.3f s CPU (%.2f MB)\n",
+                    rep + 1, t_pprof, cpu_pprof, file_size(pprof_path) / 1e6, t_html, cpu_html,
+                    file_size(html_path) / 1e6);
     }
-    for (const std::string &p : {snap_path, json_path, text_path, pprof_path, html_path}) ::unlink(p.c_str());
+    if (c.keep)
+        std::printf("kept %s.{nmsnap,json,txt,pb.gz,html}\n", base.c_str());
+    else
+        for (const std::string &p : {snap_path, json_path, text_path, pprof_path, html_path}) ::unlink(p.c_str());
     std::sort(pprof_times.begin(), pprof_times.end());
     std::sort(html_times.begin(), html_times.end());
     const double pprof_median = pprof_times[pprof_times.size() / 2], html_median = html_times[html_times.size() / 2];
