@@ -56,6 +56,7 @@ struct UiState {
     // (search.hpp): one query for all three, so it follows the user from view to view.
     std::string search;
     bool focus_search = false; // Ctrl+F: the next search box drawn takes the keyboard
+    int flame_measure = -1;    // FlameMeasure asked for on the command line; -1: by the data
 
     void select_tab(Tab t) {
         tab = t;
