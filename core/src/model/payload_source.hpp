@@ -18,10 +18,11 @@ public:
     virtual bool next(std::span<const uint8_t> *piece, std::string *error) = 0;
 };
 
-// decode_payload for a payload of `size` bytes that comes from `source` in pieces. Memory grows
+// decode_payload for a payload of `size` bytes (format `version`) that comes from `source` in pieces. Memory grows
 // with the decoded content only: counts are checked against the bytes still to come, and lists grow
 // as their elements are read. The source must deliver exactly `size` bytes; the caller checks what
 // comes after (the end of a zstd frame).
-bool decode_payload_stream(ByteSource &source, uint64_t size, model::Snapshot *out, std::string *error);
+bool decode_payload_stream(ByteSource &source, uint64_t size, model::Snapshot *out, std::string *error,
+                           uint32_t version);
 
 } // namespace nm::snapshot_io
