@@ -1,7 +1,7 @@
 // watchdog.cpp - deadlines, grace periods and interrupts for every run, on one thread.
 #include "host/run_state.hpp"
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <csignal>
 #include <cstring>
