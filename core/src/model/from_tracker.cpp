@@ -42,7 +42,8 @@ model::Expert expert_from(const track::KeyRecord &k) {
     e.crash_address = k.crash_address;
     e.crash_stack = k.crash_stack;
     e.blocks.reserve(k.blocks.size());
-    for (const track::BlockRecord &b : k.blocks) e.blocks.push_back({b.address, b.size, b.stack, b.time_ms});
+    for (const track::BlockRecord &b : k.blocks)
+        e.blocks.push_back({b.address, b.size, b.stack, b.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
     if (k.closed) {
         e.outcome = model::Outcome(k.close.outcome);
         e.closed_ms = k.close.time_ms;
