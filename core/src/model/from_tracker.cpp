@@ -70,6 +70,7 @@ std::vector<model::Expert> experts_from(const track::Reading &r) {
                                    [](const model::Expert &e, uint64_t id) { return e.id < id; });
         if (it != out.end() && it->id == m.key_id) it->misuse.push_back(misuse_from(m));
     }
+    add_events(out);
     return out;
 }
 
