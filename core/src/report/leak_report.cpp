@@ -26,6 +26,7 @@ void group_outstanding(const model::Expert &e, uint32_t expert, std::vector<Leak
             g.sizes_known = true;
             g.min_size = b.size;
             g.max_size = b.size;
+            g.heap = b.origin == model::BlockOrigin::Heap;
             out.push_back(g);
         }
         LeakGroup &g = out[it->second];

@@ -23,7 +23,11 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     e.peak_bytes = uint64_t(key_peak_bytes(k));
     e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
     uint64_t in = 0, out = 0;
+    int64_t heap_bytes = 0;
     for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
+        e.heap_allocs += l->heap_in.load(std::memory_order_relaxed);
+        e.heap_frees += l->heap_out.load(std::memory_order_relaxed);
+        heap_bytes += l->heap_bytes.load(std::memory_order_relaxed);
         e.allocs += l->allocs.load(std::memory_order_relaxed);
         e.reallocs += l->reallocs.load(std::memory_order_relaxed);
         e.frees += l->frees.load(std::memory_order_relaxed);
@@ -31,6 +35,8 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
         out += l->blocks_out.load(std::memory_order_relaxed);
     }
     e.live_blocks = in > out ? in - out : 0;
+    e.heap_blocks = e.heap_allocs > e.heap_frees ? e.heap_allocs - e.heap_frees : 0;
+    e.heap_bytes = heap_bytes > 0 ? uint64_t(heap_bytes) : 0;
     if (!include_blocks) return;
 
     std::vector<uint64_t> chunks;
@@ -61,6 +67,35 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     ts->in_api.store(0, std::memory_order_release);
 }
 
+// A closed key whose heap blocks outlived its close (called with k->mu held): the frees since the
+// close and, when asked, the blocks still live.
+void Tracker::read_retired(Key *k, KeyRecord &e, bool include_blocks) {
+    const uint32_t gen = word_gen(k->word.load(std::memory_order_acquire));
+    e.id = k->id.load(std::memory_order_relaxed);
+    e.name = k->name;
+    e.phase = KeyPhase::Closed;
+    e.heap_blocks = k->left_live_blocks;
+    e.heap_bytes = k->left_live_bytes;
+    e.heap_frees = k->left_frees;
+    if (!include_blocks) return;
+    e.blocks.reserve(k->left_live_blocks);
+    ThreadState *ts = thread_state();
+    ts->in_api.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (uint64_t user : k->left) {
+        uint8_t seen;
+        std::atomic<uint8_t> *g = claim(user, seen);
+        if (!g) continue; // freed since the close
+        BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
+        unclaim(g);
+        if (header_slot(h.word) != k->slot || header_fn(h.stack) == 0 ||
+            header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
+            continue;
+        e.blocks.push_back({user, header_size(h.word), header_stack_id(h.stack), h.time_ms, 1u});
+    }
+    ts->in_api.store(0, std::memory_order_release);
+}
+
 void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
     uint32_t used;
     {
@@ -72,6 +107,11 @@ void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
         if (!k) continue;
         std::lock_guard<std::mutex> lock(k->mu);
         KeyState st = word_state(k->word.load(std::memory_order_acquire));
+        if (st == KeyState::Retired) {
+            out.retired.emplace_back();
+            read_retired(k, out.retired.back(), include_blocks);
+            continue;
+        }
         if (st != KeyState::Open && st != KeyState::Terminating) continue;
         out.open.emplace_back();
         read_key(k, out.open.back(), include_blocks);

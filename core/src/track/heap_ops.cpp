@@ -150,6 +150,22 @@ struct HeapOps {
         return h;
     }
 
+    // The run key of this thread, when the block's module is that key's module and the key is
+    // open: returns it with its lane entered (busy), so a close waits for this allocation.
+    __attribute__((noinline)) static Key *run_key_for(Tracker &t, ThreadState *ts, const ModuleEntry *m,
+                                                      KeyHandle &kh, Lane *&lane) noexcept {
+        const uint64_t h = t_run_key;
+        Key *k = t.key_of(reinterpret_cast<void *>(h), kh);
+        if (!k || !m->link_map || k->home.load(std::memory_order_relaxed) != m->link_map) return nullptr;
+        lane = t.lane_for(ts, k, h, kh.gen);
+        if (!lane) return nullptr;
+        const uint64_t w = t.enter(lane);
+        if (word_gen(w) == kh.gen && (word_state(w) == KeyState::Open || word_state(w) == KeyState::Terminating))
+            return k;
+        Tracker::leave(lane);
+        return nullptr;
+    }
+
     static void *alloc(size_t n, size_t align, heap::Fn fn, bool zero, const void *frame) noexcept {
         if (NM_UNLIKELY(!g_tracker) && !t_heap_busy) {
             Busy b;
@@ -167,34 +183,47 @@ struct HeapOps {
         const size_t nf = capture(t, ts, frame, buf, depth < 16 ? 16 : depth);
         const ModuleEntry *m = charged_module(buf, nf);
         if (m->role == ModuleRole::Own) return own_alloc(n, align, zero);
-        void *handle = m->key.load(std::memory_order_acquire);
-        if (NM_UNLIKELY(!handle)) handle = open_module_key(t, m);
         KeyHandle kh;
-        Key *k = t.key_of(handle, kh);
-        Lane *lane = k ? t.lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen) : nullptr;
-        if (NM_UNLIKELY(!lane)) return own_alloc(n, align, zero);
+        Lane *lane = nullptr;
+        // A thread working for an expert's run, in that expert's code: the block is the run key's.
+        Key *k = NM_UNLIKELY(t_run_key != 0) ? run_key_for(t, ts, m, kh, lane) : nullptr;
+        const bool run = k != nullptr;
+        if (!run) {
+            void *handle = m->key.load(std::memory_order_acquire);
+            if (NM_UNLIKELY(!handle)) handle = open_module_key(t, m);
+            k = t.key_of(handle, kh);
+            lane = k ? t.lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen) : nullptr;
+            if (NM_UNLIKELY(!lane)) return own_alloc(n, align, zero);
+        }
         const uint32_t stack = depth ? t.depot_.intern(buf, uint32_t(nf < depth ? nf : depth)) : 0;
 
         const size_t bytes = block_bytes(n);
         void *block;
         if (align <= 16) block = zero ? mi_zalloc(bytes) : mi_malloc(bytes);
         else block = zero ? mi_zalloc_aligned_at(bytes, align, sizeof(BlockHeader)) : mi_malloc_aligned_at(bytes, align, sizeof(BlockHeader));
-        if (NM_UNLIKELY(!block)) { errno = ENOMEM; return nullptr; }
         const uintptr_t user = reinterpret_cast<uintptr_t>(block) + sizeof(BlockHeader);
-        std::atomic<uint8_t> *g = t.map_.find_or_create(user);
+        std::atomic<uint8_t> *g = block ? t.map_.find_or_create(user) : nullptr;
         if (NM_UNLIKELY(!g)) {
-            mi_free(block);
+            if (block) mi_free(block);
+            if (run) Tracker::leave(lane);
             errno = ENOMEM;
             return nullptr;
         }
-        const uint64_t count = lane->allocs.load(std::memory_order_relaxed);
+        std::atomic<uint64_t> &made = run ? lane->heap_in : lane->allocs;
+        const uint64_t count = made.load(std::memory_order_relaxed);
         if ((count & 63) == 0) lane->now_ms = uint32_t(t.now_ms());
-        lane->allocs.store(count + 1, std::memory_order_relaxed);
+        made.store(count + 1, std::memory_order_relaxed);
         *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, kh.slot, kh.gen)};
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         lane->note_chunk(user);
-        lane->blocks_in.store(lane->blocks_in.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        account(t, k, lane, int64_t(n));
+        if (run) {
+            // Outside the API: its own figures, not the key's API bytes.
+            lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) + int64_t(n), std::memory_order_relaxed);
+            Tracker::leave(lane);
+        } else {
+            lane->blocks_in.store(lane->blocks_in.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            account(t, k, lane, int64_t(n));
+        }
         return reinterpret_cast<void *>(user);
     }
 
@@ -263,17 +292,46 @@ struct HeapOps {
             record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, slot, frame);
             return;
         }
-        Lane *lane = t.lane_for(ts, k, encode_key(slot, gen), gen);
-        if (NM_UNLIKELY(!lane)) {
+        const uint64_t handle = encode_key(slot, gen);
+        if (NM_UNLIKELY(ts->cache[slot & (ThreadState::kCacheSize - 1)].key != handle)) {
+            // A new lane takes k->mu, which a reader may hold while it waits for our claim: let
+            // go of the claim, make the lane, and start over.
             Tracker::unclaim(g);
             ts->in_api.store(0, std::memory_order_release);
+            if (t.lane_for(ts, k, handle, gen)) {
+                free_tracked(t, ts, user, fn, frame);
+                return;
+            }
+            // No lane: the key is closed (its left-behind block), or out of memory.
+            if (!k->module.load(std::memory_order_relaxed)) t.free_left_behind(k, slot, gen, user, ts);
             return;
+        }
+        Lane *lane = ts->cache[slot & (ThreadState::kCacheSize - 1)].lane;
+        const bool module = k->module.load(std::memory_order_relaxed);
+        if (!module) {
+            // An expert key's heap block: accounted to the key while it is open, else it was
+            // left behind by the close.
+            const uint64_t w = t.enter(lane);
+            if (NM_UNLIKELY(word_gen(w) != gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))) {
+                Tracker::leave(lane);
+                Tracker::unclaim(g);
+                ts->in_api.store(0, std::memory_order_release);
+                t.free_left_behind(k, slot, gen, user, ts);
+                if (made_by != uint32_t(fn)) record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, 0, frame);
+                return;
+            }
         }
         // Freed before mi_free: afterwards the address may be handed out and marked again.
         g->store(uint8_t(Granule::Freed), std::memory_order_release);
-        lane->frees.store(lane->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        lane->blocks_out.store(lane->blocks_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        account(t, k, lane, -int64_t(size));
+        if (module) {
+            lane->frees.store(lane->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            lane->blocks_out.store(lane->blocks_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            account(t, k, lane, -int64_t(size));
+        } else {
+            lane->heap_out.store(lane->heap_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) - int64_t(size), std::memory_order_relaxed);
+            Tracker::leave(lane);
+        }
         ts->in_api.store(0, std::memory_order_release);
         mi_free(header_of(user));
         if (NM_UNLIKELY(made_by != uint32_t(fn))) // freed all the same: the program goes on
