@@ -209,4 +209,52 @@ TEST_F(HeapExperts, ALaterFreeOfALeftBehindBlockIsAccountedToTheKey) {
     EXPECT_EQ(leaked(*next, "heap", "leak_new_buffer"), 3000u);
 }
 
+// The same run's snapshot through every other writer, read back by real readers where there is one.
+TEST_F(HeapExperts, EveryReportFormatShowsHeapBesideApiAndTheLeftBehindStacks) {
+    ASSERT_EQ(run_host("r.nmsnap", {"fail", "leak"}), 0) << out_;
+    auto report = [&](const std::string &format, const std::string &out) {
+        const Result r = run({NMT_NMLEAK, "report", "-q", (dir_ / "r.nmsnap").string(), "-f", format, "-o",
+                              (dir_ / out).string()});
+        EXPECT_EQ(r.status, 0) << format;
+    };
+
+    report("sarif", "r.sarif");
+    const json sarif = json_report("r.sarif");
+    bool heap_left = false, api = false;
+    for (const json &res : sarif["runs"][0]["results"]) {
+        const std::string text = res["message"]["text"];
+        const json &p = res["properties"];
+        if (p["expert"] == "heap-fail" && p["origin"] == "heap" && p.value("leftBehind", false) &&
+            text.find("on the heap, outside the API, left behind at its close") != std::string::npos)
+            heap_left = true;
+        if (p["expert"] == "heap-leak" && p["origin"] == "api" && p["bytes"] == 1000u) api = true;
+    }
+    EXPECT_TRUE(heap_left) << sarif.dump(1).substr(0, 4000);
+    EXPECT_TRUE(api);
+
+    report("html", "r.html");
+    const std::string html = text("r.html");
+    EXPECT_NE(html.find("<th>heap bytes</th>"), std::string::npos);
+    EXPECT_NE(html.find("<b>left behind</b> (heap blocks outside the API, not freed)"), std::string::npos);
+    EXPECT_NE(html.find("keep_new_buffer"), std::string::npos);
+    EXPECT_NE(html.find("on the heap (outside the API) by <b>heap-leak"), std::string::npos);
+
+    report("pprof", "r.pb.gz");
+    if (system("command -v go >/dev/null 2>&1") != 0) GTEST_SKIP() << "go is not on PATH (Debian: golang-go)";
+    const std::string env = "HOME=" + (dir_ / "home").string() + " GOCACHE=" + (dir_ / "gocache").string() +
+                            " GOPATH=" + (dir_ / "gopath").string() + " GOPROXY=off GOFLAGS= GOTOOLCHAIN=local ";
+    fs::create_directories(dir_ / "home");
+    const Result tags = run({"/bin/sh", "-c", env + "go tool pprof -tags -sample_index=outstanding_space " +
+                                                  (dir_ / "r.pb.gz").string() + " 2>&1"});
+    EXPECT_EQ(tags.status, 0) << tags.out;
+    EXPECT_NE(tags.out.find("origin:"), std::string::npos) << tags.out;
+    EXPECT_NE(tags.out.find("left_behind:"), std::string::npos) << tags.out;
+    const Result top = run({"/bin/sh", "-c", env + "go tool pprof -top -unit=B -sample_index=outstanding_space "
+                                                  "-tagfocus=left_behind=yes " + (dir_ / "r.pb.gz").string() + " 2>&1"});
+    EXPECT_EQ(top.status, 0) << top.out;
+    EXPECT_NE(top.out.find("keep_new_buffer"), std::string::npos) << top.out;
+    EXPECT_NE(top.out.find("leak_new_buffer"), std::string::npos) << top.out;
+    EXPECT_EQ(top.out.find("host_leak"), std::string::npos) << top.out;
+}
+
 } // namespace
