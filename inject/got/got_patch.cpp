@@ -216,7 +216,9 @@ struct PatchPass {
                     const uintptr_t now = load(address);
                     const uintptr_t real = reinterpret_cast<uintptr_t>(rd.real);
                     const bool stub = type == R_X86_64_JUMP_SLOT && now >= lo && now < hi;
-                    if (now == reinterpret_cast<uintptr_t>(rd.hook)) {
+                    if (rd.canonical && now == reinterpret_cast<uintptr_t>(rd.canonical)) {
+                        // through the executable's PLT: redirected there
+                    } else if (now == reinterpret_cast<uintptr_t>(rd.hook)) {
                         m.slots.push_back({address, real, k}); // left over from an earlier attach
                     } else if (now == real || stub) {
                         m.slots.push_back({address, now, k});

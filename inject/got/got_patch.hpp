@@ -21,6 +21,10 @@ struct Redirect {
     void *hook;       // what its entries point to while patched
     void *real;       // the definition the process binds it to (dlsym RTLD_DEFAULT)
     bool must_match;  // an entry bound to anything but `real` refuses the whole patch
+    // A non-PIE executable that takes the function's address gives it a canonical PLT entry
+    // there, and every GOT_DAT entry of the process is bound to that stub, which jumps through
+    // the executable's own (redirected) entry: such entries are left alone. Or nullptr.
+    void *canonical = nullptr;
 };
 
 struct PatchStats {

@@ -285,6 +285,27 @@ std::string where_defined(void *fn) {
     return info.dli_fname;
 }
 
+// True when fn is a PLT stub (endbr64; [bnd] jmp *slot(%rip)): a canonical PLT entry of a
+// non-PIE executable. *target: what its GOT slot holds when resolved already, else nullptr.
+bool plt_stub(void *fn, void **target) {
+    *target = nullptr;
+    if (!fn) return false;
+    const auto *c = static_cast<const unsigned char *>(fn);
+    Dl_info info{};
+    if (!dladdr(fn, &info)) return false;
+    if (c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa) c += 4; // endbr64
+    if (c[0] == 0xf2) ++c;                                                  // bnd
+    if (c[0] != 0xff || c[1] != 0x25) return false;
+    int32_t disp;
+    std::memcpy(&disp, c + 2, sizeof disp);
+    void *const *slot = reinterpret_cast<void *const *>(c + 6 + disp);
+    void *t = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    Dl_info where{};
+    // A lazy entry not called yet points back into its own object.
+    if (dladdr(t, &where) && where.dli_fbase != info.dli_fbase) *target = t;
+    return true;
+}
+
 // Resolves every real function; false with *error when the malloc family is not glibc's.
 bool resolve(std::vector<Redirect> *out, std::string *error) {
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -292,15 +313,24 @@ bool resolve(std::vector<Redirect> *out, std::string *error) {
         *error = "glibc (libc.so.6) is not loaded in the process";
         return false;
     }
+    void *libstdcxx = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_NOLOAD);
     for (const Entry &e : kEntries) {
         void *global = dlsym(RTLD_DEFAULT, e.name);
+        void *canonical = nullptr, *behind = nullptr;
+        if (plt_stub(global, &behind)) {
+            canonical = global;
+            // The definition behind it: glibc's for C (checked below), libstdc++'s for C++.
+            global = e.c ? dlsym(libc, e.name) : (libstdcxx ? dlsym(libstdcxx, e.name) : behind);
+            if (!global) global = behind;
+        }
         if (e.c) {
             void *own = dlsym(libc, e.name);
             if (!own) {
                 *error = std::string("glibc has no ") + e.name;
                 return false;
             }
-            if (global != own) {
+            if (global != own || (behind && behind != own)) {
+                if (behind && behind != own) global = behind;
                 *error = std::string("the process's ") + e.name + " is defined in " + where_defined(global) +
                          ", not glibc: it runs another allocator";
                 return false;
@@ -311,14 +341,22 @@ bool resolve(std::vector<Redirect> *out, std::string *error) {
             return false;
         }
         std::memcpy(e.real_fn_ptr, &global, sizeof global);
-        out->push_back({e.name, e.hook, global, e.c});
+        out->push_back({e.name, e.hook, global, e.c, canonical});
     }
-    void *dlclose_fn = dlsym(RTLD_DEFAULT, "dlclose");
+    // The loader's functions, from libc itself (never through a canonical PLT entry of the
+    // executable: that one jumps through an entry redirected to the hook).
+    void *dlclose_fn = dlsym(libc, "dlclose"), *dlopen_fn = dlsym(libc, "dlopen");
+    if (!dlclose_fn || !dlopen_fn) {
+        *error = "glibc has no dlopen/dlclose (glibc 2.34 or later is needed)";
+        return false;
+    }
+    void *dlclose_global = dlsym(RTLD_DEFAULT, "dlclose"), *dlopen_global = dlsym(RTLD_DEFAULT, "dlopen");
     std::memcpy(&r_dlclose, &dlclose_fn, sizeof dlclose_fn);
-    out->push_back({"dlclose", reinterpret_cast<void *>(&nmleak_hook_dlclose), dlclose_fn, false});
-    void *dlopen_fn = dlsym(RTLD_DEFAULT, "dlopen");
+    out->push_back({"dlclose", reinterpret_cast<void *>(&nmleak_hook_dlclose), dlclose_fn, false,
+                    dlclose_global != dlclose_fn ? dlclose_global : nullptr});
     std::memcpy(&nmleak_real_dlopen, &dlopen_fn, sizeof dlopen_fn);
-    out->push_back({"dlopen", reinterpret_cast<void *>(&nmleak_hook_dlopen), dlopen_fn, false});
+    out->push_back({"dlopen", reinterpret_cast<void *>(&nmleak_hook_dlopen), dlopen_fn, false,
+                    dlopen_global != dlopen_fn ? dlopen_global : nullptr});
     return true;
 }
 
