@@ -91,6 +91,8 @@ struct PatchPass {
     std::string error;
     PatchStats *stats = nullptr;
     uint64_t generation = 0;
+    bool strict = true;       // Write: a refused module fails the pass (else it is skipped)
+    uintptr_t bad_target = 0; // where the refused entry pointed
 
     static int visit(dl_phdr_info *info, size_t, void *arg) {
         auto *pass = static_cast<PatchPass *>(arg);
@@ -126,9 +128,8 @@ struct PatchPass {
                 m->present = true;
                 return 0;
             }
-            Patcher::Module m{info->dlpi_addr, name, {}, true};
-            if (!collect(info, m)) return 1; // error set: stop the walk
-            if (!m.slots.empty()) pending.push_back(std::move(m));
+            // Entries are read in the write pass, once the module is surely relocated.
+            pending.push_back(Patcher::Module{info->dlpi_addr, name, {}, true});
             return 0;
         }
         case Mode::Write: {
@@ -143,6 +144,13 @@ struct PatchPass {
             }
             for (Patcher::Module &m : pending) {
                 if (m.base != info->dlpi_addr || m.name != name) continue;
+                if (!collect(info, m)) {
+                    if (strict) return 1; // error set: stop the walk
+                    error.clear();        // a module loaded later: left alone
+                    if (stats) ++stats->refused;
+                    break;
+                }
+                if (m.slots.empty()) break;
                 std::vector<Patcher::Slot> written;
                 for (const Patcher::Slot &s : m.slots)
                     if (store(info, s.address, reinterpret_cast<uintptr_t>(self->redirects_[s.redirect].hook)))
@@ -223,12 +231,11 @@ struct PatchPass {
                     } else if (now == real || stub) {
                         m.slots.push_back({address, now, k});
                     } else if (rd.must_match && now != 0) {
-                        Dl_info where{};
-                        dladdr(reinterpret_cast<void *>(now), &where);
+                        // Not dladdr here: it takes the loader's lock, and a dlopen holding that
+                        // one waits for the lock this walk holds. Named after the walk.
                         error = std::string(*m.name.c_str() ? base_name(m.name.c_str()) : "the executable") +
-                                " calls " + rd.name + " in " +
-                                (where.dli_fname ? base_name(where.dli_fname) : "unknown code") +
-                                ", not in glibc: the process runs another allocator";
+                                " calls " + rd.name + " in ";
+                        bad_target = now;
                         return false;
                     } else if (stats) {
                         ++stats->kept;
@@ -246,7 +253,7 @@ struct PatchPass {
 Patcher::Patcher(std::vector<Redirect> redirects, std::vector<std::string> skip)
     : redirects_(std::move(redirects)), skip_(std::move(skip)) {}
 
-bool Patcher::patch(PatchStats *stats, std::string *error) {
+bool Patcher::patch(PatchStats *stats, std::string *error, bool strict) {
     PatchPass collect{this, PatchPass::Mode::Collect, {}, {}, stats};
     for (Module &m : modules_) m.present = false;
     dl_iterate_phdr(PatchPass::visit, &collect);
@@ -271,7 +278,16 @@ bool Patcher::patch(PatchStats *stats, std::string *error) {
         else collect.pending.erase(collect.pending.begin() + long(i)); // gone, or failed to load
     }
     PatchPass write{this, PatchPass::Mode::Write, std::move(collect.pending), {}, stats};
+    write.strict = strict;
     dl_iterate_phdr(PatchPass::visit, &write);
+    if (!write.error.empty()) {
+        Dl_info where{};
+        const bool named = dladdr(reinterpret_cast<void *>(write.bad_target), &where) && where.dli_fname;
+        if (error)
+            *error = write.error + (named ? base_name(where.dli_fname) : "unknown code") +
+                     ", not in glibc: the process runs another allocator";
+        return false;
+    }
     return true;
 }
 

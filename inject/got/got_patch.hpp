@@ -32,6 +32,7 @@ struct PatchStats {
     size_t entries = 0;  // entries redirected
     size_t kept = 0;     // entries bound elsewhere (not must_match): left alone
     size_t repaired = 0; // entries found bound to `real` again (a lazy binding that raced us)
+    size_t refused = 0;  // modules loaded later left alone: bound to another allocator
 };
 
 class Patcher {
@@ -40,9 +41,10 @@ public:
     Patcher(std::vector<Redirect> redirects, std::vector<std::string> skip);
 
     // Redirects the entries of every loaded module not patched yet, and re-redirects entries of
-    // patched modules found bound to `real` again. False with *error (nothing left redirected by
-    // this call) when a must_match entry is bound elsewhere: another allocator.
-    bool patch(PatchStats *stats, std::string *error);
+    // patched modules found bound to `real` again. A module whose must_match entry is bound
+    // elsewhere (another allocator): strict, the pass stops there and returns false with *error
+    // (modules written before it stay redirected: restore() them); else it is left alone.
+    bool patch(PatchStats *stats, std::string *error, bool strict = true);
     // Puts every entry still pointing at its hook back to what it held. Modules unloaded since are
     // skipped (their memory is gone).
     void restore();

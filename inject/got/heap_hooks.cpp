@@ -377,7 +377,7 @@ void *watch(void *) {
         if (!g_patcher || !g_watching.load()) break;
         PatchStats stats;
         std::string why;
-        if (g_patcher->patch(&stats, &why)) g_loaded_later.fetch_add(stats.modules, std::memory_order_relaxed);
+        if (g_patcher->patch(&stats, &why, false)) g_loaded_later.fetch_add(stats.modules, std::memory_order_relaxed);
         nm::heap::observed_objects_changed();
     }
     return nullptr;
@@ -396,7 +396,7 @@ void patch_new_modules() noexcept {
     if (!lock.owns_lock() || !g_patcher) return;
     PatchStats stats;
     std::string why;
-    if (g_patcher->patch(&stats, &why)) g_loaded_later.fetch_add(stats.modules, std::memory_order_relaxed);
+    if (g_patcher->patch(&stats, &why, false)) g_loaded_later.fetch_add(stats.modules, std::memory_order_relaxed);
 }
 
 bool heap_attach(std::string *status, std::string *error) {
