@@ -241,9 +241,15 @@ TEST_F(HeapAttach, DebianPython3IsAttachedSnapshottedAndDetached) {
 // sleeps its time and exits 0.
 TEST_F(HeapAttach, DebianSleepIsAttachedAndEndsNormally) {
     Process p;
-    ASSERT_TRUE(p.start({"/bin/sleep", "2"}));
-    nmt::sleep_ms(200);
+    ASSERT_TRUE(p.start({"/bin/sleep", "3"}));
     const pid_t pid = p.pid();
+    // Until it sleeps: exec'd, and in clock_nanosleep(2) (number 230), not still starting.
+    for (int i = 0; i < 500; ++i) {
+        std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+        long nr = -1;
+        if (sc >> nr && nr == 230) break;
+        nmt::sleep_ms(10);
+    }
     const nmt::Result a = attach(pid);
     ASSERT_EQ(a.status, 0) << a.err;
     const nm::model::Snapshot s = snapshot_of(pid);
