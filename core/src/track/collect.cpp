@@ -73,6 +73,7 @@ void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
 void Query::read(Reading &out, bool include_blocks, uint64_t since) {
     Tracker::get().read(out, include_blocks, since);
 }
+void Query::history(Reading &out, uint64_t since) { Tracker::get().read_history(out, since); }
 bool Query::stack(uint32_t id, std::vector<uintptr_t> &frames) { return Tracker::get().depot().get(id, frames); }
 uint64_t Query::now_ms() noexcept { return Tracker::get().now_ms(); }
 uint64_t Query::start_unix_ms() noexcept { return Tracker::get().start_unix_ms(); }

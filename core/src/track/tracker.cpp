@@ -22,7 +22,7 @@
 
 namespace nm::track {
 
-thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 

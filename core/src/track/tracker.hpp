@@ -56,6 +56,7 @@ public:
     // For snapshots (Query::read): every open key, blocks included when asked, and the history
     // newer than `since`.
     void read(Reading &out, bool include_blocks, uint64_t since);
+    void read_history(Reading &out, uint64_t since) const { history_.read(out, since); }
     const StackDepot &depot() const noexcept { return depot_; }
     uint64_t now_ms() const noexcept;
     uint64_t start_unix_ms() const noexcept { return start_unix_ms_; }
@@ -132,7 +133,8 @@ inline Tracker &Tracker::get() noexcept {
 }
 
 // initial-exec: one pointer of static TLS, read without a __tls_get_addr call on the hot path.
-extern thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
+// constinit: no TLS wrapper call to check for a dynamic initializer on every access.
+extern constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
 
 inline ThreadState *Tracker::thread_state() noexcept {
     ThreadState *ts = t_state;
@@ -176,7 +178,9 @@ public:
         if (__builtin_expect(!key_, 0)) return;
         lane_ = t.lane_for(ts, key_, reinterpret_cast<uintptr_t>(handle), kh_.gen);
         if (__builtin_expect(!lane_, 0)) return;
-        ts->in_api.store(kh_.slot, std::memory_order_relaxed);
+        // Release, though nothing needs it on x86: a closer of another key that reads this word
+        // then also sees this thread's writes from its earlier calls (TSan does not see membarrier).
+        ts->in_api.store(kh_.slot, std::memory_order_release);
         // Pairs with the barrier in quiesce(): without membarrier(2) this is a real fence.
         if (__builtin_expect(t.options_.heavy_fence, 0)) std::atomic_thread_fence(std::memory_order_seq_cst);
         else std::atomic_signal_fence(std::memory_order_seq_cst);
