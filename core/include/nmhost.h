@@ -28,7 +28,9 @@ DWORD WINAPI NmRequestExpertTerminate(HEXPERTKEY hExpertKey);
 /* Frees every block the key still holds, records the cleanup (leaks for NM_OUTCOME_DONE, forced
  * cleanup otherwise) and invalidates the key. pInfo may be NULL. */
 DWORD WINAPI NmCloseExpertKey(HEXPERTKEY hExpertKey, DWORD outcome, NMCLEANUPINFO *pInfo);
-/* Writes a report of the whole process: format "text", "json" (more formats: see README). */
+/* Writes a report of the whole process: format "text", "json", "sarif", "folded", "pprof", "html"
+ * or "snapshot"; NULL or "" picks it from the extension (.txt .json .sarif .folded .pb.gz .html
+ * .nmsnap). */
 DWORD WINAPI NmWriteReport(const char *path, const char *format);
 
 /* Call-stack capture for blocks allocated from now on: depth 0 is the sizes-only mode (no stacks);
