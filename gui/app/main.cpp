@@ -3,10 +3,14 @@
 #include "headless.hpp"
 #include "window.hpp"
 
+#include "flame.hpp"
+
 #include <CLI/CLI.hpp>
 #include <imgui.h>
+#include <nmleak/text.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 #ifndef NMLEAK_VERSION
 #define NMLEAK_VERSION "0.0.0"
@@ -34,6 +38,9 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--search", o->search,
                    "Search frames by function, file or module (fn:, file:, module: for one field): the flame graph "
                    "highlights them, the call trees and block list keep only matching stacks");
+    std::string measure;
+    cli.add_option("--measure", measure, "What the flame graph's widths measure: outstanding, leaked, reclaimed, retained, all")
+        ->check(CLI::IsMember({"outstanding", "leaked", "reclaimed", "retained", "all"}));
     cli.add_option("--width", o->width, "Window width")->check(CLI::Range(320, 8192));
     cli.add_option("--height", o->height, "Window height")->check(CLI::Range(240, 8192));
     cli.add_option("--timeout", o->timeout_s, "Headless: seconds to wait for the data")->check(CLI::Range(0.1, 3600.0));
@@ -50,10 +57,11 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
         const int rc = cli.exit(e);
         return rc == 0 ? 0 : 1;
     }
+    o->flame_measure = measure.empty() ? -1 : nm::gui::parse_flame_measure(measure);
     for (const std::string &c : clicks) {
         float x = 0, y = 0;
         if (std::sscanf(c.c_str(), "%f,%f", &x, &y) != 2) {
-            std::fprintf(stderr, "nmleak-gui: --click wants X,Y, not '%s'\n", c.c_str());
+            std::fprintf(stderr, "nmleak-gui: --click wants X,Y, not '%s'\n", nm::text::escape(c).c_str());
             return 1;
         }
         o->clicks.emplace_back(x, y);
@@ -91,7 +99,7 @@ int main(int argc, char **argv) {
     wo.title = "nmleak";
     std::unique_ptr<Window> window = Window::create(wo, &error);
     if (!window) {
-        std::fprintf(stderr, "nmleak-gui: %s\n", error.c_str());
+        std::fprintf(stderr, "nmleak-gui: %s\n", nm::text::escape_lines(error).c_str());
         ImGui::DestroyContext();
         return 2;
     }
@@ -110,6 +118,8 @@ int main(int argc, char **argv) {
         } else {
             if (!o.view.empty())
                 if (auto tab = parse_tab(o.view)) app.ui().select_tab(*tab);
+            app.ui().search = o.search;
+            app.ui().flame_measure = o.flame_measure;
             bool compared = o.compare.empty();
             int settle = 3; // ImGui lays tables out over a couple of frames after a change
             while (!window->should_close() && !app.quit_requested()) {
@@ -126,6 +136,14 @@ int main(int argc, char **argv) {
                     compared = true;
                 }
             }
+        }
+        // A source that still has not answered when the headless timeout ended the run (a read
+        // that never returns) must not keep the process alive: end without joining it.
+        if (headless && rc != 0 && !session.wait_idle(2000)) {
+            std::fprintf(stderr, "nmleak-gui: %s still not answering; exiting without it\n",
+                         session.status().connection.empty() ? "the source" : nm::text::escape(session.status().connection).c_str());
+            std::fflush(nullptr);
+            std::_Exit(rc);
         }
         // Session and scanner stop their threads here, before the window and ImGui go away.
     }

@@ -142,6 +142,11 @@ std::string state_text(const model::Expert &e) {
     return "?";
 }
 
+std::string state_text(const model::Expert &e, bool process_ended) {
+    if (process_ended && e.state != model::ExpertState::Closed) return "unknown (process ended)";
+    return state_text(e);
+}
+
 const char *misuse_text(model::MisuseKind k) {
     switch (k) {
     case model::MisuseKind::DoubleFree: return "double free";
@@ -149,6 +154,7 @@ const char *misuse_text(model::MisuseKind k) {
     case model::MisuseKind::InteriorPointer: return "interior pointer";
     case model::MisuseKind::ForeignKey: return "foreign key";
     case model::MisuseKind::CorruptHeader: return "corrupt header";
+    case model::MisuseKind::MismatchedFree: return "mismatched free";
     }
     return "?";
 }
@@ -162,6 +168,18 @@ const char *outcome_text(model::Outcome o) {
     case model::Outcome::Timeout: return "forced: timeout";
     }
     return "?";
+}
+
+const char *severity_text(uint32_t severity) {
+    switch (severity) {
+    case 0: return "informational";
+    case 1: return "warning";
+    case 2: return "strong warning";
+    case 3: return "error";
+    case 4: return "severe error";
+    case 5: return "critical error";
+    default: return "?";
+    }
 }
 
 } // namespace nm::gui::fmt

@@ -2,6 +2,8 @@
 #include "progress.hpp"
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include "live_target.hpp"
 
 #include <nmleak/snapshot_io.hpp>
@@ -45,7 +47,11 @@ public:
         std::string error;
         bool attached_here = false;
         if (!inject::connect_agent(pid_, options, &client, &error)) {
-            if (!attach_ || !socket_.empty()) return fail(error + (attach_ ? "" : " (or pass --attach)"));
+            // --attach helps only a process without an agent; a busy or refusing agent it does not.
+            const bool no_agent = error.find("has no agent") != std::string::npos ||
+                                  error.find("no agent running") != std::string::npos;
+            if (!attach_ || !socket_.empty() || !no_agent)
+                return fail(error + (!attach_ && no_agent && socket_.empty() ? " (or pass --attach)" : ""));
             inject::AttachOutcome out;
             if (!inject::attach(pid_, 0, &out, &error)) return fail(error);
             attached_here = !out.was_running;
@@ -59,7 +65,7 @@ public:
         client.close();
         if (attached_here) {
             std::string socket, why;
-            if (!inject::detach(pid_, &socket, &why)) std::fprintf(stderr, "nmleak: warning: %s\n", why.c_str());
+            if (!inject::detach(pid_, &socket, &why)) std::fprintf(stderr, "nmleak: warning: %s\n", text::escape(why).c_str());
         }
         if (rc != kExitOk) return fail(error);
         progress.stage("writing " + output_);
@@ -79,7 +85,7 @@ public:
         std::fprintf(stderr,
                      "nmleak: wrote %s: process %d, %zu keys (%llu open), %llu live blocks (%s), %llu cleanups; "
                      "%.2f s\n",
-                     output_.c_str(), snap.process.pid, snap.experts.size(), static_cast<unsigned long long>(open),
+                     text::escape(output_).c_str(), snap.process.pid, snap.experts.size(), static_cast<unsigned long long>(open),
                      static_cast<unsigned long long>(blocks), inject::human_bytes(bytes).c_str(),
                      static_cast<unsigned long long>(cleanups), now_s() - start);
         return kExitOk;

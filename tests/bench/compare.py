@@ -8,6 +8,8 @@ Variants (tests/bench/workload.cpp, built by the project's CMake as workload_*):
   malloc           glibc malloc / realloc / free
   lsan             glibc malloc under gcc's LeakSanitizer (-fsanitize=leak, stack capture on)
   heaptrack        workload_malloc under `heaptrack` (its data file goes to a temp dir)
+  nmleak-heap      workload_malloc with the whole-heap shim preloaded (what `nmleak run` does):
+                   glibc's malloc replaced by tracked mimalloc blocks, stacks by the .eh_frame walk
 
 Every round runs every variant once per thread count (rounds are interleaved, with the order
 rotated each round, so drift on a shared machine hits all variants alike). Figures are medians
@@ -37,10 +39,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc", "lsan", "heaptrack"]
+MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan", "heaptrack"]
 # With more than one thread the nmleak variants also run with one key shared by all threads.
 SHARED_VARIANTS = {"nmleak-stacks": "nmleak-stacks-shared", "nmleak-nostacks": "nmleak-nostacks-shared"}
-RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc", "lsan"]
+RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan"]
 CALLGRIND_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc"]
 
 # (numerator, denominator, {threads: limit}, what it checks)
@@ -52,6 +54,8 @@ MIX_TARGETS = [
     ("nmleak-nostacks-shared", "mimalloc", {2: 1.3}, "sizes only, shared key, vs raw mimalloc"),
     ("nmleak-stacks-shared", "nmleak-stacks", {2: 1.15}, "stacks on, shared key vs key per thread"),
     ("nmleak-nostacks-shared", "nmleak-nostacks", {2: 1.15}, "sizes only, shared key vs key per thread"),
+    ("nmleak-heap", "lsan", {1: 0.5}, "whole heap vs LeakSanitizer"),
+    ("nmleak-heap", "heaptrack", {1: 0.2, 2: 0.1}, "whole heap vs heaptrack"),
 ]
 # (variant, limit): (variant / mimalloc at 2 threads) / (variant / mimalloc at 1 thread)
 SCALING_TARGETS = [("nmleak-stacks", 1.1), ("nmleak-nostacks", 1.1)]
@@ -111,8 +115,11 @@ class Runner:
         exe = {"nmleak-stacks": "workload_nmleak", "nmleak-nostacks": "workload_nmleak",
                "nmleak-stacks-shared": "workload_nmleak", "nmleak-nostacks-shared": "workload_nmleak",
                "mimalloc": "workload_mimalloc", "malloc": "workload_malloc", "lsan": "workload_lsan",
-               "heaptrack": "workload_malloc"}[variant]
+               "heaptrack": "workload_malloc", "nmleak-heap": "workload_malloc"}[variant]
         cmd = [os.path.join(self.bench, exe)] + extra
+        if variant == "nmleak-heap":
+            env["LD_PRELOAD"] = os.path.join(os.path.abspath(self.args.build_dir), "inject", "preload",
+                                             "libnmleak-heap.so")
         if variant == "heaptrack":
             cmd = ["heaptrack", "-o", os.path.join(self.tmp, "heaptrack.%p")] + cmd
         return cmd, env
@@ -322,7 +329,7 @@ def main():
         print("heaptrack not found: skipping that variant")
         variants.remove("heaptrack")
     if not args.no_build:
-        subprocess.run(["cmake", "--build", args.build_dir, "--target", "bench_all", "-j2"], check=True)
+        subprocess.run(["cmake", "--build", args.build_dir, "--target", "bench_all", "nmleak_heap", "-j2"], check=True)
 
     started = time.time()
     print(machine_line(), flush=True)

@@ -4,6 +4,7 @@
 
 #include <stb/stb_image.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,7 +128,7 @@ fs::path GuiScreenshot::dir_;
 const std::string kGui = NMGUI_BIN;
 
 TEST_F(GuiScreenshot, EveryViewOfAnOfflineSnapshotHasContent) {
-    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
+    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "events", "diff"}) {
         SCOPED_TRACE(view);
         const std::string png = path(std::string(view) + ".png");
         const RunResult r = run(kGui + " --screenshot " + png + " --view " + view + " --width 1280 --height 800 --open " +
@@ -192,6 +193,11 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     const std::string hover = shot("flame-hover.png", "--mouse 300,324");
     EXPECT_GT(differing(all, zoomed), 0.003);
     EXPECT_GT(differing(all, hover), 0.01);
+    // Another measure: the reclaimed bytes of the forced cleanups are another graph.
+    const std::string reclaimed = shot("flame-reclaimed.png", "--measure reclaimed");
+    EXPECT_GT(differing(all, reclaimed), 0.02);
+    const std::string outstanding = shot("flame-outstanding.png", "--measure outstanding");
+    EXPECT_LT(differing(all, outstanding), 0.005); // the default for data with outstanding blocks
     // Zoomed into the matching frame, the whole row is highlighted: more match colour than before.
     const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,324 --search http_read_body");
     EXPECT_GT(count_color(zoomed_found, kMatchR, kMatchG, kMatchB), match_found);
@@ -231,6 +237,26 @@ TEST_F(GuiScreenshot, UnknownViewIsAUsageError) {
     const RunResult r = run(kGui + " --screenshot " + path("x.png") + " --view nonsense --open " + path("phase1.nmsnap"));
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("unknown view"), std::string::npos) << r.output;
+}
+
+// A FIFO with no writer: refused at once, by name, and the headless run ends (coreutils' timeout
+// would end a run that blocks, with status 124).
+TEST_F(GuiScreenshot, AFifoIsRefusedAndTheRunEnds) {
+    const std::string fifo = path("fifo.nmsnap");
+    fs::remove(fifo);
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    const std::string png = path("fifo.png");
+    const RunResult r = run("timeout -s KILL 60 " + kGui + " --timeout 5 --screenshot " + png + " --open " + fifo);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("FIFO"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(fifo), std::string::npos) << r.output;
+    EXPECT_TRUE(fs::exists(png)) << "the window rendered the error";
+    // --compare reads a file too.
+    const RunResult cmp = run("timeout -s KILL 60 " + kGui + " --timeout 5 --screenshot " + png + " --open " +
+                              path("phase1.nmsnap") + " --compare " + fifo);
+    EXPECT_NE(cmp.exit_code, -1) << cmp.output;
+    EXPECT_NE(cmp.exit_code, 124) << cmp.output;
+    EXPECT_NE(cmp.output.find("FIFO"), std::string::npos) << cmp.output;
 }
 
 TEST(GuiNoDisplay, FailsWithAClearMessage) {

@@ -23,4 +23,9 @@ bool thread_in_api() noexcept;
 // call it was inside, so closing its key does not wait for it.
 void thread_recover_after_unwind() noexcept;
 
+// The body of libnmapi's _exit() and _Exit(): unwinds a guarded expert thread whose own code
+// (caller_pc) called it, else writes the NMLEAK_REPORT report (not in a fork child) and ends the
+// process with `status`. For an interposer that comes before libnmapi (the preloaded agent).
+[[noreturn]] void exit_without_atexit(int status, uintptr_t caller_pc) noexcept;
+
 } // namespace nm

@@ -34,6 +34,8 @@ KeyMark mark_of(const model::Expert &e) {
     m.crash_signal = e.crash_signal;
     m.cleanups_sent = e.cleanups.size();
     m.misuse_sent = e.misuse.size();
+    m.events_sent = e.events.size();
+    m.events_dropped = e.events_dropped;
     return m;
 }
 
@@ -45,7 +47,7 @@ bool same(const KeyMark &a, const KeyMark &b) {
            a.allocs == b.allocs && a.reallocs == b.reallocs && a.frees == b.frees &&
            a.misuse_count == b.misuse_count && a.outcome_detail == b.outcome_detail &&
            a.crash_signal == b.crash_signal && a.cleanups_sent == b.cleanups_sent &&
-           a.misuse_sent == b.misuse_sent;
+           a.misuse_sent == b.misuse_sent && a.events_sent == b.events_sent && a.events_dropped == b.events_dropped;
 }
 
 } // namespace
@@ -157,15 +159,25 @@ bool Source::delta(Baseline *baseline, model::Snapshot *out) {
         const KeyMark now_mark = mark_of(e);
         auto [it, fresh] = baseline->keys_.try_emplace(e.id);
         if (!fresh && misuse.empty() && same(it->second, now_mark)) continue;
+        const size_t events_from = fresh ? 0 : std::min(it->second.events_sent, e.events.size());
         it->second = now_mark;
         model::Expert x = e;
         x.misuse = std::move(misuse);
+        x.events.assign(e.events.begin() + ptrdiff_t(events_from), e.events.end());
         emit(std::move(x));
     }
-    for (const track::KeyRecord &k : h.closed) {
-        model::Expert x = expert_from(k);
-        x.misuse = take_misuse(k.id);
-        baseline->keys_.erase(k.id);
+    std::vector<model::Expert> closed;
+    closed.reserve(h.closed.size());
+    for (const track::KeyRecord &k : h.closed) closed.push_back(expert_from(k));
+    add_events(closed);
+    for (model::Expert &x : closed) {
+        x.misuse = take_misuse(x.id);
+        // Events this client was told while the key was open are not sent again.
+        if (auto it = baseline->keys_.find(x.id); it != baseline->keys_.end()) {
+            const size_t events_from = std::min(it->second.events_sent, x.events.size());
+            x.events.erase(x.events.begin(), x.events.begin() + ptrdiff_t(events_from));
+            baseline->keys_.erase(it);
+        }
         emit(std::move(x));
     }
     // Marks of keys that are no longer open (closed, told above or earlier) are dropped.

@@ -1,10 +1,12 @@
-// snapshot_codec.cpp - the uncompressed payload encoding of one model::Snapshot (format version 1).
+// snapshot_codec.cpp - the uncompressed payload encoding of one model::Snapshot (format version 2;
+// version 1 payloads still decode).
 //
 // Layout. Every integer is little-endian with no padding or alignment; `str` is a u32 byte length
 // followed by that many bytes (UTF-8, no terminator). Lists are a count followed by the elements.
 //
 //   process   i32 pid | str command | str executable | str hostname
 //             u64 start_unix_ms | u64 snapshot_ms | u32 stack_depth
+//             v2: u8 heap_tracked | u64 foreign_frees | u8 reach_classified
 //   modules   u32 n, then n x { str path | u64 base | u64 size | str build_id }
 //   frames    u32 n, then n x { u64 address | str function | str file | u32 line
 //                               | str module | u64 module_offset }
@@ -15,17 +17,30 @@
 //     u64 live_blocks | u64 live_bytes | u64 peak_bytes | u64 allocs | u64 reallocs | u64 frees
 //     u64 misuse_count
 //     str outcome_detail | i32 crash_signal | u64 crash_address | u32 crash_stack
-//     blocks    u64 n, then n x { u64 address | u64 size | u32 stack | u64 time_ms }   (28 bytes each)
+//     blocks    u64 n, then n x { u64 address | u64 size | u32 stack | u64 time_ms
+//                                 | v2: u8 origin | u8 reach }      (28 bytes each, v2: 30)
 //     cleanups  u32 n, then n x { u64 time_ms | u32 outcome | u64 blocks | u64 bytes
-//                                 | u32 g, then g x { u32 stack | u64 blocks | u64 bytes } }
+//                                 | u32 g, then g x { u32 stack | u64 blocks | u64 bytes }
+//                                 | v2: u64 left_blocks | u64 left_bytes
+//                                 | v2: u32 g, then g x { u32 stack | u64 blocks | u64 bytes } }
 //     misuse    u32 n, then n x { u64 time_ms | u32 kind | str function | u64 address | u32 stack
 //                                 | str owner }
+//     v2: u32 kind
+//     v2: events u32 n, then n x { u64 time_ms | u32 ident | u32 flags | u32 severity
+//                                 | u32 justification | str source | str name | str description
+//                                 | str machine | str url | u64 event_unix_ms
+//                                 | u32 c, then c x { str name | u32 type | str value } }
+//     v2: u64 events_dropped
+//     v2: n x str justification_text (one per event, in order)
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
 // every index points at something that exists, so consumers can index without checking.
 #include <nmleak/snapshot_io.hpp>
 
+#include "model/payload_source.hpp"
+
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -34,7 +49,19 @@ namespace nm::snapshot_io {
 namespace {
 
 constexpr uint32_t kEndMarker = 0x444E4521u;
-constexpr size_t kBlockBytes = 28;
+constexpr size_t kBlockBytesV1 = 28;
+constexpr size_t kBlockBytes = 30;
+// Lists are decoded element by element and grow with what was read; at most this many elements are
+// reserved before any of them arrived. Blocks are taken kBlockBatch at a time.
+constexpr uint64_t kReserveAhead = 1024;
+constexpr size_t kBlockBatch = 4096;
+
+// Makes room for n elements that are still to be read, without trusting n for more than
+// kReserveAhead of them.
+template <class T> void reserve_ahead(std::vector<T> &v, uint64_t n) {
+    v.clear();
+    v.reserve(static_cast<size_t>(std::min(n, kReserveAhead)));
+}
 
 inline void store_le32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -57,6 +84,7 @@ class Writer {
 public:
     explicit Writer(std::vector<uint8_t> *out) : out_(out) {}
 
+    void u8(uint8_t v) { *grow(1) = v; }
     void u32(uint32_t v) { store_le32(grow(4), v); }
     void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
     void u64(uint64_t v) { store_le64(grow(8), v); }
@@ -81,20 +109,28 @@ private:
     std::vector<uint8_t> *out_;
 };
 
-// A bounds-checked cursor. The first failure sticks, so callers can read a whole record and test
-// ok() once; every read past the end returns zeros.
+// A bounds-checked cursor over the payload, which is either one span in memory or a stream of
+// pieces from a ByteSource (zstd output): only the current piece is held, plus the bytes of one
+// field that straddles two pieces. The first failure sticks, so callers can read a whole record
+// and test ok() once; every read past the end returns zeros. Sizes are checked against the
+// payload's declared size, and memory grows only with bytes that really arrived.
 class Reader {
 public:
-    explicit Reader(std::span<const uint8_t> in) : in_(in) {}
+    explicit Reader(std::span<const uint8_t> in) : piece_(in), size_(in.size()) {}
+    Reader(ByteSource &source, uint64_t size) : source_(&source), size_(size) {}
 
     bool ok() const { return error_.empty(); }
     const std::string &error() const { return error_; }
-    size_t offset() const { return pos_; }
-    size_t remaining() const { return in_.size() - pos_; }
+    uint64_t offset() const { return base_ + at_; }
+    uint64_t remaining() const { return size_ - offset(); }
     void fail(const std::string &why) {
         if (error_.empty()) error_ = why;
     }
 
+    uint8_t u8(const char *what) {
+        const uint8_t *p = take(1, what);
+        return p ? *p : 0;
+    }
     uint32_t u32(const char *what) {
         const uint8_t *p = take(4, what);
         return p ? load_le32(p) : 0;
@@ -105,9 +141,22 @@ public:
         return p ? load_le64(p) : 0;
     }
     std::string str(const char *what) {
-        uint32_t n = u32(what);
-        const uint8_t *p = take(n, what);
-        return p ? std::string(reinterpret_cast<const char *>(p), n) : std::string();
+        const uint32_t n = u32(what);
+        std::string s;
+        if (!ok() || !room(n, what)) return s;
+        if (piece_.size() - at_ >= n) {
+            s.assign(reinterpret_cast<const char *>(piece_.data() + at_), n);
+            at_ += n;
+            return s;
+        }
+        // Across pieces: the string grows as its bytes arrive, never from the length alone.
+        while (s.size() < n) {
+            if (at_ == piece_.size() && !advance(what)) return std::string();
+            const size_t k = std::min<size_t>(n - s.size(), piece_.size() - at_);
+            s.append(reinterpret_cast<const char *>(piece_.data() + at_), k);
+            at_ += k;
+        }
+        return s;
     }
     // A list length, refused unless n elements of at least min_bytes each could still follow: a
     // corrupted count then fails here instead of reserving gigabytes.
@@ -115,27 +164,66 @@ public:
         if (!ok()) return 0;
         if (n > remaining() / min_bytes) {
             fail("corrupted payload: " + std::to_string(n) + " " + what + " at offset " +
-                 std::to_string(pos_) + " cannot fit in the " + std::to_string(remaining()) +
+                 std::to_string(offset()) + " cannot fit in the " + std::to_string(remaining()) +
                  " bytes left");
             return 0;
         }
         return n;
     }
+    // n contiguous bytes (n at most kMaxTake: lists are read in batches), valid until the next read.
     const uint8_t *take(size_t n, const char *what) {
-        if (!ok()) return nullptr;
-        if (n > remaining()) {
-            fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(pos_) +
-                 " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
-            return nullptr;
+        if (!ok() || !room(n, what)) return nullptr;
+        if (piece_.size() - at_ >= n) {
+            const uint8_t *p = piece_.data() + at_;
+            at_ += n;
+            return p;
         }
-        const uint8_t *p = in_.data() + pos_;
-        pos_ += n;
-        return p;
+        joint_.clear();
+        while (joint_.size() < n) {
+            if (at_ == piece_.size() && !advance(what)) return nullptr;
+            const size_t k = std::min(n - joint_.size(), piece_.size() - at_);
+            joint_.insert(joint_.end(), piece_.data() + at_, piece_.data() + at_ + k);
+            at_ += k;
+        }
+        return joint_.data();
     }
 
 private:
-    std::span<const uint8_t> in_;
-    size_t pos_ = 0;
+    bool room(uint64_t n, const char *what) {
+        if (n <= remaining()) return true;
+        fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(offset()) +
+             " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
+        return false;
+    }
+    // The next piece of a stream; false (failed) when there is none.
+    bool advance(const char *what) {
+        base_ += piece_.size();
+        at_ = 0;
+        piece_ = {};
+        std::string why;
+        if (!source_ || !source_->next(&piece_, &why)) {
+            fail(why.empty() ? "truncated payload: " + std::string(what) + " at offset " +
+                                   std::to_string(offset()) + ": the data ended"
+                             : why);
+            return false;
+        }
+        if (piece_.empty() || piece_.size() > size_ - base_) {
+            fail(piece_.empty() ? "truncated payload: " + std::string(what) + " at offset " +
+                                      std::to_string(offset()) + ": the data ended"
+                                : "corrupted payload: more data than the " + std::to_string(size_) +
+                                      " bytes announced");
+            piece_ = {};
+            return false;
+        }
+        return true;
+    }
+
+    std::span<const uint8_t> piece_; // the current piece (the whole payload for a span)
+    size_t at_ = 0;                  // read position in piece_
+    uint64_t base_ = 0;              // payload offset of piece_'s first byte
+    ByteSource *source_ = nullptr;   // null: piece_ is all there is
+    uint64_t size_ = 0;              // the payload's declared size
+    std::vector<uint8_t> joint_;     // a field that straddles two pieces
     std::string error_;
 };
 
@@ -166,6 +254,8 @@ void encode_expert(Writer &w, const model::Expert &e) {
         store_le64(p + 8, b.size);
         store_le32(p + 16, b.stack);
         store_le64(p + 20, b.time_ms);
+        p[28] = static_cast<uint8_t>(b.origin);
+        p[29] = static_cast<uint8_t>(b.reach);
         p += kBlockBytes;
     }
 
@@ -181,6 +271,14 @@ void encode_expert(Writer &w, const model::Expert &e) {
             w.u64(g.blocks);
             w.u64(g.bytes);
         }
+        w.u64(c.left_blocks);
+        w.u64(c.left_bytes);
+        w.count32(c.left_stacks, "left-behind stacks");
+        for (const model::StackGroup &g : c.left_stacks) {
+            w.u32(g.stack);
+            w.u64(g.blocks);
+            w.u64(g.bytes);
+        }
     }
 
     w.count32(e.misuse, "misuse events");
@@ -192,9 +290,27 @@ void encode_expert(Writer &w, const model::Expert &e) {
         w.u32(m.stack);
         w.str(m.owner);
     }
+
+    w.u32(static_cast<uint32_t>(e.kind));
+    w.count32(e.events, "events");
+    for (const model::Event &ev : e.events) {
+        w.u64(ev.time_ms);
+        for (uint32_t v : {ev.ident, ev.flags, ev.severity, ev.justification}) w.u32(v);
+        for (const std::string *t : {&ev.source, &ev.name, &ev.description, &ev.machine, &ev.url})
+            w.str(*t);
+        w.u64(ev.event_unix_ms);
+        w.count32(ev.columns, "event columns");
+        for (const model::EventColumn &c : ev.columns) {
+            w.str(c.name);
+            w.u32(c.type);
+            w.str(c.value);
+        }
+    }
+    w.u64(e.events_dropped);
+    for (const model::Event &ev : e.events) w.str(ev.justification_text);
 }
 
-bool decode_expert(Reader &r, model::Expert &e) {
+bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
     e.id = r.u64("expert id");
     e.name = r.str("expert name");
     e.state = static_cast<model::ExpertState>(r.u32("expert state"));
@@ -217,42 +333,102 @@ bool decode_expert(Reader &r, model::Expert &e) {
     e.crash_address = r.u64("crash address");
     e.crash_stack = r.u32("crash stack");
 
-    uint64_t n_blocks = r.count(r.u64("block count"), kBlockBytes, "blocks");
-    if (const uint8_t *p = r.take(n_blocks * kBlockBytes, "blocks")) {
-        e.blocks.resize(n_blocks);
-        for (model::Block &b : e.blocks) {
+    const size_t block_bytes = version >= 2 ? kBlockBytes : kBlockBytesV1;
+    const uint64_t n_blocks = r.count(r.u64("block count"), block_bytes, "blocks");
+    reserve_ahead(e.blocks, n_blocks);
+    for (uint64_t done = 0; done < n_blocks;) {
+        const size_t batch = static_cast<size_t>(std::min<uint64_t>(n_blocks - done, kBlockBatch));
+        const uint8_t *p = r.take(batch * block_bytes, "blocks");
+        if (!p) return false;
+        for (size_t i = 0; i < batch; ++i, p += block_bytes) {
+            model::Block &b = e.blocks.emplace_back();
             b.address = load_le64(p);
             b.size = load_le64(p + 8);
             b.stack = load_le32(p + 16);
             b.time_ms = load_le64(p + 20);
-            p += kBlockBytes;
+            if (version >= 2) {
+                b.origin = static_cast<model::BlockOrigin>(p[28]);
+                b.reach = static_cast<model::Reach>(p[29]);
+            }
         }
+        done += batch;
     }
 
-    uint64_t n_cleanups = r.count(r.u32("cleanup count"), 32, "cleanups");
-    e.cleanups.resize(n_cleanups);
-    for (model::Cleanup &c : e.cleanups) {
+    const uint64_t n_cleanups = r.count(r.u32("cleanup count"), 32, "cleanups");
+    reserve_ahead(e.cleanups, n_cleanups);
+    for (uint64_t i = 0; i < n_cleanups; ++i) {
+        model::Cleanup &c = e.cleanups.emplace_back();
         c.time_ms = r.u64("cleanup time");
         c.outcome = static_cast<model::Outcome>(r.u32("cleanup outcome"));
         c.blocks = r.u64("cleanup blocks");
         c.bytes = r.u64("cleanup bytes");
-        c.stacks.resize(r.count(r.u32("cleanup stack count"), 20, "cleanup stacks"));
-        for (model::StackGroup &g : c.stacks) {
+        const uint64_t n_groups = r.count(r.u32("cleanup stack count"), 20, "cleanup stacks");
+        reserve_ahead(c.stacks, n_groups);
+        for (uint64_t k = 0; k < n_groups && r.ok(); ++k) {
+            model::StackGroup &g = c.stacks.emplace_back();
             g.stack = r.u32("cleanup stack");
             g.blocks = r.u64("cleanup stack blocks");
             g.bytes = r.u64("cleanup stack bytes");
         }
+        if (version >= 2) {
+            c.left_blocks = r.u64("left-behind blocks");
+            c.left_bytes = r.u64("left-behind bytes");
+            const uint64_t n_left =
+                r.count(r.u32("left-behind stack count"), 20, "left-behind stacks");
+            reserve_ahead(c.left_stacks, n_left);
+            for (uint64_t k = 0; k < n_left && r.ok(); ++k) {
+                model::StackGroup &g = c.left_stacks.emplace_back();
+                g.stack = r.u32("left-behind stack");
+                g.blocks = r.u64("left-behind stack blocks");
+                g.bytes = r.u64("left-behind stack bytes");
+            }
+        }
         if (!r.ok()) return false;
     }
 
-    e.misuse.resize(r.count(r.u32("misuse count"), 32, "misuse events"));
-    for (model::Misuse &m : e.misuse) {
+    const uint64_t n_misuse = r.count(r.u32("misuse count"), 32, "misuse events");
+    reserve_ahead(e.misuse, n_misuse);
+    for (uint64_t i = 0; i < n_misuse; ++i) {
+        model::Misuse &m = e.misuse.emplace_back();
         m.time_ms = r.u64("misuse time");
         m.kind = static_cast<model::MisuseKind>(r.u32("misuse kind"));
         m.function = r.str("misuse function");
         m.address = r.u64("misuse address");
         m.stack = r.u32("misuse stack");
         m.owner = r.str("misuse owner");
+        if (!r.ok()) return false;
+    }
+    if (version < 2) return r.ok();
+
+    e.kind = static_cast<model::KeyKind>(r.u32("key kind"));
+    const uint64_t n_events = r.count(r.u32("event count"), 52, "events");
+    reserve_ahead(e.events, n_events);
+    for (uint64_t i = 0; i < n_events; ++i) {
+        model::Event &ev = e.events.emplace_back();
+        ev.time_ms = r.u64("event time");
+        ev.ident = r.u32("event ident");
+        ev.flags = r.u32("event flags");
+        ev.severity = r.u32("event severity");
+        ev.justification = r.u32("event justification");
+        ev.source = r.str("event source");
+        ev.name = r.str("event name");
+        ev.description = r.str("event description");
+        ev.machine = r.str("event machine");
+        ev.url = r.str("event url");
+        ev.event_unix_ms = r.u64("event system time");
+        const uint64_t n_columns = r.count(r.u32("event column count"), 12, "event columns");
+        reserve_ahead(ev.columns, n_columns);
+        for (uint64_t k = 0; k < n_columns && r.ok(); ++k) {
+            model::EventColumn &c = ev.columns.emplace_back();
+            c.name = r.str("event column name");
+            c.type = r.u32("event column type");
+            c.value = r.str("event column value");
+        }
+        if (!r.ok()) return false;
+    }
+    e.events_dropped = r.u64("events dropped");
+    for (model::Event &ev : e.events) {
+        ev.justification_text = r.str("event justification text");
         if (!r.ok()) return false;
     }
     return r.ok();
@@ -279,20 +455,29 @@ bool validate(const model::Snapshot &s, std::string *error) {
         if (static_cast<uint32_t>(e.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
             return bad(who + "has unknown outcome " +
                        std::to_string(static_cast<uint32_t>(e.outcome)));
+        if (static_cast<uint32_t>(e.kind) > static_cast<uint32_t>(model::KeyKind::Module))
+            return bad(who + "has unknown kind " + std::to_string(static_cast<uint32_t>(e.kind)));
         if (!stack_ok(e.crash_stack))
             return bad(who + "crash stack " + std::to_string(e.crash_stack) + " does not exist");
-        for (const model::Block &b : e.blocks)
+        for (const model::Block &b : e.blocks) {
             if (!stack_ok(b.stack))
                 return bad(who + "block stack " + std::to_string(b.stack) + " does not exist");
+            if (static_cast<uint32_t>(b.origin) > static_cast<uint32_t>(model::BlockOrigin::Heap) ||
+                static_cast<uint32_t>(b.reach) > static_cast<uint32_t>(model::Reach::DefinitelyLost))
+                return bad(who + "block has an unknown origin or reachability class");
+        }
         for (const model::Cleanup &c : e.cleanups) {
             if (static_cast<uint32_t>(c.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
                 return bad(who + "cleanup has unknown outcome");
             for (const model::StackGroup &g : c.stacks)
                 if (!stack_ok(g.stack))
                     return bad(who + "cleanup stack " + std::to_string(g.stack) + " does not exist");
+            for (const model::StackGroup &g : c.left_stacks)
+                if (!stack_ok(g.stack))
+                    return bad(who + "left-behind stack " + std::to_string(g.stack) + " does not exist");
         }
         for (const model::Misuse &m : e.misuse) {
-            if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::CorruptHeader))
+            if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::MismatchedFree))
                 return bad(who + "misuse event has unknown kind");
             if (!stack_ok(m.stack))
                 return bad(who + "misuse stack " + std::to_string(m.stack) + " does not exist");
@@ -318,6 +503,9 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u64(p.start_unix_ms);
     w.u64(p.snapshot_ms);
     w.u32(p.stack_depth);
+    w.u8(p.heap_tracked ? 1 : 0);
+    w.u64(p.foreign_frees);
+    w.u8(p.reach_classified ? 1 : 0);
 
     w.count32(snap.modules, "modules");
     for (const model::Module &m : snap.modules) {
@@ -349,8 +537,13 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u32(kEndMarker);
 }
 
-bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error) {
-    Reader r(payload);
+namespace {
+
+bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t version) {
+    if (version < kOldestFormatVersion || version > kFormatVersion) {
+        if (error) *error = "unsupported snapshot payload version " + std::to_string(version);
+        return false;
+    }
     model::Snapshot s;
     s.version = kFormatVersion;
     model::Process &p = s.process;
@@ -361,17 +554,26 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
     p.start_unix_ms = r.u64("start_unix_ms");
     p.snapshot_ms = r.u64("snapshot_ms");
     p.stack_depth = r.u32("stack_depth");
+    if (version >= 2) {
+        p.heap_tracked = r.u8("heap_tracked") != 0;
+        p.foreign_frees = r.u64("foreign_frees");
+        p.reach_classified = r.u8("reach_classified") != 0;
+    }
 
-    s.modules.resize(r.count(r.u32("module count"), 24, "modules"));
-    for (model::Module &m : s.modules) {
+    const uint64_t n_modules = r.count(r.u32("module count"), 24, "modules");
+    reserve_ahead(s.modules, n_modules);
+    for (uint64_t i = 0; i < n_modules; ++i) {
+        model::Module &m = s.modules.emplace_back();
         m.path = r.str("module path");
         m.base = r.u64("module base");
         m.size = r.u64("module size");
         m.build_id = r.str("module build id");
         if (!r.ok()) break;
     }
-    s.frames.resize(r.count(r.u32("frame count"), 32, "frames"));
-    for (model::Frame &f : s.frames) {
+    const uint64_t n_frames = r.count(r.u32("frame count"), 32, "frames");
+    reserve_ahead(s.frames, n_frames);
+    for (uint64_t i = 0; i < n_frames && r.ok(); ++i) {
+        model::Frame &f = s.frames.emplace_back();
         f.address = r.u64("frame address");
         f.function = r.str("frame function");
         f.file = r.str("frame file");
@@ -380,21 +582,24 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
         f.module_offset = r.u64("frame module offset");
         if (!r.ok()) break;
     }
-    s.stacks.resize(r.count(r.u32("stack count"), 4, "stacks"));
-    for (model::Stack &st : s.stacks) {
-        uint64_t depth = r.count(r.u32("stack depth"), 4, "frames in one stack");
-        if (const uint8_t *q = r.take(depth * 4, "stack frames")) {
-            st.frames.resize(depth);
-            for (uint32_t &f : st.frames) {
-                f = load_le32(q);
-                q += 4;
-            }
+    const uint64_t n_stacks = r.count(r.u32("stack count"), 4, "stacks");
+    reserve_ahead(s.stacks, n_stacks);
+    for (uint64_t i = 0; i < n_stacks && r.ok(); ++i) {
+        model::Stack &st = s.stacks.emplace_back();
+        const uint64_t depth = r.count(r.u32("stack depth"), 4, "frames in one stack");
+        reserve_ahead(st.frames, depth);
+        for (uint64_t done = 0; done < depth;) {
+            const size_t batch = static_cast<size_t>(std::min<uint64_t>(depth - done, kBlockBatch));
+            const uint8_t *q = r.take(batch * 4, "stack frames");
+            if (!q) break;
+            for (size_t k = 0; k < batch; ++k, q += 4) st.frames.push_back(load_le32(q));
+            done += batch;
         }
-        if (!r.ok()) break;
     }
-    s.experts.resize(r.count(r.u32("expert count"), 120, "experts"));
-    for (model::Expert &e : s.experts)
-        if (!decode_expert(r, e)) break;
+    const uint64_t n_experts = r.count(r.u32("expert count"), 120, "experts");
+    reserve_ahead(s.experts, n_experts);
+    for (uint64_t i = 0; i < n_experts; ++i)
+        if (!decode_expert(r, s.experts.emplace_back(), version)) break;
 
     if (r.ok() && r.u32("end marker") != kEndMarker)
         r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));
@@ -408,6 +613,20 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
     if (!validate(s, error)) return false;
     *out = std::move(s);
     return true;
+}
+
+} // namespace
+
+bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error,
+                    uint32_t version) {
+    Reader r(payload);
+    return decode_all(r, out, error, version);
+}
+
+bool decode_payload_stream(ByteSource &source, uint64_t size, model::Snapshot *out, std::string *error,
+                           uint32_t version) {
+    Reader r(source, size);
+    return decode_all(r, out, error, version);
 }
 
 } // namespace nm::snapshot_io

@@ -3,6 +3,7 @@
 
 #include <nmleak/model.hpp>
 #include <nmleak/report.hpp>
+#include <nmleak/text.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,9 @@ const char *misuse_name(model::MisuseKind k);      // "double_free", ...
 const char *misuse_phrase(model::MisuseKind k);    // "double free", ...
 const char *kind_name(LeakKind k);                 // "leaked", "outstanding"
 std::string signal_name(int sig);                  // "SIGSEGV", or "signal 42"
+const char *severity_name(uint32_t severity);      // NMEVENT_SEVERITY_*: "informational", "warning", ...
+// The events experts submitted, for the text report (nothing when there are none).
+void render_events_text(std::string &out, const model::Snapshot &s);
 
 std::string hex(uint64_t v);          // 0x1a2b
 std::string padded_hex(uint64_t v);   // 0x00007f0012345678, as sanitizers print frames

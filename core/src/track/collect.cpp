@@ -18,6 +18,7 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     e.crash_signal = k->crash_signal;
     e.crash_address = k->crash_address;
     e.crash_stack = k->crash_stack;
+    e.kind = k->module.load(std::memory_order_acquire) ? 1 : 0;
     const Key::Figures f = k->figures();
     e.live_bytes = uint64_t(f.live_bytes);
     e.peak_bytes = uint64_t(f.peak_bytes);
@@ -47,7 +48,8 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
             BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
             unclaim(g);
             if (check_header(h.word, k->slot, gen) != HeaderCheck::Ok) return;
-            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
+            e.blocks.push_back({user, header_size(h.word), header_stack_id(h.stack), h.time_ms,
+                                header_fn(h.stack) ? 1u : 0u});
         });
     }
     ts->in_api.store(0, std::memory_order_release);

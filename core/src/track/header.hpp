@@ -11,11 +11,17 @@
 namespace nm::track {
 
 struct BlockHeader {
-    uint32_t stack;    // depot id
+    uint32_t stack;    // depot id | function family << 28 (see header_stack_id)
     uint32_t time_ms;  // ms since the tracker started (wraps after 49 days)
     uint64_t word;     // size (40 bits) | slot (16 bits) | check (8 bits)
 };
 static_assert(sizeof(BlockHeader) == 16, "the header keeps user pointers 16-aligned");
+
+// BlockHeader::stack: the depot id in the low 28 bits (the depot's limit), and in the top bits
+// the function family that made the block: 0 for the expert API, heap::Fn for malloc/new/new[].
+inline constexpr uint32_t kStackIdMask = (1u << 28) - 1;
+inline uint32_t header_stack_id(uint32_t stack) noexcept { return stack & kStackIdMask; }
+inline uint32_t header_fn(uint32_t stack) noexcept { return stack >> 28; }
 
 inline constexpr uint64_t kMaxBlockSize = (uint64_t{1} << 40) - 1;
 

@@ -28,6 +28,9 @@ public:
     // Appends records with seq > since to out (oldest first) and sets out.history_seq and
     // out.folded.
     void read(Reading &out, uint64_t since) const;
+    // Held across fork() so the child never inherits the lock taken.
+    void fork_lock() const noexcept { mu_.lock(); }
+    void fork_unlock() const noexcept { mu_.unlock(); }
 
 private:
     static bool clean(const KeyRecord &r) noexcept;

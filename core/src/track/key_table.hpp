@@ -127,6 +127,9 @@ struct Key {
     int32_t crash_signal = 0;
     uint64_t crash_address = 0;
     uint32_t crash_stack = 0;
+    // Set once, before the key's first block, for the module keys of the whole heap (never
+    // closed, so never reset).
+    std::atomic<bool> module{false};
 
     // Sums of the lanes' figures. Exact once no call is in flight on the key (close), a reading
     // of moving counters otherwise.
@@ -152,6 +155,9 @@ public:
     // One past the highest slot ever used.
     uint32_t used() const;
     uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+    // Held across fork() so the child never inherits the lock taken.
+    void fork_lock() noexcept { mu_.lock(); }
+    void fork_unlock() noexcept { mu_.unlock(); }
 
 private:
     std::atomic<Key *> slots_[kMaxKeys] = {};

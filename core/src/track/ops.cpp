@@ -113,7 +113,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
             // marked Live by another thread, which our late store would overwrite.
             g->store(uint8_t(Granule::Freed), std::memory_order_release);
             Lane::bump(lane->frees);
-            if (h.stack) lane->tally.add(h.stack, -1, -int64_t(size));
+            if (h.stack) lane->tally.add(header_stack_id(h.stack), -1, -int64_t(size));
             lane->add_bytes(-int64_t(size));
             tsan_freeing(header_of(user));
             mi_free(header_of(user));
@@ -198,7 +198,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         result = reinterpret_cast<void *>(nuser);
     }
     Lane::bump(lane->reallocs);
-    if (h.stack) lane->tally.add(h.stack, -1, -int64_t(old_size));
+    if (h.stack) lane->tally.add(header_stack_id(h.stack), -1, -int64_t(old_size));
     if (stack) lane->tally.add(stack, 1, int64_t(n));
     lane->add_bytes(int64_t(n) - int64_t(old_size));
     set_err(err, NMERR_SUCCESS);

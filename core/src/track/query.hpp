@@ -21,6 +21,7 @@ enum class MisuseKind : uint32_t {
     InteriorPointer = 2,
     ForeignKey = 3,
     CorruptHeader = 4,
+    MismatchedFree = 5, // released by the wrong family (free of new'd or API memory, delete of new[])
 };
 
 struct StatusRecord {
@@ -35,6 +36,7 @@ struct BlockRecord {
     uint64_t size = 0;
     uint32_t stack = 0; // depot id
     uint64_t time_ms = 0;
+    uint32_t origin = 0; // numbered as model::BlockOrigin: 0 expert API, 1 malloc/new (whole heap)
 };
 
 struct StackGroupRecord {
@@ -79,6 +81,7 @@ struct KeyRecord {
     bool closed = false;      // `close` is set
     CloseRecord close;
     std::vector<BlockRecord> blocks; // open keys, when asked for
+    uint32_t kind = 0; // numbered as model::KeyKind: 0 expert key, 1 module key (whole heap)
 };
 
 // Clean closed keys (Done, nothing left, no misuse) that the history folded into totals to bound

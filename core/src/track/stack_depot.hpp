@@ -52,6 +52,9 @@ public:
     // Number of ids handed out so far, including 0.
     uint32_t size() const noexcept { return next_id_.load(std::memory_order_acquire); }
     uint32_t capacity() const noexcept { return capacity_; }
+    // Held across fork() so the child never inherits the insert lock taken.
+    void fork_lock() noexcept { insert_mu_.lock(); }
+    void fork_unlock() noexcept { insert_mu_.unlock(); }
 
 private:
     struct Record {

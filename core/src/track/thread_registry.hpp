@@ -52,6 +52,9 @@ public:
         }
     }
     uint64_t next_serial() noexcept { return next_serial_.fetch_add(1, std::memory_order_relaxed); }
+    // Held across fork() so the child never inherits the lock taken.
+    void fork_lock() noexcept { mu_.lock(); }
+    void fork_unlock() noexcept { mu_.unlock(); }
 
 private:
     static void yield() noexcept;

@@ -99,6 +99,7 @@ public:
 
 private:
     friend class KeyCall;
+    friend struct HeapOps; // the whole-heap entry points (heap_ops.cpp): fork locks
     Tracker();
 
     Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
