@@ -31,7 +31,9 @@ std::string read_exe() {
 
 } // namespace
 
-model::Snapshot capture_snapshot(bool include_blocks) {
+model::Snapshot capture_snapshot(bool include_blocks) { return capture_snapshot_seq(include_blocks, nullptr); }
+
+model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq) {
     model::Snapshot snap;
     snap.process.pid = getpid();
     snap.process.command = read_cmdline();
@@ -47,6 +49,7 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     track::Reading reading;
     track::Query::read(reading, include_blocks);
     snap.experts = experts_from(reading);
+    if (history_seq) *history_seq = reading.history_seq;
     snap.modules = list_modules();
 
     DepotStacks stacks(snap);
