@@ -232,7 +232,7 @@ struct ObserveOps {
              bytes > peak && !st.peak.compare_exchange_weak(peak, bytes, std::memory_order_relaxed);) {}
     }
 
-    static bool release(void *p, uint64_t *size) noexcept {
+    static bool release(void *p, uint64_t *size, heap::Fn fn, const void *frame) noexcept {
         if (!g_observing.load(std::memory_order_acquire)) return true;
         const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
         const uint64_t hv = hash(a);
@@ -250,7 +250,17 @@ struct ObserveOps {
         account_out(r);
         g_stats[r.slot].frees.fetch_add(1, std::memory_order_relaxed);
         if (size) *size = r.size;
+        if (__builtin_expect(frame && r.fn != uint32_t(fn), 0)) mismatch(r, fn, frame);
         return true;
+    }
+
+    __attribute__((noinline)) static void mismatch(const Rec &r, heap::Fn fn, const void *frame) noexcept {
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        Key *k = t.keys().at(r.slot);
+        if (!ts || !k) return;
+        const char *name = fn == heap::Fn::New ? "operator delete" : fn == heap::Fn::NewArray ? "operator delete[]" : "free";
+        t.record_misuse(k, MisuseKind::MismatchedFree, name, uintptr_t(r.addr), 0, frame, ts);
     }
 };
 
@@ -353,7 +363,9 @@ void observed_objects_changed() noexcept {
 bool observing() noexcept { return track::g_observing.load(std::memory_order_acquire); }
 
 void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept { ObserveOps::alloc(p, n, fn, frame); }
-bool observed_free(void *p, uint64_t *size) noexcept { return ObserveOps::release(p, size); }
+bool observed_free(void *p, uint64_t *size, Fn fn, const void *frame) noexcept {
+    return ObserveOps::release(p, size, fn, frame);
+}
 uint64_t observed_foreign_frees() noexcept { return track::g_foreign.load(std::memory_order_relaxed); }
 // Counted from the shards (a process-wide counter would be one more cache line every allocating
 // thread writes).
