@@ -198,6 +198,23 @@ TEST_F(HeapAttach, LeakAfterTheAttachIsFoundAtItsFunctionAndChargedToItsModule) 
     }
 }
 
+// fork() while 4 threads allocate through the hooks: every child allocates and exits normally
+// (no lock of the observed heap is inherited held), the parent goes on.
+TEST_F(HeapAttach, ForkWhileAttachedLeavesChildrenRunningRight) {
+    Process p;
+    ASSERT_TRUE(p.start({NMT_ATTACH_C}));
+    const pid_t pid = p.wait_ready();
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(attach(pid).status, 0);
+    EXPECT_EQ(p.ask("fork 30", "forked", 60000), "forked 30");
+    const nm::model::Snapshot s = snapshot_of(pid);
+    EXPECT_TRUE(s.process.heap_tracked);
+    ASSERT_EQ(detach(pid).status, 0);
+    ASSERT_TRUE(p.send("quit"));
+    EXPECT_TRUE(p.wait_line("done errors=0", nullptr, 60000));
+    EXPECT_EQ(p.wait_exit(), 0);
+}
+
 // Frees by the wrong family are recorded as misuse on the block's key, with the freeing stack;
 // the program goes on (glibc serves both families).
 TEST_F(HeapAttach, MismatchedFreesAreRecordedAndTheProgramGoesOn) {

@@ -10,6 +10,7 @@
 #include <nmleak/heap.hpp>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -264,6 +265,32 @@ struct ObserveOps {
     }
 };
 
+// fork() while another thread holds one of these locks would hand the child a lock nobody
+// releases: its next allocation would spin for ever. They are all taken around the fork, in an
+// order where no holder waits for a later one (as the whole heap's own handlers do).
+struct ObserveFork {
+    static void prepare() noexcept {
+        Tracker &t = Tracker::get();
+        t.history_.fork_lock();
+        t.threads_.fork_lock();
+        g_open_mu.lock();
+        t.keys_.fork_lock();
+        t.depot_.fork_lock();
+        g_modules->lock();
+        for (size_t i = 0; i < kShards; ++i) g_shards[i].acquire();
+    }
+    static void release() noexcept {
+        Tracker &t = Tracker::get();
+        for (size_t i = kShards; i-- > 0;) g_shards[i].release();
+        g_modules->unlock();
+        t.depot_.fork_unlock();
+        t.keys_.fork_unlock();
+        g_open_mu.unlock();
+        t.threads_.fork_unlock();
+        t.history_.fork_unlock();
+    }
+};
+
 void observe_fill(uint32_t slot, KeyRecord &rec, bool include_blocks) {
     if (!g_stats || slot >= kMaxKeys) return;
     const SlotStats &st = g_stats[slot];
@@ -326,6 +353,7 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
         std::strcpy(g_unknown.name, "[unknown]");
         const char *u = std::getenv("NMLEAK_UNWIND");
         g_dwarf = !(u && std::strcmp(u, "fp") == 0);
+        pthread_atfork(ObserveFork::prepare, ObserveFork::release, ObserveFork::release);
     }
     const struct mallinfo2 mi = mallinfo2();
     g_at_start.store(uint64_t(mi.uordblks + mi.hblkhd), std::memory_order_relaxed);
