@@ -10,6 +10,7 @@
 #include <nmleak/heap.hpp>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -232,7 +233,7 @@ struct ObserveOps {
              bytes > peak && !st.peak.compare_exchange_weak(peak, bytes, std::memory_order_relaxed);) {}
     }
 
-    static bool release(void *p, uint64_t *size) noexcept {
+    static bool release(void *p, uint64_t *size, heap::Fn fn, const void *frame) noexcept {
         if (!g_observing.load(std::memory_order_acquire)) return true;
         const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
         const uint64_t hv = hash(a);
@@ -250,7 +251,43 @@ struct ObserveOps {
         account_out(r);
         g_stats[r.slot].frees.fetch_add(1, std::memory_order_relaxed);
         if (size) *size = r.size;
+        if (__builtin_expect(frame && r.fn != uint32_t(fn), 0)) mismatch(r, fn, frame);
         return true;
+    }
+
+    __attribute__((noinline)) static void mismatch(const Rec &r, heap::Fn fn, const void *frame) noexcept {
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        Key *k = t.keys().at(r.slot);
+        if (!ts || !k) return;
+        const char *name = fn == heap::Fn::New ? "operator delete" : fn == heap::Fn::NewArray ? "operator delete[]" : "free";
+        t.record_misuse(k, MisuseKind::MismatchedFree, name, uintptr_t(r.addr), 0, frame, ts);
+    }
+};
+
+// fork() while another thread holds one of these locks would hand the child a lock nobody
+// releases: its next allocation would spin for ever. They are all taken around the fork, in an
+// order where no holder waits for a later one (as the whole heap's own handlers do).
+struct ObserveFork {
+    static void prepare() noexcept {
+        Tracker &t = Tracker::get();
+        t.history_.fork_lock();
+        t.threads_.fork_lock();
+        g_open_mu.lock();
+        t.keys_.fork_lock();
+        t.depot_.fork_lock();
+        g_modules->lock();
+        for (size_t i = 0; i < kShards; ++i) g_shards[i].acquire();
+    }
+    static void release() noexcept {
+        Tracker &t = Tracker::get();
+        for (size_t i = kShards; i-- > 0;) g_shards[i].release();
+        g_modules->unlock();
+        t.depot_.fork_unlock();
+        t.keys_.fork_unlock();
+        g_open_mu.unlock();
+        t.threads_.fork_unlock();
+        t.history_.fork_unlock();
     }
 };
 
@@ -316,6 +353,7 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
         std::strcpy(g_unknown.name, "[unknown]");
         const char *u = std::getenv("NMLEAK_UNWIND");
         g_dwarf = !(u && std::strcmp(u, "fp") == 0);
+        pthread_atfork(ObserveFork::prepare, ObserveFork::release, ObserveFork::release);
     }
     const struct mallinfo2 mi = mallinfo2();
     g_at_start.store(uint64_t(mi.uordblks + mi.hblkhd), std::memory_order_relaxed);
@@ -353,7 +391,9 @@ void observed_objects_changed() noexcept {
 bool observing() noexcept { return track::g_observing.load(std::memory_order_acquire); }
 
 void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept { ObserveOps::alloc(p, n, fn, frame); }
-bool observed_free(void *p, uint64_t *size) noexcept { return ObserveOps::release(p, size); }
+bool observed_free(void *p, uint64_t *size, Fn fn, const void *frame) noexcept {
+    return ObserveOps::release(p, size, fn, frame);
+}
 uint64_t observed_foreign_frees() noexcept { return track::g_foreign.load(std::memory_order_relaxed); }
 // Counted from the shards (a process-wide counter would be one more cache line every allocating
 // thread writes).
