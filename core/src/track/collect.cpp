@@ -61,6 +61,16 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
     ts->in_api.store(0, std::memory_order_release);
 }
 
+bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
+    if (user & 15) return !api;
+    const std::atomic<uint8_t> *g = map_.find(user);
+    if (!g) return !api;
+    const uint8_t v = g->load(std::memory_order_acquire);
+    if (v != uint8_t(Granule::Live) && v != uint8_t(Granule::Claimed)) return false;
+    if (!api) return true;
+    return header_size(reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader))->word) == size;
+}
+
 void Tracker::collect(std::vector<model::Expert> &experts, bool include_blocks) {
     uint32_t used;
     {
