@@ -360,6 +360,7 @@ struct StopTable {
 };
 
 std::atomic<StopTable *> g_table{nullptr};
+std::atomic<int> g_in_handler{0}; // handlers of our signal that may be reading g_table
 struct sigaction g_previous; // the program's handler before ours, chained for signals not ours
 std::atomic<bool> g_installed{false};
 int g_signal = 0;
@@ -436,8 +437,13 @@ void stop_handler(int sig, siginfo_t *si, void *ucv) {
         errno = saved_errno;
         return;
     }
+    g_in_handler.fetch_add(1, std::memory_order_acq_rel);
     StopTable *t = g_table.load(std::memory_order_acquire);
-    if (!t) { errno = saved_errno; return; } // a late signal of a pass that is over
+    if (!t) { // a late signal of a pass that is over
+        g_in_handler.fetch_sub(1, std::memory_order_release);
+        errno = saved_errno;
+        return;
+    }
     const pid_t me = sys_gettid();
     const size_t used = t->used.load(std::memory_order_acquire);
     for (size_t i = 0; i < used; ++i) {
@@ -453,6 +459,7 @@ void stop_handler(int sig, siginfo_t *si, void *ucv) {
         s.state.store(kResumed, std::memory_order_release);
         break;
     }
+    g_in_handler.fetch_sub(1, std::memory_order_release);
     errno = saved_errno;
 }
 
@@ -806,9 +813,9 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
         syscall(SYS_futex, &table.release, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
         for (size_t j = 0; j < used; ++j)
             while (slots[j].state.load(std::memory_order_acquire) == kStopped) sched_yield();
-        g_table.store(nullptr, std::memory_order_release);
-        // A handler that found the table just before this store may still be looping over it.
-        for (int spin = 0; spin < 100; ++spin) sched_yield();
+        g_table.store(nullptr, std::memory_order_seq_cst);
+        // A handler that found the table just before this store may still be reading it.
+        while (g_in_handler.load(std::memory_order_seq_cst) != 0) sched_yield();
     }
     st.stop_us = stopping ? now_us() - t_stop : 0;
 
