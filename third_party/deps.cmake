@@ -7,6 +7,7 @@ pkg_check_modules(LIBDW REQUIRED IMPORTED_TARGET libdw)
 pkg_check_modules(LIBUNWIND REQUIRED IMPORTED_TARGET libunwind)
 pkg_check_modules(LIBPCAP REQUIRED IMPORTED_TARGET libpcap)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 find_package(CLI11 REQUIRED CONFIG)
 

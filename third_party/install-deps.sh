@@ -5,12 +5,13 @@
 set -euo pipefail
 
 want=(build-essential cmake ninja-build pkg-config
-      libmimalloc-dev libunwind-dev libdw-dev libelf-dev libpcap-dev libzstd-dev
+      libmimalloc-dev libunwind-dev libdw-dev libelf-dev libpcap-dev libzstd-dev zlib1g-dev
       nlohmann-json3-dev libcli11-dev
       libimgui-dev libglfw3-dev libstb-dev libgl-dev)
 if [[ "${1:-}" == "--test" ]]; then
   want+=(libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth clang libclang-rt-14-dev
-         heaptrack valgrind gdb util-linux)
+         heaptrack valgrind gdb util-linux
+         golang-go chromium)
   # Node.js (for the SARIF validator) may come from another packaging that bundles npm.
   command -v npm >/dev/null || want+=(nodejs npm)
 fi

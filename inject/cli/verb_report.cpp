@@ -1,7 +1,10 @@
-// verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded) from a snapshot.
+// verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded, pprof, HTML)
+// from a snapshot.
 #include "verb.hpp"
 
 #include <cstdio>
+
+#include <unistd.h>
 
 namespace nm::cli {
 namespace {
@@ -14,9 +17,10 @@ public:
             ->required()
             ->type_name("");
         cmd.add_option("-f,--format", format_,
-                       "Report format: text, json, sarif, folded, or snapshot (re-encode the file "
-                       "in this build's format) (default: from -o's extension, else text)")
-            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}))
+                       "Report format: text, json, sarif, folded, pprof (gzipped profile.proto), "
+                       "html (self-contained page with a flame graph), or snapshot (re-encode the "
+                       "file in this build's format) (default: from -o's extension, else text)")
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}))
             ->type_name("FORMAT");
         cmd.add_option("-o,--output", output_, "Write the report to OUT instead of standard output")
             ->type_name("OUT");
@@ -42,6 +46,11 @@ public:
         } else if (!output_.empty() && output_ != "-") {
             if (auto by_ext = report::format_for_path(output_)) format = *by_ext;
         }
+        const bool to_stdout = output_.empty() || output_ == "-";
+        if (to_stdout && (format == report::Format::Pprof || format == report::Format::Snapshot) &&
+            ::isatty(STDOUT_FILENO))
+            return fail(std::string("the ") + report::to_string(format) +
+                        " format is binary: write it with -o FILE or redirect standard output");
         if (!source_root_.empty() && source_root_.front() != '/')
             return fail("--source-root must be an absolute directory, got '" + source_root_ + "'");
 
@@ -77,7 +86,8 @@ private:
 
 } // namespace
 
-NM_CLI_VERB(ReportVerb, "report", "Write a leak report (text, json, sarif, folded) from a snapshot",
+NM_CLI_VERB(ReportVerb, "report",
+            "Write a leak report (text, json, sarif, folded, pprof, html) from a snapshot",
             40);
 
 } // namespace nm::cli

@@ -55,9 +55,9 @@ public:
         cmd.add_option("PROG", command_, "The program and its arguments, after '--'")->required();
         cmd.add_option("-r,--report", report_,
                        "Write a report when PROG exits (format from the extension: .txt .json .sarif .folded "
-                       ".nmsnap)");
+                       ".pb.gz .html .nmsnap)");
         cmd.add_option("-f,--format", format_, "Report format, overriding the extension")
-            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "snapshot"}));
+            ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}));
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
         cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
@@ -81,7 +81,7 @@ public:
         if (command_.empty()) return fail("nothing to run: nmleak run [options] -- PROG ARGS");
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
-                        ".nmsnap or --format");
+                        ".pb.gz .html .nmsnap or --format");
         std::string agent;
         if (!no_agent_) {
             std::string error;

@@ -30,11 +30,11 @@ inline constexpr int kExitLeaks = 23; // unsuppressed leaks remain and fail-on-l
 // that could break a reader, new optional fields excepted.
 inline constexpr int kJsonVersion = 1;
 
-enum class Format { Text, Json, Sarif, Folded, Snapshot };
+enum class Format { Text, Json, Sarif, Folded, Snapshot, Pprof, Html };
 
-// "text", "json", "sarif", "folded", "snapshot" (also "txt", "nmsnap").
+// "text", "json", "sarif", "folded", "snapshot", "pprof", "html" (also "txt", "nmsnap", "htm").
 std::optional<Format> parse_format(std::string_view name);
-// By extension: .txt .json .sarif .folded .nmsnap (also .sarif.json).
+// By extension: .txt .json .sarif .folded .nmsnap .pb.gz .html (also .sarif.json, .pprof, .htm).
 std::optional<Format> format_for_path(std::string_view path);
 const char *to_string(Format f);
 
@@ -139,6 +139,12 @@ void write_text(std::ostream &out, const LeakReport &report);
 void write_json(std::ostream &out, const LeakReport &report);
 void write_sarif(std::ostream &out, const LeakReport &report);
 void write_folded(std::ostream &out, const LeakReport &report);
+// The gzipped pprof profile (binary; see pprof_writer.cpp for its sample types and labels). False
+// with *error only when compression or the stream fails.
+bool write_pprof(std::ostream &out, const LeakReport &report, std::string *error = nullptr);
+// One self-contained HTML page: per-key table, leaks and forced cleanups by stack, and an
+// interactive flame graph (inline script, no network).
+void write_html(std::ostream &out, const LeakReport &report);
 
 // Any format to a stream (Format::Snapshot writes the binary snapshot). False with *error when the
 // stream fails or the snapshot cannot be encoded.

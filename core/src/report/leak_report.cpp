@@ -83,6 +83,8 @@ std::optional<Format> parse_format(std::string_view name) {
     if (name == "sarif") return Format::Sarif;
     if (name == "folded") return Format::Folded;
     if (name == "snapshot" || name == "nmsnap") return Format::Snapshot;
+    if (name == "pprof") return Format::Pprof;
+    if (name == "html" || name == "htm") return Format::Html;
     return std::nullopt;
 }
 
@@ -96,6 +98,8 @@ std::optional<Format> format_for_path(std::string_view path) {
     if (ends(".json")) return Format::Json;
     if (ends(".folded")) return Format::Folded;
     if (ends(".nmsnap")) return Format::Snapshot;
+    if (ends(".pb.gz") || ends(".pprof")) return Format::Pprof;
+    if (ends(".html") || ends(".htm")) return Format::Html;
     return std::nullopt;
 }
 
@@ -106,6 +110,8 @@ const char *to_string(Format f) {
     case Format::Sarif: return "sarif";
     case Format::Folded: return "folded";
     case Format::Snapshot: return "snapshot";
+    case Format::Pprof: return "pprof";
+    case Format::Html: return "html";
     }
     return "unknown";
 }

@@ -64,6 +64,8 @@ void render_text(std::string &out, const LeakReport &r);
 void render_json(std::string &out, const LeakReport &r);
 void render_sarif(std::string &out, const LeakReport &r);
 void render_folded(std::string &out, const LeakReport &r);
+bool render_pprof(std::string &out, const LeakReport &r, std::string *error);
+void render_html(std::string &out, const LeakReport &r);
 // Any report format (not Format::Snapshot); false with *error when it cannot be built.
 bool render(std::string &out, const model::Snapshot &snap, Format format, const Options &options,
             std::string *error);

@@ -19,6 +19,8 @@ bool detail::render(std::string &out, const model::Snapshot &snap, Format format
         case Format::Json: render_json(out, r); return true;
         case Format::Sarif: render_sarif(out, r); return true;
         case Format::Folded: render_folded(out, r); return true;
+        case Format::Pprof: return render_pprof(out, r, error);
+        case Format::Html: render_html(out, r); return true;
         case Format::Snapshot: break;
         }
         if (error) *error = "the snapshot format is not a text report";
@@ -63,9 +65,10 @@ bool write_file(const model::Snapshot &snap, const std::string &path, std::strin
         if (error)
             *error = format.empty()
                          ? "cannot tell the report format from '" + path +
-                               "': use .txt, .json, .sarif, .folded or .nmsnap, or name the format"
+                               "': use .txt, .json, .sarif, .folded, .pb.gz, .html or .nmsnap, or name the "
+                               "format"
                          : "unknown report format '" + std::string(format) +
-                               "' (text, json, sarif, folded, snapshot)";
+                               "' (text, json, sarif, folded, pprof, html, snapshot)";
         return false;
     }
     if (*f == Format::Snapshot) return snapshot_io::write_file(snap, path, error);
