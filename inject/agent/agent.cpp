@@ -10,6 +10,8 @@
 // thread that is just returning.
 #include "server.hpp"
 
+#include <nmleak/capture.hpp>
+
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +61,7 @@ uint32_t env_interval() {
 void *agent_thread(void *arg) {
     auto *server = static_cast<nm::agent::Server *>(arg);
     pthread_setname_np(pthread_self(), "nmleak-agent");
+    nm::mark_nmleak_thread();
     server->run();
     server->close(server->detach_requested() ? "detached" : "the agent is stopping");
     std::lock_guard<std::mutex> lock(g_mu);

@@ -34,8 +34,13 @@ public:
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");
+        cmd.add_option("--leaks", leaks_,
+                       "Which outstanding blocks of a snapshot classified by reachability count: 'lost' "
+                       "(definitely and indirectly lost, the default) or 'all' (still reachable too)")
+            ->check(CLI::IsMember({"lost", "all"}));
         cmd.footer("Leaks are the blocks of keys closed with outcome 'done' and the blocks still "
-                   "outstanding in open keys; forced cleanups are listed, not counted.\n"
+                   "outstanding in open keys (only the lost ones when the snapshot was classified by "
+                   "reachability, unless --leaks all); forced cleanups are listed, not counted.\n"
                    "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak.");
     }
 
@@ -62,12 +67,13 @@ public:
         report::Options options;
         options.suppressions = &sup;
         options.source_root = source_root_;
+        options.count_reachable = leaks_ == "all";
         if (!emit(output_, [&](std::ostream &out, std::string *error) {
                 return report::write(out, snap, format, options, error);
             }))
             return kExitUsage;
 
-        const report::LeakCount count = report::count_leaks(snap, &sup);
+        const report::LeakCount count = report::count_leaks(snap, options);
         if (!output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
@@ -79,7 +85,7 @@ public:
     }
 
 private:
-    std::string input_, format_, output_, source_root_;
+    std::string input_, format_, output_, source_root_, leaks_ = "lost";
     std::vector<std::string> suppressions_;
     bool fail_on_leak_ = false;
 };

@@ -60,6 +60,10 @@ public:
             ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}));
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
+        cmd.add_option("--leaks", leaks_,
+                       "Which blocks still live at exit count as leaks: 'lost' (nothing points to them, "
+                       "definitely or indirectly; the default) or 'all' (still reachable too) (NMLEAK_LEAKS)")
+            ->check(CLI::IsMember({"lost", "all"}));
         cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
                                                            "and --fail-on-leak");
         cmd.add_option("--stack-depth", stack_depth_, "Frames recorded per block, 0-64 (NMLEAK_STACK_DEPTH)")
@@ -138,6 +142,7 @@ private:
         if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);
         if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
         if (fail_on_leak_) ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
+        if (!leaks_.empty()) ::setenv("NMLEAK_LEAKS", leaks_.c_str(), 1);
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
         if (follow_children_) ::setenv("NMLEAK_FOLLOW_CHILDREN", "1", 1);
@@ -150,7 +155,7 @@ private:
     }
 
     std::vector<std::string> command_;
-    std::string report_, format_, suppressions_;
+    std::string report_, format_, suppressions_, leaks_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
 };

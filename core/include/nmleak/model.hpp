@@ -36,11 +36,16 @@ struct Module {
     std::string build_id; // hex, empty when the module has none
 };
 
+enum class Reach : uint32_t { Unknown = 0, Reachable = 1, IndirectlyLost = 2, DefinitelyLost = 3 };
+enum class BlockOrigin : uint32_t { Api = 0, Heap = 1 };
+
 struct Block {
     uint64_t address = 0;
     uint64_t size = 0;     // the size the expert asked for
     uint32_t stack = 0;    // index into Snapshot::stacks
     uint64_t time_ms = 0;  // allocation time, ms since the process's tracker started
+    Reach reach = Reach::Unknown;
+    BlockOrigin origin = BlockOrigin::Api;
 };
 
 // Blocks and bytes attributed to one stack (cleanup records, leak groups).
@@ -126,6 +131,8 @@ struct Process {
     uint64_t start_unix_ms = 0;    // wall clock when the tracker started
     uint64_t snapshot_ms = 0;      // ms since the tracker started, when this snapshot was taken
     uint32_t stack_depth = 0;      // capture depth in force (0: sizes only)
+    bool reach_classified = false;
+    std::string reach_note; // what the reachability pass could not do (threads it could not stop)
 };
 
 struct Snapshot {

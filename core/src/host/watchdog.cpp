@@ -1,4 +1,5 @@
 // watchdog.cpp - deadlines, grace periods and interrupts for every run, on one thread.
+#include "track/reach.hpp"
 #include "host/run_state.hpp"
 
 #include <nmleak/capture.hpp>
@@ -100,6 +101,7 @@ Clock::time_point step(RunState &run, Clock::time_point now) {
 }
 
 void *watchdog_main(void *) {
+    track::reach::mark_internal_thread(); // nmleak's own thread: held by the pass, never a root
     Watchdog &w = dog();
     std::unique_lock<std::mutex> lock(w.mu);
     for (;;) {

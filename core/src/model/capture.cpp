@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "model/modules.hpp"
+#include "model/reach_capture.hpp"
 #include "model/symbolize.hpp"
 #include "nmleak/capture.hpp"
 #include "track/tracker.hpp"
@@ -78,6 +79,7 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     snap.process.stack_depth = t.stack_depth();
 
     t.collect(snap.experts, include_blocks);
+    if (include_blocks && reach_enabled()) classify_reach(snap);
     snap.modules = list_modules();
 
     StackTable stacks(t.depot(), snap);
@@ -103,6 +105,8 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     }
     return snap;
 }
+
+void mark_nmleak_thread() noexcept { track::reach::mark_internal_thread(); }
 
 bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
                            const uintptr_t *frames, size_t n_frames) {

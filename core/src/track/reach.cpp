@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 namespace nm::track::reach {
@@ -672,6 +673,9 @@ void classify_from(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &ou
 
 void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, const Options &options,
               const void *caller_frame, Stats *stats, bool (*still_live)(const BlockRef &, void *), void *ctx) {
+    // One pass at a time: two passes would each wait for the other to stop.
+    static std::mutex pass_mu;
+    std::lock_guard<std::mutex> pass_lock(pass_mu);
     Stats local;
     Stats &st = stats ? *stats : local;
     st = Stats{};
