@@ -149,6 +149,7 @@ const char *misuse_text(model::MisuseKind k) {
     case model::MisuseKind::InteriorPointer: return "interior pointer";
     case model::MisuseKind::ForeignKey: return "foreign key";
     case model::MisuseKind::CorruptHeader: return "corrupt header";
+    case model::MisuseKind::MismatchedFree: return "mismatched free";
     }
     return "?";
 }

@@ -182,7 +182,7 @@ TEST(GuiTimeline, UpdatesAppendSamplesAndCloseKeys) {
     s.process.snapshot_ms = 2000;
     s.experts[1].live_bytes = 1000;
     s.experts[1].live_blocks = 5;
-    s.experts[1].blocks.push_back({0x7f00aa000500, 712, 3, 1900});
+    s.experts[1].blocks.push_back({0x7f00aa000500, 712, 3, 1900, model::BlockOrigin::Api, model::Reach::Unknown});
     model::Expert &http = s.experts[4];
     http.state = model::ExpertState::Closed;
     http.outcome = model::Outcome::Terminated;

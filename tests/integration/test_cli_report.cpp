@@ -204,12 +204,12 @@ TEST_F(Cli, BrokenSnapshotsExitOneWithAMessage) {
 
 TEST_F(Cli, WrongVersionHasItsOwnMessage) {
     auto bytes = sample_bytes();
-    bytes[8] = 2;
+    bytes[8] = 3;
     uint32_t crc = nm::snapshot_io::crc32({bytes.data(), 36});
     for (int i = 0; i < 4; ++i) bytes[36 + i] = static_cast<uint8_t>(crc >> (8 * i));
-    Outcome r = run({"report", write_bytes("v2.nmsnap", bytes)});
+    Outcome r = run({"report", write_bytes("v3.nmsnap", bytes)});
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.err.find("unsupported snapshot format version 2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("unsupported snapshot format version 3"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, UnwritableOutputExitsOne) {

@@ -172,9 +172,9 @@ TEST(Protocol, MalformedPayloadsAreRefused) {
     Message m;
     std::string error;
     Frame hello = frames[0];
-    hello.payload[8] = 2; // version 2
+    hello.payload[8] = 3; // version 3
     EXPECT_FALSE(decode_message(hello, &m, &error));
-    EXPECT_NE(error.find("version 2"), std::string::npos) << error;
+    EXPECT_NE(error.find("version 3"), std::string::npos) << error;
     hello = frames[0];
     hello.payload[0] = 'X';
     EXPECT_FALSE(decode_message(hello, &m, &error));
@@ -228,7 +228,7 @@ TEST(LiveView, UpdatesMergeFiguresAndEvents) {
     closed.id = 1;
     closed.name = "http";
     closed.state = nm::model::ExpertState::Closed;
-    closed.cleanups.push_back({800, nm::model::Outcome::Done, 2, 300, {{1, 2, 300}}});
+    closed.cleanups.push_back({800, nm::model::Outcome::Done, 2, 300, {{1, 2, 300}}, 0, 0, {}});
     nm::model::Expert fresh;
     fresh.id = 2;
     fresh.name = "dns";

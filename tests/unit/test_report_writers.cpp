@@ -151,7 +151,7 @@ TEST(ReportWriters, EmptySnapshotGivesACleanReport) {
 TEST(ReportWriters, DanglingIdsDoNotCrash) {
     nm::model::Snapshot s = nm::test::sample_snapshot();
     s.stacks[1].frames.push_back(9999);
-    s.experts[1].blocks.push_back({0x1000, 8, 777, 0});
+    s.experts[1].blocks.push_back({0x1000, 8, 777, 0, nm::model::BlockOrigin::Api, nm::model::Reach::Unknown});
     s.experts[0].misuse[0].stack = 4242;
     s.experts[2].crash_stack = 31337;
     s.experts[0].name = "bad\xff\xfe utf8;name\n";

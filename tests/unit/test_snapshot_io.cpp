@@ -80,6 +80,57 @@ TEST(SnapshotIo, RoundTripSample) {
     EXPECT_EQ(back.experts[0].misuse[0].kind, nm::model::MisuseKind::DoubleFree);
 }
 
+// Every field version 2 added survives a round trip.
+TEST(SnapshotIo, RoundTripVersion2Fields) {
+    auto s = nm::test::sample_snapshot();
+    s.process.heap_tracked = true;
+    s.process.foreign_frees = 17;
+    s.process.reach_classified = true;
+    nm::model::Expert &e = s.experts[1];
+    e.kind = nm::model::KeyKind::Module;
+    e.blocks[0].origin = nm::model::BlockOrigin::Heap;
+    e.blocks[0].reach = nm::model::Reach::IndirectlyLost;
+    e.blocks[1].reach = nm::model::Reach::DefinitelyLost;
+    nm::model::Event ev;
+    ev.time_ms = 5;
+    ev.ident = 7;
+    ev.flags = 1;
+    ev.severity = 3;
+    ev.justification = 2;
+    ev.source = "src";
+    ev.name = "Retransmit";
+    ev.description = "many";
+    ev.machine = "host";
+    ev.url = "http://x";
+    ev.event_unix_ms = 1714557600123;
+    ev.columns.push_back({"frames", 4, "12"});
+    e.events.push_back(ev);
+    e.events_dropped = 9;
+    nm::model::Cleanup &c = s.experts[0].cleanups[0];
+    c.left_blocks = 2;
+    c.left_bytes = 40;
+    c.left_stacks.push_back({1, 2, 40});
+
+    nm::model::Snapshot back;
+    std::string error;
+    ASSERT_TRUE(io::decode(encoded(s), &back, &error)) << error;
+    expect_same(s, back);
+    EXPECT_TRUE(back.process.heap_tracked);
+    EXPECT_EQ(back.process.foreign_frees, 17u);
+    EXPECT_EQ(back.experts[1].kind, nm::model::KeyKind::Module);
+    EXPECT_EQ(back.experts[1].blocks[0].origin, nm::model::BlockOrigin::Heap);
+    EXPECT_EQ(back.experts[1].blocks[1].reach, nm::model::Reach::DefinitelyLost);
+    ASSERT_EQ(back.experts[1].events.size(), 1u);
+    EXPECT_EQ(back.experts[1].events[0].columns[0].value, "12");
+    EXPECT_EQ(back.experts[1].events_dropped, 9u);
+    EXPECT_EQ(back.experts[0].cleanups[0].left_stacks[0].bytes, 40u);
+
+    // An unknown reachability class is refused, not passed on.
+    s.experts[1].blocks[0].reach = static_cast<nm::model::Reach>(9);
+    EXPECT_FALSE(io::decode(encoded(s), &back, &error));
+    EXPECT_NE(error.find("unknown origin or reachability"), std::string::npos) << error;
+}
+
 TEST(SnapshotIo, RoundTripEmptyAndUncompressed) {
     nm::model::Snapshot empty;
     nm::model::Snapshot back;
@@ -135,10 +186,10 @@ TEST(SnapshotIo, WrongMagic) {
 
 TEST(SnapshotIo, WrongVersion) {
     auto bytes = encoded(nm::test::sample_snapshot());
-    put32(bytes, 8, 2);
+    put32(bytes, 8, 3);
     reseal(bytes);
     std::string e = decode_error(bytes);
-    EXPECT_NE(e.find("unsupported snapshot format version 2"), std::string::npos) << e;
+    EXPECT_NE(e.find("unsupported snapshot format version 3"), std::string::npos) << e;
     EXPECT_NE(e.find("newer"), std::string::npos) << e;
     put32(bytes, 8, 0);
     reseal(bytes);
@@ -208,8 +259,9 @@ TEST(SnapshotIo, HostileCountsInAValidContainer) {
     nm::model::Snapshot s;
     s.stacks.push_back({});
     auto bytes = encoded(s, 0);
-    // Payload: i32 pid, 3 empty strings, u64, u64, u32 -> module count at offset 4+12+16+4 = 36.
-    const size_t modules_at = io::kHeaderSize + 36;
+    // Payload: i32 pid, 3 empty strings, u64, u64, u32, u8, u64, u8 -> module count at offset
+    // 4+12+16+4+10 = 46.
+    const size_t modules_at = io::kHeaderSize + 46;
     put32(bytes, modules_at, 0xFFFFFFFFu);
     reseal(bytes);
     std::string e = decode_error(bytes);

@@ -11,7 +11,7 @@
 
 namespace nm::model {
 
-inline constexpr uint32_t kSnapshotVersion = 1;
+inline constexpr uint32_t kSnapshotVersion = 2;
 
 // A code location. Frames are deduplicated by address inside one Snapshot.
 struct Frame {
@@ -36,16 +36,27 @@ struct Module {
     std::string build_id; // hex, empty when the module has none
 };
 
-enum class Reach : uint32_t { Unknown = 0, Reachable = 1, IndirectlyLost = 2, DefinitelyLost = 3 };
-enum class BlockOrigin : uint32_t { Api = 0, Heap = 1 };
+// Which entry point made a block.
+enum class BlockOrigin : uint32_t {
+    Api = 0,  // ExpertAllocMemory / ExpertReallocMemory
+    Heap = 1, // malloc, new and the rest of the C and C++ heap
+};
+
+// Reachability of a live block, in LeakSanitizer's and Valgrind's terms.
+enum class Reach : uint32_t {
+    Unknown = 0,        // no reachability pass ran for this snapshot
+    Reachable = 1,      // a root, or a reachable block, points into it
+    IndirectlyLost = 2, // only lost blocks point into it
+    DefinitelyLost = 3, // nothing points into it
+};
 
 struct Block {
     uint64_t address = 0;
-    uint64_t size = 0;     // the size the expert asked for
+    uint64_t size = 0;     // the size the caller asked for
     uint32_t stack = 0;    // index into Snapshot::stacks
     uint64_t time_ms = 0;  // allocation time, ms since the process's tracker started
-    Reach reach = Reach::Unknown;
     BlockOrigin origin = BlockOrigin::Api;
+    Reach reach = Reach::Unknown;
 };
 
 // Blocks and bytes attributed to one stack (cleanup records, leak groups).
@@ -64,6 +75,11 @@ struct Cleanup {
     uint64_t blocks = 0;
     uint64_t bytes = 0;
     std::vector<StackGroup> stacks; // biggest bytes first
+    // Heap blocks (malloc/new) of the key still live at the close: listed, not freed, since the
+    // host may still hold them.
+    uint64_t left_blocks = 0;
+    uint64_t left_bytes = 0;
+    std::vector<StackGroup> left_stacks; // biggest bytes first
 };
 
 enum class MisuseKind : uint32_t {
@@ -72,12 +88,13 @@ enum class MisuseKind : uint32_t {
     InteriorPointer = 2, // points inside a live block, not at its start
     ForeignKey = 3,      // a live block of another key
     CorruptHeader = 4,   // the block's tracking header was overwritten (buffer underflow)
+    MismatchedFree = 5,  // released by the wrong family: free of new'd or API memory, delete of new[]
 };
 
 struct Misuse {
     uint64_t time_ms = 0;
     MisuseKind kind = MisuseKind::UnknownPointer;
-    std::string function; // "ExpertFreeMemory" or "ExpertReallocMemory"
+    std::string function; // "ExpertFreeMemory", "ExpertReallocMemory", "free", "operator delete"...
     uint64_t address = 0; // the offending pointer
     uint32_t stack = 0;   // where the bad call was made
     std::string owner;    // for ForeignKey: the name of the key that owns the block
@@ -96,9 +113,37 @@ struct Status {
     int32_t percent = -1; // -1: never reported
 };
 
+// One typed column of an event (NMCOLUMNINFO), its value rendered as text.
+struct EventColumn {
+    std::string name;
+    uint32_t type = 0; // NMCOLUMNTYPE
+    std::string value;
+};
+
+// A finding an expert reported with ExpertSubmitEvent (NMEVENTDATA).
+struct Event {
+    uint64_t time_ms = 0; // when it was submitted, ms since the process's tracker started
+    uint32_t ident = 0;   // EventIdent
+    uint32_t flags = 0;
+    uint32_t severity = 0;
+    uint32_t justification = 0;
+    std::string source;
+    std::string name;
+    std::string description;
+    std::string machine;
+    std::string url;
+    uint64_t event_unix_ms = 0; // the event's SysTime as ms since 1970 (0: not given)
+    std::vector<EventColumn> columns;
+};
+
+// Expert keys are opened by a host (NmOpenExpertKey); module keys hold the heap blocks charged to
+// one loaded module and are never closed.
+enum class KeyKind : uint32_t { Expert = 0, Module = 1 };
+
 struct Expert {
     uint64_t id = 0; // unique per key for the process's lifetime (never reused)
     std::string name;
+    KeyKind kind = KeyKind::Expert;
     ExpertState state = ExpertState::Running;
     Outcome outcome = Outcome::Done; // meaningful when state == Closed
     uint64_t opened_ms = 0;
@@ -121,6 +166,8 @@ struct Expert {
     std::vector<Block> blocks;          // live blocks (empty once closed)
     std::vector<Cleanup> cleanups;      // at most one today: the close
     std::vector<Misuse> misuse;         // the first events (capped), oldest first
+    std::vector<Event> events;          // ExpertSubmitEvent findings (capped), oldest first
+    uint64_t events_dropped = 0;        // submitted but not kept (over the cap)
 };
 
 struct Process {
@@ -131,8 +178,10 @@ struct Process {
     uint64_t start_unix_ms = 0;    // wall clock when the tracker started
     uint64_t snapshot_ms = 0;      // ms since the tracker started, when this snapshot was taken
     uint32_t stack_depth = 0;      // capture depth in force (0: sizes only)
-    bool reach_classified = false;
-    std::string reach_note; // what the reachability pass could not do (threads it could not stop)
+    bool heap_tracked = false;     // malloc/new are tracked (nmleak run / attach), not only the API
+    uint64_t foreign_frees = 0;    // frees and reallocs of pointers nmleak did not make
+    bool reach_classified = false; // Block::reach was computed for this snapshot
+    std::string reach_note;        // what the reachability pass could not do (threads it could not stop)
 };
 
 struct Snapshot {
@@ -147,6 +196,9 @@ struct Snapshot {
 const char *to_string(Outcome o);
 const char *to_string(MisuseKind k);
 const char *to_string(ExpertState s);
+const char *to_string(KeyKind k);      // "expert", "module"
+const char *to_string(Reach r);        // "unknown", "reachable", "indirectly_lost", "definitely_lost"
+const char *to_string(BlockOrigin o);  // "api", "heap"
 // "running", "terminate_requested", or the outcome's name for a closed key.
 std::string state_label(const Expert &e);
 

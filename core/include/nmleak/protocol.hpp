@@ -48,7 +48,7 @@ namespace nm::proto {
 // "NMLKPROT": first 8 bytes of the Hello and ClientHello payloads.
 inline constexpr unsigned char kMagic[8] = {'N', 'M', 'L', 'K', 'P', 'R', 'O', 'T'};
 // Bump when a layout changes. A peer with another version is refused with an Error frame.
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr size_t kFrameHeaderSize = 12;
 // Commands are tiny; anything bigger from a client is hostile.
 inline constexpr uint32_t kMaxClientPayload = 4096;

@@ -22,7 +22,8 @@ namespace nm::snapshot_io {
 // "NMLKSNAP": the first 8 bytes of every snapshot file.
 inline constexpr unsigned char kMagic[8] = {'N', 'M', 'L', 'K', 'S', 'N', 'A', 'P'};
 // The container format version. Bump it (and keep reading the old one) when the layout changes.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1; // older payloads still decode
 inline constexpr size_t kHeaderSize = 40;
 // Conventional file extension.
 inline constexpr const char *kExtension = ".nmsnap";
@@ -43,7 +44,8 @@ struct DecodeLimits {
 // list beyond the format's 32-bit lengths. decode_payload also checks that every stack, frame and
 // enum value refers to something that exists.
 void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out);
-bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error);
+bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error,
+                    uint32_t version = kFormatVersion);
 
 // The container layer. encode appends header + compressed payload to *out; it fails only when zstd
 // does (out of memory) or a string is longer than 4 GiB.

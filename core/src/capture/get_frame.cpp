@@ -7,7 +7,7 @@
 #include <netmon.h>
 #include <nmhost.h>
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include "capture/capture.hpp"
 

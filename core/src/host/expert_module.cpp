@@ -1,7 +1,7 @@
 // expert_module.cpp - dlopen()s an expert, checks its entry points and calls Register, guarded.
 #include "host/expert_module.hpp"
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <cxxabi.h>
 #include <dlfcn.h>

@@ -7,7 +7,7 @@
 // unwind, on the thread's ordinary stack.
 #include "host/guard.hpp"
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <dlfcn.h>
 #include <link.h>

@@ -2,7 +2,7 @@
 // own key, decide the outcome, record why, and close the key.
 #include <nmhost.h>
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <cxxabi.h>
 

@@ -1,8 +1,7 @@
 // watchdog.cpp - deadlines, grace periods and interrupts for every run, on one thread.
-#include "track/reach.hpp"
 #include "host/run_state.hpp"
 
-#include <nmleak/capture.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <csignal>
 #include <cstring>
@@ -101,7 +100,7 @@ Clock::time_point step(RunState &run, Clock::time_point now) {
 }
 
 void *watchdog_main(void *) {
-    track::reach::mark_internal_thread(); // nmleak's own thread: held by the pass, never a root
+    mark_nmleak_thread(); // nmleak's own thread: held by the reachability pass, never a root
     Watchdog &w = dog();
     std::unique_lock<std::mutex> lock(w.mu);
     for (;;) {

@@ -21,6 +21,7 @@ const char *to_string(MisuseKind k) {
     case MisuseKind::InteriorPointer: return "interior_pointer";
     case MisuseKind::ForeignKey: return "foreign_key";
     case MisuseKind::CorruptHeader: return "corrupt_header";
+    case MisuseKind::MismatchedFree: return "mismatched_free";
     }
     return "unknown";
 }
@@ -30,6 +31,32 @@ const char *to_string(ExpertState s) {
     case ExpertState::Running: return "running";
     case ExpertState::TerminateRequested: return "terminate_requested";
     case ExpertState::Closed: return "closed";
+    }
+    return "unknown";
+}
+
+const char *to_string(KeyKind k) {
+    switch (k) {
+    case KeyKind::Expert: return "expert";
+    case KeyKind::Module: return "module";
+    }
+    return "unknown";
+}
+
+const char *to_string(Reach r) {
+    switch (r) {
+    case Reach::Unknown: return "unknown";
+    case Reach::Reachable: return "reachable";
+    case Reach::IndirectlyLost: return "indirectly_lost";
+    case Reach::DefinitelyLost: return "definitely_lost";
+    }
+    return "unknown";
+}
+
+const char *to_string(BlockOrigin o) {
+    switch (o) {
+    case BlockOrigin::Api: return "api";
+    case BlockOrigin::Heap: return "heap";
     }
     return "unknown";
 }

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "model/reach_capture.hpp"
+#include "track/query.hpp"
 #include "track/reach.hpp"
-#include "track/tracker.hpp"
 
 namespace nm {
 namespace {
@@ -23,7 +23,7 @@ __attribute__((noinline)) std::vector<track::reach::BlockRef> block_refs(const m
 }
 
 bool still_live(const track::reach::BlockRef &b, void *) {
-    return track::Tracker::get().block_live(b.address, b.size, b.api);
+    return track::Query::block_live(b.address, b.size, b.api);
 }
 
 track::reach::Stats g_last;

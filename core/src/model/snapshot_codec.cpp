@@ -1,10 +1,12 @@
-// snapshot_codec.cpp - the uncompressed payload encoding of one model::Snapshot (format version 1).
+// snapshot_codec.cpp - the uncompressed payload encoding of one model::Snapshot (format version 2;
+// version 1 payloads still decode).
 //
 // Layout. Every integer is little-endian with no padding or alignment; `str` is a u32 byte length
 // followed by that many bytes (UTF-8, no terminator). Lists are a count followed by the elements.
 //
 //   process   i32 pid | str command | str executable | str hostname
 //             u64 start_unix_ms | u64 snapshot_ms | u32 stack_depth
+//             v2: u8 heap_tracked | u64 foreign_frees | u8 reach_classified | str reach_note
 //   modules   u32 n, then n x { str path | u64 base | u64 size | str build_id }
 //   frames    u32 n, then n x { u64 address | str function | str file | u32 line
 //                               | str module | u64 module_offset }
@@ -15,11 +17,20 @@
 //     u64 live_blocks | u64 live_bytes | u64 peak_bytes | u64 allocs | u64 reallocs | u64 frees
 //     u64 misuse_count
 //     str outcome_detail | i32 crash_signal | u64 crash_address | u32 crash_stack
-//     blocks    u64 n, then n x { u64 address | u64 size | u32 stack | u64 time_ms }   (28 bytes each)
+//     blocks    u64 n, then n x { u64 address | u64 size | u32 stack | u64 time_ms
+//                                 | v2: u8 origin | u8 reach }      (28 bytes each, v2: 30)
 //     cleanups  u32 n, then n x { u64 time_ms | u32 outcome | u64 blocks | u64 bytes
-//                                 | u32 g, then g x { u32 stack | u64 blocks | u64 bytes } }
+//                                 | u32 g, then g x { u32 stack | u64 blocks | u64 bytes }
+//                                 | v2: u64 left_blocks | u64 left_bytes
+//                                 | v2: u32 g, then g x { u32 stack | u64 blocks | u64 bytes } }
 //     misuse    u32 n, then n x { u64 time_ms | u32 kind | str function | u64 address | u32 stack
 //                                 | str owner }
+//     v2: u32 kind
+//     v2: events u32 n, then n x { u64 time_ms | u32 ident | u32 flags | u32 severity
+//                                 | u32 justification | str source | str name | str description
+//                                 | str machine | str url | u64 event_unix_ms
+//                                 | u32 c, then c x { str name | u32 type | str value } }
+//     v2: u64 events_dropped
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -34,7 +45,8 @@ namespace nm::snapshot_io {
 namespace {
 
 constexpr uint32_t kEndMarker = 0x444E4521u;
-constexpr size_t kBlockBytes = 28;
+constexpr size_t kBlockBytesV1 = 28;
+constexpr size_t kBlockBytes = 30;
 
 inline void store_le32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -57,6 +69,7 @@ class Writer {
 public:
     explicit Writer(std::vector<uint8_t> *out) : out_(out) {}
 
+    void u8(uint8_t v) { *grow(1) = v; }
     void u32(uint32_t v) { store_le32(grow(4), v); }
     void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
     void u64(uint64_t v) { store_le64(grow(8), v); }
@@ -95,6 +108,10 @@ public:
         if (error_.empty()) error_ = why;
     }
 
+    uint8_t u8(const char *what) {
+        const uint8_t *p = take(1, what);
+        return p ? *p : 0;
+    }
     uint32_t u32(const char *what) {
         const uint8_t *p = take(4, what);
         return p ? load_le32(p) : 0;
@@ -166,6 +183,8 @@ void encode_expert(Writer &w, const model::Expert &e) {
         store_le64(p + 8, b.size);
         store_le32(p + 16, b.stack);
         store_le64(p + 20, b.time_ms);
+        p[28] = static_cast<uint8_t>(b.origin);
+        p[29] = static_cast<uint8_t>(b.reach);
         p += kBlockBytes;
     }
 
@@ -181,6 +200,14 @@ void encode_expert(Writer &w, const model::Expert &e) {
             w.u64(g.blocks);
             w.u64(g.bytes);
         }
+        w.u64(c.left_blocks);
+        w.u64(c.left_bytes);
+        w.count32(c.left_stacks, "left-behind stacks");
+        for (const model::StackGroup &g : c.left_stacks) {
+            w.u32(g.stack);
+            w.u64(g.blocks);
+            w.u64(g.bytes);
+        }
     }
 
     w.count32(e.misuse, "misuse events");
@@ -192,9 +219,26 @@ void encode_expert(Writer &w, const model::Expert &e) {
         w.u32(m.stack);
         w.str(m.owner);
     }
+
+    w.u32(static_cast<uint32_t>(e.kind));
+    w.count32(e.events, "events");
+    for (const model::Event &ev : e.events) {
+        w.u64(ev.time_ms);
+        for (uint32_t v : {ev.ident, ev.flags, ev.severity, ev.justification}) w.u32(v);
+        for (const std::string *t : {&ev.source, &ev.name, &ev.description, &ev.machine, &ev.url})
+            w.str(*t);
+        w.u64(ev.event_unix_ms);
+        w.count32(ev.columns, "event columns");
+        for (const model::EventColumn &c : ev.columns) {
+            w.str(c.name);
+            w.u32(c.type);
+            w.str(c.value);
+        }
+    }
+    w.u64(e.events_dropped);
 }
 
-bool decode_expert(Reader &r, model::Expert &e) {
+bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
     e.id = r.u64("expert id");
     e.name = r.str("expert name");
     e.state = static_cast<model::ExpertState>(r.u32("expert state"));
@@ -217,15 +261,20 @@ bool decode_expert(Reader &r, model::Expert &e) {
     e.crash_address = r.u64("crash address");
     e.crash_stack = r.u32("crash stack");
 
-    uint64_t n_blocks = r.count(r.u64("block count"), kBlockBytes, "blocks");
-    if (const uint8_t *p = r.take(n_blocks * kBlockBytes, "blocks")) {
+    const size_t block_bytes = version >= 2 ? kBlockBytes : kBlockBytesV1;
+    uint64_t n_blocks = r.count(r.u64("block count"), block_bytes, "blocks");
+    if (const uint8_t *p = r.take(n_blocks * block_bytes, "blocks")) {
         e.blocks.resize(n_blocks);
         for (model::Block &b : e.blocks) {
             b.address = load_le64(p);
             b.size = load_le64(p + 8);
             b.stack = load_le32(p + 16);
             b.time_ms = load_le64(p + 20);
-            p += kBlockBytes;
+            if (version >= 2) {
+                b.origin = static_cast<model::BlockOrigin>(p[28]);
+                b.reach = static_cast<model::Reach>(p[29]);
+            }
+            p += block_bytes;
         }
     }
 
@@ -242,6 +291,16 @@ bool decode_expert(Reader &r, model::Expert &e) {
             g.blocks = r.u64("cleanup stack blocks");
             g.bytes = r.u64("cleanup stack bytes");
         }
+        if (version >= 2) {
+            c.left_blocks = r.u64("left-behind blocks");
+            c.left_bytes = r.u64("left-behind bytes");
+            c.left_stacks.resize(r.count(r.u32("left-behind stack count"), 20, "left-behind stacks"));
+            for (model::StackGroup &g : c.left_stacks) {
+                g.stack = r.u32("left-behind stack");
+                g.blocks = r.u64("left-behind stack blocks");
+                g.bytes = r.u64("left-behind stack bytes");
+            }
+        }
         if (!r.ok()) return false;
     }
 
@@ -255,6 +314,31 @@ bool decode_expert(Reader &r, model::Expert &e) {
         m.owner = r.str("misuse owner");
         if (!r.ok()) return false;
     }
+    if (version < 2) return r.ok();
+
+    e.kind = static_cast<model::KeyKind>(r.u32("key kind"));
+    e.events.resize(r.count(r.u32("event count"), 52, "events"));
+    for (model::Event &ev : e.events) {
+        ev.time_ms = r.u64("event time");
+        ev.ident = r.u32("event ident");
+        ev.flags = r.u32("event flags");
+        ev.severity = r.u32("event severity");
+        ev.justification = r.u32("event justification");
+        ev.source = r.str("event source");
+        ev.name = r.str("event name");
+        ev.description = r.str("event description");
+        ev.machine = r.str("event machine");
+        ev.url = r.str("event url");
+        ev.event_unix_ms = r.u64("event system time");
+        ev.columns.resize(r.count(r.u32("event column count"), 12, "event columns"));
+        for (model::EventColumn &c : ev.columns) {
+            c.name = r.str("event column name");
+            c.type = r.u32("event column type");
+            c.value = r.str("event column value");
+        }
+        if (!r.ok()) return false;
+    }
+    e.events_dropped = r.u64("events dropped");
     return r.ok();
 }
 
@@ -279,20 +363,29 @@ bool validate(const model::Snapshot &s, std::string *error) {
         if (static_cast<uint32_t>(e.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
             return bad(who + "has unknown outcome " +
                        std::to_string(static_cast<uint32_t>(e.outcome)));
+        if (static_cast<uint32_t>(e.kind) > static_cast<uint32_t>(model::KeyKind::Module))
+            return bad(who + "has unknown kind " + std::to_string(static_cast<uint32_t>(e.kind)));
         if (!stack_ok(e.crash_stack))
             return bad(who + "crash stack " + std::to_string(e.crash_stack) + " does not exist");
-        for (const model::Block &b : e.blocks)
+        for (const model::Block &b : e.blocks) {
             if (!stack_ok(b.stack))
                 return bad(who + "block stack " + std::to_string(b.stack) + " does not exist");
+            if (static_cast<uint32_t>(b.origin) > static_cast<uint32_t>(model::BlockOrigin::Heap) ||
+                static_cast<uint32_t>(b.reach) > static_cast<uint32_t>(model::Reach::DefinitelyLost))
+                return bad(who + "block has an unknown origin or reachability class");
+        }
         for (const model::Cleanup &c : e.cleanups) {
             if (static_cast<uint32_t>(c.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
                 return bad(who + "cleanup has unknown outcome");
             for (const model::StackGroup &g : c.stacks)
                 if (!stack_ok(g.stack))
                     return bad(who + "cleanup stack " + std::to_string(g.stack) + " does not exist");
+            for (const model::StackGroup &g : c.left_stacks)
+                if (!stack_ok(g.stack))
+                    return bad(who + "left-behind stack " + std::to_string(g.stack) + " does not exist");
         }
         for (const model::Misuse &m : e.misuse) {
-            if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::CorruptHeader))
+            if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::MismatchedFree))
                 return bad(who + "misuse event has unknown kind");
             if (!stack_ok(m.stack))
                 return bad(who + "misuse stack " + std::to_string(m.stack) + " does not exist");
@@ -318,6 +411,10 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u64(p.start_unix_ms);
     w.u64(p.snapshot_ms);
     w.u32(p.stack_depth);
+    w.u8(p.heap_tracked ? 1 : 0);
+    w.u64(p.foreign_frees);
+    w.u8(p.reach_classified ? 1 : 0);
+    w.str(p.reach_note);
 
     w.count32(snap.modules, "modules");
     for (const model::Module &m : snap.modules) {
@@ -349,7 +446,12 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u32(kEndMarker);
 }
 
-bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error) {
+bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error,
+                    uint32_t version) {
+    if (version < kOldestFormatVersion || version > kFormatVersion) {
+        if (error) *error = "unsupported snapshot payload version " + std::to_string(version);
+        return false;
+    }
     Reader r(payload);
     model::Snapshot s;
     s.version = kFormatVersion;
@@ -361,6 +463,12 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
     p.start_unix_ms = r.u64("start_unix_ms");
     p.snapshot_ms = r.u64("snapshot_ms");
     p.stack_depth = r.u32("stack_depth");
+    if (version >= 2) {
+        p.heap_tracked = r.u8("heap_tracked") != 0;
+        p.foreign_frees = r.u64("foreign_frees");
+        p.reach_classified = r.u8("reach_classified") != 0;
+        p.reach_note = r.str("reach note");
+    }
 
     s.modules.resize(r.count(r.u32("module count"), 24, "modules"));
     for (model::Module &m : s.modules) {
@@ -394,7 +502,7 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
     }
     s.experts.resize(r.count(r.u32("expert count"), 120, "experts"));
     for (model::Expert &e : s.experts)
-        if (!decode_expert(r, e)) break;
+        if (!decode_expert(r, e, version)) break;
 
     if (r.ok() && r.u32("end marker") != kEndMarker)
         r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));

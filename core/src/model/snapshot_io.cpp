@@ -112,7 +112,7 @@ bool parse_header(std::span<const uint8_t> bytes, Header *h, const DecodeLimits 
     const uint32_t header_crc = get_le32(p + 36);
     if (crc32(bytes.first(36)) != header_crc)
         return fail(error, "corrupted snapshot: header checksum mismatch");
-    if (h->version != kFormatVersion)
+    if (h->version < kOldestFormatVersion || h->version > kFormatVersion)
         return fail(error, "unsupported snapshot format version " + std::to_string(h->version) +
                                " (this nmleak reads version " + std::to_string(kFormatVersion) +
                                (h->version > kFormatVersion ? "; written by a newer nmleak)" : ")"));
@@ -202,10 +202,10 @@ bool decode_checked(std::span<const uint8_t> bytes, model::Snapshot *out, std::s
     if (crc != h.stored_crc)
         return fail(error, "corrupted snapshot: data checksum mismatch (header " +
                                hex32(h.stored_crc) + ", data " + hex32(crc) + ")");
-    if (!(h.flags & kFlagZstd)) return decode_payload(stored, out, error);
+    if (!(h.flags & kFlagZstd)) return decode_payload(stored, out, error, h.version);
     std::vector<uint8_t> payload;
     if (!decompress(stored, h.payload_size, &payload, error)) return false;
-    return decode_payload(payload, out, error);
+    return decode_payload(payload, out, error, h.version);
 }
 
 } // namespace

@@ -74,6 +74,9 @@ void process(detail::JsonOut &j, const model::Snapshot &s) {
     j.key("start_unix_ms").num(p.start_unix_ms);
     j.key("snapshot_ms").num(p.snapshot_ms);
     j.key("stack_depth").num(p.stack_depth);
+    j.key("heap_tracked").boolean(p.heap_tracked);
+    j.key("foreign_frees").num(p.foreign_frees);
+    j.key("reach_classified").boolean(p.reach_classified);
     j.key("modules").begin_array();
     for (const model::Module &m : s.modules) {
         j.begin_object();
@@ -104,11 +107,59 @@ void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g) {
     j.end_object();
 }
 
+void stack_groups(detail::JsonOut &j, FrameTexts &frames, const std::vector<model::StackGroup> &groups) {
+    j.key("stacks").begin_array();
+    for (const model::StackGroup &g : groups) {
+        j.begin_object();
+        j.key("count").num(g.blocks);
+        j.key("bytes").num(g.bytes);
+        j.key("stack");
+        frames.stack(j, g.stack);
+        j.end_object();
+    }
+    j.end_array();
+}
+
+// Heap blocks of the key still live at the close (listed, not freed).
+void left_behind(detail::JsonOut &j, FrameTexts &frames, const model::Cleanup &c) {
+    j.key("left_behind").begin_object();
+    j.key("blocks").num(c.left_blocks);
+    j.key("bytes").num(c.left_bytes);
+    stack_groups(j, frames, c.left_stacks);
+    j.end_object();
+}
+
+void event(detail::JsonOut &j, const model::Event &ev) {
+    j.begin_object();
+    j.key("time_ms").num(ev.time_ms);
+    j.key("ident").num(ev.ident);
+    j.key("flags").num(ev.flags);
+    j.key("severity").num(ev.severity);
+    j.key("justification").num(ev.justification);
+    j.key("source").str(ev.source);
+    j.key("name").str(ev.name);
+    j.key("description").str(ev.description);
+    j.key("machine").str(ev.machine);
+    j.key("url").str(ev.url);
+    j.key("event_unix_ms").num(ev.event_unix_ms);
+    j.key("columns").begin_array();
+    for (const model::EventColumn &c : ev.columns) {
+        j.begin_object();
+        j.key("name").str(c.name);
+        j.key("type").num(c.type);
+        j.key("value").str(c.value);
+        j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+}
+
 void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
             const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks, bool classified) {
     j.begin_object();
     j.key("id").num(e.id);
     j.key("name").str(e.name);
+    j.key("kind").str(model::to_string(e.kind));
     j.key("state").str(detail::state_name(e.state));
     if (e.state == model::ExpertState::Closed) j.key("outcome").str(detail::outcome_name(e.outcome));
     else j.key("outcome").null();
@@ -158,16 +209,8 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
         j.key("time_ms").num(c.time_ms);
         j.key("blocks").num(c.blocks);
         j.key("bytes").num(c.bytes);
-        j.key("stacks").begin_array();
-        for (const model::StackGroup &g : c.stacks) {
-            j.begin_object();
-            j.key("count").num(g.blocks);
-            j.key("bytes").num(g.bytes);
-            j.key("stack");
-            frames.stack(j, g.stack);
-            j.end_object();
-        }
-        j.end_array();
+        stack_groups(j, frames, c.stacks);
+        left_behind(j, frames, c);
         j.end_object();
     }
     j.end_array();
@@ -185,6 +228,11 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
         j.end_object();
     }
     j.end_array();
+
+    j.key("events").begin_array();
+    for (const model::Event &ev : e.events) event(j, ev);
+    j.end_array();
+    j.key("events_dropped").num(e.events_dropped);
     j.end_object();
 }
 

@@ -34,6 +34,7 @@ const char *misuse_name(model::MisuseKind k) {
     case model::MisuseKind::InteriorPointer: return "interior_pointer";
     case model::MisuseKind::ForeignKey: return "foreign_key";
     case model::MisuseKind::CorruptHeader: return "corrupt_header";
+    case model::MisuseKind::MismatchedFree: return "mismatched_free";
     }
     return "unknown";
 }
@@ -45,6 +46,7 @@ const char *misuse_phrase(model::MisuseKind k) {
     case model::MisuseKind::InteriorPointer: return "interior pointer";
     case model::MisuseKind::ForeignKey: return "block of another key";
     case model::MisuseKind::CorruptHeader: return "corrupted block header";
+    case model::MisuseKind::MismatchedFree: return "released by the wrong allocation family";
     }
     return "unknown misuse";
 }

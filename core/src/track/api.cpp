@@ -1,15 +1,10 @@
-// api.cpp - the exported C functions of netmon.h and nmhost.h, and the report at process exit.
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+// api.cpp - the exported C functions of netmon.h and nmhost.h (but NmWriteReport, which the report
+// layer provides), and the C++ entry points of nmleak/tracker.hpp.
 #include <string>
-
-#include <unistd.h>
 
 #include "netmon.h"
 #include "nmhost.h"
-#include "nmleak/capture.hpp"
-#include "nmleak/report.hpp"
+#include "nmleak/tracker.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -63,46 +58,23 @@ NM_API DWORD WINAPI NmSetStackDepth(DWORD depth) {
     return NMERR_SUCCESS;
 }
 
-NM_API DWORD WINAPI NmWriteReport(const char *path, const char *format) {
-    if (!path || !*path) return NMERR_INVALID_PARAMETER;
-    std::string error;
-    nm::model::Snapshot snap = nm::capture_snapshot(true);
-    if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
-        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", path, error.c_str());
-        return NMERR_INVALID_PARAMETER;
-    }
-    return NMERR_SUCCESS;
+// ---- the C++ entry points for hosts (nmleak/tracker.hpp) ---------------------------------------
+
+namespace nm {
+
+bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
+                           const uintptr_t *frames, size_t n_frames) {
+    return Tracker::get().record_outcome_detail(key, detail, signal, address, frames, n_frames);
 }
 
-namespace {
+uint32_t key_check(void *key) { return Tracker::get().key_check(key); }
 
-// NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
-void write_exit_report() {
-    const char *path = std::getenv("NMLEAK_REPORT");
-    const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
-    nm::report::EnvSettings settings;
-    std::string error;
-    if (!nm::report::settings_from_env(&settings, &error))
-        std::fprintf(stderr, "nmleak: %s\n", error.c_str());
-    nm::model::Snapshot snap = nm::capture_snapshot(true);
-    if (path && *path && !nm::report::write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
-        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
-    int code = nm::report::exit_code_for(snap, settings);
-    if (code != 0) {
-        // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
-        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
-        std::fflush(nullptr);
-        _exit(code);
-    }
+// Called from signal handlers: reads the thread-local state without creating it.
+bool thread_in_api() noexcept {
+    track::ThreadState *ts = track::t_state;
+    return ts && ts->in_api.load(std::memory_order_relaxed) != 0;
 }
 
-// Runs when libnmapi is loaded: starts the tracker (so its clock and options are set before the
-// first key) and arranges the NMLEAK_REPORT report at exit.
-__attribute__((constructor)) void nmapi_init() {
-    Tracker::get();
-    const char *report = std::getenv("NMLEAK_REPORT");
-    const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
-    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
-}
+void thread_recover_after_unwind() noexcept { Tracker::get().thread_recover(); }
 
-} // namespace
+} // namespace nm

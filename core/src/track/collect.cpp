@@ -1,19 +1,17 @@
-// collect.cpp - reads the tracker's state into the snapshot model while the process keeps running.
+// collect.cpp - reads the tracker's keys and history (Query::read) while the process keeps running.
 #include <algorithm>
-#include <unordered_map>
 
 #include "track/tracker.hpp"
 
 namespace nm::track {
 
-void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
+void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     // Called with k->mu held: lanes cannot be added and the key cannot finish closing meanwhile.
     uint64_t w = k->word.load(std::memory_order_acquire);
     const uint32_t gen = word_gen(w);
     e.id = k->id.load(std::memory_order_relaxed);
     e.name = k->name;
-    e.state = word_state(w) == KeyState::Terminating ? model::ExpertState::TerminateRequested
-                                                      : model::ExpertState::Running;
+    e.phase = word_state(w) == KeyState::Terminating ? KeyPhase::Terminating : KeyPhase::Open;
     e.opened_ms = k->opened_ms;
     e.status = k->status;
     e.outcome_detail = k->outcome_detail;
@@ -55,23 +53,13 @@ void Tracker::collect_key(Key *k, model::Expert &e, bool include_blocks) {
             if (header_slot(h.word) != k->slot ||
                 header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
                 return;
-            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
+            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
         });
     }
     ts->in_api.store(0, std::memory_order_release);
 }
 
-bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
-    if (user & 15) return !api;
-    const std::atomic<uint8_t> *g = map_.find(user);
-    if (!g) return !api;
-    const uint8_t v = g->load(std::memory_order_acquire);
-    if (v != uint8_t(Granule::Live) && v != uint8_t(Granule::Claimed)) return false;
-    if (!api) return true;
-    return header_size(reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader))->word) == size;
-}
-
-void Tracker::collect(std::vector<model::Expert> &experts, bool include_blocks) {
+void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
     uint32_t used;
     {
         std::lock_guard<std::mutex> lock(slot_mu_);
@@ -83,16 +71,35 @@ void Tracker::collect(std::vector<model::Expert> &experts, bool include_blocks) 
         std::lock_guard<std::mutex> lock(k->mu);
         KeyState st = word_state(k->word.load(std::memory_order_acquire));
         if (st != KeyState::Open && st != KeyState::Terminating) continue;
-        experts.emplace_back();
-        collect_key(k, experts.back(), include_blocks);
+        out.open.emplace_back();
+        read_key(k, out.open.back(), include_blocks);
     }
-    std::lock_guard<std::mutex> lock(history_mu_);
-    experts.insert(experts.end(), closed_.begin(), closed_.end());
-    std::unordered_map<uint64_t, model::Expert *> by_id;
-    for (auto &e : experts) by_id[e.id] = &e;
-    for (const MisuseRecord &r : misuse_)
-        if (auto it = by_id.find(r.key_id); it != by_id.end()) it->second->misuse.push_back(r.m);
-    std::sort(experts.begin(), experts.end(), [](const model::Expert &a, const model::Expert &b) { return a.id < b.id; });
+    std::sort(out.open.begin(), out.open.end(), [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
+    history_.read(out, since);
+}
+
+// ---- Query: the tracker as the layers above read it -------------------------------------------
+
+void Query::read(Reading &out, bool include_blocks, uint64_t since) {
+    Tracker::get().read(out, include_blocks, since);
+}
+bool Query::stack(uint32_t id, std::vector<uintptr_t> &frames) { return Tracker::get().depot().get(id, frames); }
+uint64_t Query::now_ms() noexcept { return Tracker::get().now_ms(); }
+uint64_t Query::start_unix_ms() noexcept { return Tracker::get().start_unix_ms(); }
+uint32_t Query::stack_depth() noexcept { return Tracker::get().stack_depth(); }
+void *Query::handle_for_id(uint64_t id) noexcept { return Tracker::get().handle_for_id(id); }
+bool Query::block_live(uint64_t address, uint64_t size, bool api) noexcept {
+    return Tracker::get().block_live(uintptr_t(address), size, api);
+}
+
+bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
+    if (user & 15) return !api;
+    const std::atomic<uint8_t> *g = map_.find(user);
+    if (!g) return !api;
+    const uint8_t v = g->load(std::memory_order_acquire);
+    if (v != uint8_t(Granule::Live) && v != uint8_t(Granule::Claimed)) return false;
+    if (!api) return true;
+    return header_size(reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader))->word) == size;
 }
 
 } // namespace nm::track

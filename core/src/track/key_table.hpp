@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "nmleak/model.hpp"
 #include "track/chunk_set.hpp"
+#include "track/query.hpp"
 #include "track/tally.hpp"
 
 struct mi_heap_s;
@@ -88,11 +88,6 @@ struct Lane {
     void release() noexcept; // drops one reference, deletes the lane at zero
 };
 
-struct MisuseRecord {
-    model::Misuse m; // m.stack is a depot id here
-    uint64_t key_id;
-};
-
 struct Key {
     std::atomic<uint64_t> word{0};      // generation << 8 | KeyState
     uint32_t slot = 0;
@@ -109,7 +104,7 @@ struct Key {
     std::mutex mu; // everything below; also serializes close against snapshots and lane creation
     std::string name;
     uint64_t opened_ms = 0;
-    model::Status status;
+    StatusRecord status;
     std::string outcome_detail;
     int32_t crash_signal = 0;
     uint64_t crash_address = 0;

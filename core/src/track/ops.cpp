@@ -172,7 +172,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
         return NMERR_INVALID_EXPERT_HANDLE;
     }
     const uintptr_t user = reinterpret_cast<uintptr_t>(p);
-    model::MisuseKind bad{};
+    MisuseKind bad{};
     uint32_t owner = 0;
     bool refused = false;
     if (user) {
@@ -190,7 +190,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
         } else if (NM_UNLIKELY(header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen))) {
             unclaim(g);
             refused = true;
-            bad = model::MisuseKind::CorruptHeader;
+            bad = MisuseKind::CorruptHeader;
         } else {
             const uint64_t size = header_size(h.word);
             // Mark Freed before mi_free: afterwards the address may be handed out again and
@@ -234,7 +234,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     uint8_t seen;
     std::atomic<uint8_t> *g = claim(user, seen);
     BlockHeader h{};
-    model::MisuseKind bad{};
+    MisuseKind bad{};
     uint32_t owner = 0;
     bool refused = false;
     if (g) h = *header_of(user);
@@ -248,7 +248,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     } else if (header_stored_check(h.word) != header_check(header_size(h.word), kh.slot, kh.gen)) {
         unclaim(g);
         refused = true;
-        bad = model::MisuseKind::CorruptHeader;
+        bad = MisuseKind::CorruptHeader;
     }
     if (refused) {
         leave(lane);
@@ -336,21 +336,21 @@ size_t Tracker::size_of(void *handle, void *p) noexcept {
 
 // A live block whose header names another slot: that key's block if the header checks out
 // against that key, otherwise a header the expert overwrote.
-__attribute__((noinline)) model::MisuseKind Tracker::foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept {
+__attribute__((noinline)) MisuseKind Tracker::foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept {
     const uint32_t slot = header_slot(word);
     Key *o = slot ? slots_[slot].load(std::memory_order_acquire) : nullptr;
     if (o && header_stored_check(word) == header_check(header_size(word), slot, word_gen(o->word.load(std::memory_order_acquire)))) {
         owner_slot = slot;
-        return model::MisuseKind::ForeignKey;
+        return MisuseKind::ForeignKey;
     }
-    return model::MisuseKind::CorruptHeader;
+    return MisuseKind::CorruptHeader;
 }
 
 // Tells a double free from an interior or unknown pointer. Looks back at most 64 KiB for a live
 // block start whose extent covers p (claiming it to read its size safely).
-__attribute__((noinline)) model::MisuseKind Tracker::classify_bad_pointer(uintptr_t p, uint8_t seen,
+__attribute__((noinline)) MisuseKind Tracker::classify_bad_pointer(uintptr_t p, uint8_t seen,
                                                                           uint32_t &owner_slot) noexcept {
-    if (seen == uint8_t(Granule::Freed)) return model::MisuseKind::DoubleFree;
+    if (seen == uint8_t(Granule::Freed)) return MisuseKind::DoubleFree;
     const uintptr_t start = p & ~uintptr_t{15};
     for (uintptr_t a = start == p ? start - 16 : start; a + 65536 > p && a > 16; a -= 16) {
         std::atomic<uint8_t> *g = map_.find(a);
@@ -363,14 +363,14 @@ __attribute__((noinline)) model::MisuseKind Tracker::classify_bad_pointer(uintpt
         uint64_t extent = header_size(h.word) ? header_size(h.word) : 1;
         if (p < a + extent) {
             owner_slot = header_slot(h.word);
-            return model::MisuseKind::InteriorPointer;
+            return MisuseKind::InteriorPointer;
         }
-        return model::MisuseKind::UnknownPointer; // the nearest block ends before p
+        return MisuseKind::UnknownPointer; // the nearest block ends before p
     }
-    return model::MisuseKind::UnknownPointer;
+    return MisuseKind::UnknownPointer;
 }
 
-__attribute__((noinline)) void Tracker::record_misuse(Key *k, model::MisuseKind kind, const char *fn, uintptr_t p,
+__attribute__((noinline)) void Tracker::record_misuse(Key *k, MisuseKind kind, const char *fn, uintptr_t p,
                                                       uint32_t owner_slot, const void *frame,
                                                       ThreadState *ts) noexcept {
     uint32_t depth = depth_.load(std::memory_order_relaxed);
@@ -380,19 +380,18 @@ __attribute__((noinline)) void Tracker::record_misuse(Key *k, model::MisuseKind 
     k->misuse_count.fetch_add(1, std::memory_order_relaxed);
     MisuseRecord r;
     r.key_id = k->id.load(std::memory_order_relaxed);
-    r.m.time_ms = now_ms();
-    r.m.kind = kind;
-    r.m.function = fn;
-    r.m.address = p;
-    r.m.stack = stack;
+    r.time_ms = now_ms();
+    r.kind = kind;
+    r.function = fn;
+    r.address = p;
+    r.stack = stack;
     if (owner_slot && owner_slot < kMaxKeys) {
         if (Key *o = slots_[owner_slot].load(std::memory_order_acquire)) {
             std::lock_guard<std::mutex> lock(o->mu);
-            r.m.owner = o->name;
+            r.owner = o->name;
         }
     }
-    std::lock_guard<std::mutex> lock(history_mu_);
-    if (misuse_.size() < kMaxMisuseKept) misuse_.push_back(std::move(r));
+    history_.add_misuse(std::move(r));
 }
 
 } // namespace nm::track

@@ -5,6 +5,8 @@
 // stopped window needs is allocated before it, and /proc files are read with raw system calls.
 #include "track/reach.hpp"
 
+#include <nmleak/tracker.hpp>
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -855,3 +857,7 @@ __attribute__((noinline)) void classify_here(const std::vector<BlockRef> &blocks
 }
 
 } // namespace nm::track::reach
+
+namespace nm {
+void mark_nmleak_thread() noexcept { track::reach::mark_internal_thread(); }
+} // namespace nm

@@ -18,7 +18,7 @@
 #include <new>
 #include <unordered_map>
 
-#include "netmon.h"
+#include "nmhost.h"
 
 namespace nm::track {
 
@@ -378,7 +378,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     KeyHandle kh;
     Key *k = key_of(handle, kh);
     if (!k) return NMERR_INVALID_EXPERT_HANDLE;
-    if (outcome > uint32_t(model::Outcome::Timeout)) return NMERR_INVALID_PARAMETER;
+    if (outcome > NM_OUTCOME_TIMEOUT) return NMERR_INVALID_PARAMETER;
     {
         std::lock_guard<std::mutex> lock(k->mu);
         uint64_t w = k->word.load(std::memory_order_acquire);
@@ -389,7 +389,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     quiesce(k);
 
     ThreadState *ts = thread_state();
-    model::Expert rec;
+    KeyRecord rec;
     std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> by_stack;
     uint64_t allocs = 0, reallocs = 0, frees = 0, in = 0, outb = 0;
     std::lock_guard<std::mutex> lock(k->mu);
@@ -410,9 +410,10 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
         else reclaim_foreign_lane(k, l, kh.gen, ts);
     }
 
-    model::Cleanup c;
+    CloseRecord &c = rec.close;
+    rec.closed = true;
     c.time_ms = now_ms();
-    c.outcome = model::Outcome(outcome);
+    c.outcome = outcome;
     // The counters are authoritative for the totals; the tallies give the split by stack, and
     // what they do not cover was allocated without a stack (sizes-only mode): stack 0.
     c.blocks = in - outb;
@@ -425,15 +426,14 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
         grouped_bytes += uint64_t(agg.second);
     }
     if (c.blocks > grouped_blocks) c.stacks.push_back({0, c.blocks - grouped_blocks, c.bytes - grouped_bytes});
-    std::sort(c.stacks.begin(), c.stacks.end(),
-              [](const model::StackGroup &a, const model::StackGroup &b) { return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack); });
+    std::sort(c.stacks.begin(), c.stacks.end(), [](const StackGroupRecord &a, const StackGroupRecord &b) {
+        return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack);
+    });
 
     rec.id = k->id.load(std::memory_order_relaxed);
     rec.name = k->name;
-    rec.state = model::ExpertState::Closed;
-    rec.outcome = model::Outcome(outcome);
+    rec.phase = KeyPhase::Closed;
     rec.opened_ms = k->opened_ms;
-    rec.closed_ms = c.time_ms;
     rec.status = k->status;
     rec.peak_bytes = uint64_t(peak_bytes);
     rec.allocs = allocs;
@@ -448,7 +448,6 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
         out->blocks = c.blocks;
         out->bytes = c.bytes;
     }
-    rec.cleanups.push_back(std::move(c));
 
     // The slot is free for a new key from here on; the lanes of other threads are let go by
     // those threads (their heaps are theirs to delete).
@@ -459,14 +458,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
         l->release();
     }
     sweep_dead_lanes(ts);
-    {
-        std::lock_guard<std::mutex> hl(history_mu_);
-        if (closed_.size() >= kMaxClosedKept) {
-            closed_.erase(closed_.begin());
-            ++closed_dropped_;
-        }
-        closed_.push_back(std::move(rec));
-    }
+    history_.add_closed(std::move(rec));
     {
         std::lock_guard<std::mutex> sl(slot_mu_);
         free_slots_.push_back(kh.slot);

@@ -9,9 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "nmleak/model.hpp"
+#include "track/history.hpp"
 #include "track/key_table.hpp"
 #include "track/livemap.hpp"
+#include "track/query.hpp"
 #include "track/stack_depot.hpp"
 #include "track/unwind.hpp"
 
@@ -85,8 +86,9 @@ public:
     void set_stack_depth(uint32_t depth) noexcept;
     uint32_t stack_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
 
-    // For snapshots: every open key (blocks included when asked), every closed key, the depot.
-    void collect(std::vector<model::Expert> &experts, bool include_blocks);
+    // For snapshots (Query::read): every open key, blocks included when asked, and the history
+    // newer than `since`.
+    void read(Reading &out, bool include_blocks, uint64_t since);
     const StackDepot &depot() const noexcept { return depot_; }
     // Is `user` still the start of a live block of `size` bytes? Reads the header only once the
     // live map says so; for the reachability pass, with other threads stopped.
@@ -139,16 +141,16 @@ private:
     int64_t key_peak_bytes(Key *k) const noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
 
-    void record_misuse(Key *k, model::MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
+    void record_misuse(Key *k, MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
                        const void *frame, ThreadState *ts) noexcept;
-    model::MisuseKind foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept;
-    model::MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
+    MisuseKind foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept;
+    MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
 
     void quiesce(Key *k) noexcept;
     void reclaim_own_lane(Lane *lane, ThreadState *self) noexcept;
     void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState *self) noexcept;
     void sweep_dead_lanes(ThreadState *ts) noexcept;
-    void collect_key(Key *k, model::Expert &e, bool include_blocks);
+    void read_key(Key *k, KeyRecord &r, bool include_blocks);
 
     LiveMap map_;
     StackDepot depot_;
@@ -166,12 +168,7 @@ private:
     std::mutex threads_mu_;
     std::vector<ThreadState *> threads_; // every live ThreadState, for wait_for_claims
 
-    std::mutex history_mu_;
-    std::vector<model::Expert> closed_; // stacks are depot ids
-    uint64_t closed_dropped_ = 0;
-    std::vector<MisuseRecord> misuse_;  // capped
-    static constexpr size_t kMaxClosedKept = 100000;
-    static constexpr size_t kMaxMisuseKept = 10000;
+    History history_;
 };
 
 extern Tracker *g_tracker; // set once, by the first get_slow(); never destroyed

@@ -92,7 +92,7 @@ nm::model::Snapshot make_snapshot(const Config &c) {
         const uint32_t stack = 1 + static_cast<uint32_t>(rng.next() % c.stacks);
         Expert &e = s.experts[stack % open_keys];
         uint64_t size = 16 + rng.next() % 4080;
-        e.blocks.push_back({0x600000000000 + b * 64, size, stack, b / 1000});
+        e.blocks.push_back({0x600000000000 + b * 64, size, stack, b / 1000, nm::model::BlockOrigin::Api, nm::model::Reach::Unknown});
         ++e.live_blocks;
         e.live_bytes += size;
         ++e.allocs;

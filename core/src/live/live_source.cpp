@@ -8,9 +8,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "model/from_tracker.hpp"
 #include "model/modules.hpp"
 #include "model/symbolize.hpp"
-#include "track/tracker.hpp"
+#include "track/query.hpp"
 
 namespace nm::live {
 namespace {
@@ -49,42 +50,11 @@ bool same(const KeyMark &a, const KeyMark &b) {
 } // namespace
 
 struct Source::Impl {
-    track::Tracker &tracker = track::Tracker::get();
     std::vector<model::Expert> now; // from the last refresh(); stacks are depot ids
     uint64_t now_ms = 0;
     uint32_t depth = 0;
     uint64_t module_generation = 0;
     std::unique_ptr<Symbolizer> symbolizer; // made on first use: it reads every module's symbols
-    std::vector<uintptr_t> scratch;
-
-    // Depot id -> index into out->stacks, adding the stack's frames (by address) as it goes.
-    struct Mapper {
-        Impl &impl;
-        model::Snapshot &out;
-        std::unordered_map<uint32_t, uint32_t> stacks;
-        std::unordered_map<uint64_t, uint32_t> frames;
-
-        uint32_t map(uint32_t depot_id) {
-            if (depot_id == 0) return 0;
-            auto [it, fresh] = stacks.try_emplace(depot_id, 0);
-            if (!fresh) return it->second;
-            model::Stack s;
-            if (impl.tracker.depot().get(depot_id, impl.scratch)) {
-                for (uintptr_t a : impl.scratch) {
-                    auto [f, added] = frames.try_emplace(a, uint32_t(out.frames.size()));
-                    if (added) {
-                        model::Frame fr;
-                        fr.address = a;
-                        out.frames.push_back(std::move(fr));
-                    }
-                    s.frames.push_back(f->second);
-                }
-            }
-            it->second = uint32_t(out.stacks.size());
-            out.stacks.push_back(std::move(s));
-            return it->second;
-        }
-    };
 
     void symbolize(model::Snapshot &out) {
         if (out.frames.empty()) return;
@@ -119,20 +89,21 @@ model::Snapshot Source::full(bool include_blocks, Baseline *baseline) {
 }
 
 void Source::refresh() {
-    d_->now.clear();
-    d_->tracker.collect(d_->now, false);
-    d_->now_ms = d_->tracker.now_ms();
-    d_->depth = d_->tracker.stack_depth();
+    track::Reading reading;
+    track::Query::read(reading, false);
+    d_->now = experts_from(reading);
+    d_->now_ms = track::Query::now_ms();
+    d_->depth = track::Query::stack_depth();
     d_->module_generation = module_generation();
 }
 
-uint32_t Source::stack_depth() const { return d_->tracker.stack_depth(); }
-uint64_t Source::start_unix_ms() const { return d_->tracker.start_unix_ms(); }
+uint32_t Source::stack_depth() const { return track::Query::stack_depth(); }
+uint64_t Source::start_unix_ms() const { return track::Query::start_unix_ms(); }
 
 bool Source::delta(Baseline *baseline, model::Snapshot *out) {
     model::Snapshot u;
     u.process.pid = ::getpid();
-    u.process.start_unix_ms = d_->tracker.start_unix_ms();
+    u.process.start_unix_ms = track::Query::start_unix_ms();
     u.process.snapshot_ms = d_->now_ms;
     u.process.stack_depth = d_->depth;
     u.stacks.emplace_back(); // stack 0: the empty stack
@@ -148,7 +119,7 @@ bool Source::delta(Baseline *baseline, model::Snapshot *out) {
         changed = true;
     }
 
-    Impl::Mapper mapper{*d_, u, {}, {}};
+    DepotStacks mapper(u);
     std::unordered_set<uint64_t> seen;
     for (const model::Expert &e : d_->now) {
         seen.insert(e.id);

@@ -1,0 +1,30 @@
+// tracker.hpp - C++ entry points into this process's tracker for hosts: outcome details, key
+// checks, and the "inside libnmapi" test a signal handler needs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace nm {
+
+// Called by the host runner before it closes a key. Returns false for a key that is not open.
+// `frames` (innermost first, may be null) is the faulting stack of a crash.
+bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
+                           const uintptr_t *frames, size_t n_frames);
+
+// NMERR_SUCCESS for an open key, NMERR_EXPERT_TERMINATE once terminate was asked,
+// NMERR_INVALID_EXPERT_HANDLE for anything else. Never dereferences the key.
+uint32_t key_check(void *key);
+
+// True while the calling thread is inside a libnmapi call: a signal handler must not unwind it.
+bool thread_in_api() noexcept;
+// For a thread that a signal handler unwound (siglongjmp) out of an expert: forget any libnmapi
+// call it was inside, so closing its key does not wait for it.
+void thread_recover_after_unwind() noexcept;
+
+// The calling thread is nmleak's own (the agent, the host's watchdog): its stack and registers are
+// not roots of the reachability pass, which holds it like any other thread while it runs.
+void mark_nmleak_thread() noexcept;
+
+} // namespace nm

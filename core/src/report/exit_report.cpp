@@ -1,0 +1,57 @@
+// exit_report.cpp - NmWriteReport and the report at process exit (NMLEAK_REPORT,
+// NMLEAK_FAIL_ON_LEAK decides the exit status).
+#include "report/exit_report.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <unistd.h>
+
+#include "nmhost.h"
+#include "nmleak/capture.hpp"
+#include "nmleak/report.hpp"
+
+extern "C" __attribute__((visibility("default"))) DWORD WINAPI NmWriteReport(const char *path, const char *format) {
+    if (!path || !*path) return NMERR_INVALID_PARAMETER;
+    std::string error;
+    nm::model::Snapshot snap = nm::capture_snapshot(true);
+    if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
+        std::fprintf(stderr, "nmleak: cannot write report %s: %s\n", path, error.c_str());
+        return NMERR_INVALID_PARAMETER;
+    }
+    return NMERR_SUCCESS;
+}
+
+namespace nm::report {
+namespace {
+
+// NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
+void write_exit_report() {
+    const char *path = std::getenv("NMLEAK_REPORT");
+    const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
+    EnvSettings settings;
+    std::string error;
+    if (!settings_from_env(&settings, &error)) std::fprintf(stderr, "nmleak: %s\n", error.c_str());
+    model::Snapshot snap = capture_snapshot(true);
+    if (path && *path && !write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
+        std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
+    int code = exit_code_for(snap, settings);
+    if (code != 0) {
+        // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
+        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        std::fflush(nullptr);
+        _exit(code);
+    }
+}
+
+} // namespace
+
+void arrange_exit_report() {
+    const char *report = std::getenv("NMLEAK_REPORT");
+    const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
+    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
+}
+
+} // namespace nm::report
