@@ -28,7 +28,9 @@ DWORD WINAPI NmRequestExpertTerminate(HEXPERTKEY hExpertKey);
 /* Frees every block the key still holds, records the cleanup (leaks for NM_OUTCOME_DONE, forced
  * cleanup otherwise) and invalidates the key. pInfo may be NULL. */
 DWORD WINAPI NmCloseExpertKey(HEXPERTKEY hExpertKey, DWORD outcome, NMCLEANUPINFO *pInfo);
-/* Writes a report of the whole process: format "text", "json" (more formats: see README). */
+/* Writes a report of the whole process: format "text", "json", "sarif", "folded", "pprof", "html"
+ * or "snapshot"; NULL or "" picks it from the extension (.txt .json .sarif .folded .pb.gz .html
+ * .nmsnap). */
 DWORD WINAPI NmWriteReport(const char *path, const char *format);
 
 /* Call-stack capture for blocks allocated from now on: depth 0 is the sizes-only mode (no stacks);
@@ -65,7 +67,11 @@ typedef struct _NMRUN NMRUN;       /* one run of an expert (opaque) */
  * NMERR_SUCCESS and *ppExpert, or NMERR_LOAD_EXPERT_FAILED with the path and the reason (dlerror
  * text, the missing entry point, Register returned FALSE or crashed) in szError (may be NULL). */
 DWORD WINAPI NmLoadExpert(const char *path, NMEXPERT **ppExpert, char *szError, SIZE_T cbError);
-/* What Register filled in (szDllName and hModule are set by the loader). */
+/* What Register filled in, and the private members the loader filled after it: szDllName (the
+ * path), hModule (the dlopen() handle), pRegisterProc, pConfigProc (NULL when the expert exports
+ * no Configure), pRunProc and hExpert (an opaque handle of the loaded expert). Register must
+ * leave Version 0, and may set EXPERT_ENUM_FLAG_CONFIGURABLE only when it exports Configure:
+ * otherwise the load fails. */
 const EXPERTENUMINFO *WINAPI NmExpertInfo(const NMEXPERT *pExpert);
 /* Releases the handle; runs still in flight keep what they need. NULL is a no-op. */
 void WINAPI NmFreeExpert(NMEXPERT *pExpert);
@@ -76,7 +82,8 @@ typedef struct _NMRUNOPTIONS {
     DWORD         GraceMs;       /* 0: NM_DEFAULT_GRACE_MS */
     PEXPERTCONFIG pConfig;       /* non-NULL: handed to Run and Configure is not called */
     const char   *szKeyName;     /* NULL: the name Register gave (EXPERTENUMINFO.szName) */
-    DWORD         StartupFlags;  /* passed to Configure and Run */
+    DWORD         StartupFlags;  /* passed to Configure and Run, and in EXPERTSTARTUPINFO.Flags */
+    DWORD         FrameNumber;   /* EXPERTSTARTUPINFO.dwFrameNumber: the frame with focus */
 } NMRUNOPTIONS;
 
 typedef struct _NMRUNRESULT {
@@ -90,12 +97,40 @@ typedef struct _NMRUNRESULT {
     DWORD         FramesRead;   /* frames ExpertGetFrame returned to the run */
     DWORD         ElapsedMs;    /* from start to the key's close */
     NMCLEANUPINFO Cleanup;      /* what the close reclaimed: leaks for DONE, forced cleanup else */
-    char          szKeyName[EXPERT_ENUM_SZ_NAME];
+    char          szKeyName[EXPERTSTRINGLENGTH];
     char          szDetail[NM_RUNNER_TEXT_SZ]; /* why the run ended, human-readable */
 } NMRUNRESULT;
 
-/* Opens a key, attaches the capture and starts the run's thread (Configure when exported and no
- * pConfig was given, then Run). NMERR_SUCCESS and *ppRun; NMERR_INVALID_PARAMETER when the capture
+/* The configuration the expert keeps between runs.
+ * A run is handed, in this order: NMRUNOPTIONS.pConfig when given; else the configuration kept
+ * for the expert (by NmConfigureExpert or an earlier run); else, when the expert exports
+ * Configure, the runner calls Configure on the run's own key first (*ppConfig NULL) and keeps what
+ * it returns; else NULL. What Configure returns is copied (RawConfigLength bytes) into memory the
+ * host owns and the block freed from the key, so the configuration outlives the key that made
+ * it: each later run gets its own copy, valid until its Run returns (Run's pConfig is [in]; an
+ * expert must not free it). A configuration whose RawConfigLength is below 4 or past the end of
+ * its block is refused (Configure's call fails with the reason). */
+
+/* Calls the expert's Configure on a key of its own (named "NAME (configure)", closed with
+ * NM_OUTCOME_DONE after the call, so whatever else Configure allocated and kept is a leak) on a
+ * guarded thread like a run: *ppConfig is a copy of the kept configuration (in a block of that key,
+ * so Configure may ExpertReallocMemory it) or NULL, then what Configure leaves there is kept. The
+ * options' capture, StartupFlags and FrameNumber make the startup information. NMERR_SUCCESS;
+ * NMERR_NOT_SUPPORTED when the expert exports no Configure; NMERR_INVALID_PARAMETER when
+ * Configure returned FALSE, crashed, threw or returned a bad configuration (szError says which;
+ * the kept configuration is unchanged) or the capture cannot be read; NMERR_OUT_OF_MEMORY when
+ * no key or thread could be had. Configure returning TRUE with *ppConfig NULL clears it. */
+DWORD WINAPI NmConfigureExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOptions, char *szError,
+                               SIZE_T cbError);
+/* A copy of the kept configuration (RawConfigLength bytes) into pBuffer (cbBuffer bytes, may be
+ * NULL); returns its length, 0 when none is kept. */
+SIZE_T WINAPI NmGetExpertConfig(const NMEXPERT *pExpert, PEXPERTCONFIG pBuffer, SIZE_T cbBuffer);
+/* Replaces the kept configuration with a copy of pConfig (NULL clears it). NMERR_INVALID_PARAMETER
+ * when RawConfigLength is below 4. */
+DWORD WINAPI NmSetExpertConfig(NMEXPERT *pExpert, const EXPERTCONFIG *pConfig);
+
+/* Opens a key, attaches the capture and starts the run's thread (Configure first when needed: see
+ * above, then Run). NMERR_SUCCESS and *ppRun; NMERR_INVALID_PARAMETER when the capture
  * cannot be read (szError names the file and says why), NMERR_OUT_OF_MEMORY when no key or thread
  * could be had. pOptions may be NULL. */
 DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOptions, NMRUN **ppRun,
@@ -121,6 +156,11 @@ DWORD WINAPI NmRunExpert(const char *path, const NMRUNOPTIONS *pOptions, NMRUNRE
  * NMERR_INVALID_PARAMETER (szError says why) for a capture that cannot be read. */
 DWORD WINAPI NmSetExpertCapture(HEXPERTKEY hExpertKey, const char *szCaptureFile, char *szError,
                                 SIZE_T cbError);
+/* For hosts that run experts themselves: what ExpertGetStartupInfo returns for the key (copied;
+ * NULL forgets it). Without it, ExpertGetStartupInfo gives a zeroed structure with szCaptureFile
+ * (and hCapture) of the capture NmSetExpertCapture attached. NMERR_INVALID_EXPERT_HANDLE for a key
+ * that is not open. The runner sets it for its own runs. */
+DWORD WINAPI NmSetExpertStartupInfo(HEXPERTKEY hExpertKey, const EXPERTSTARTUPINFO *pStartupInfo);
 /* ==== end of the expert runner ================================================================ */
 
 #ifdef __cplusplus

@@ -40,7 +40,7 @@ fs::path exe_dir() {
 // The sample experts: next to the demo in the build tree, or in the installed library folder.
 std::vector<std::string> default_experts(const fs::path &dir) {
     std::vector<std::string> out;
-    for (const fs::path &candidate : {dir / "experts", fs::path(NM_INSTALLED_EXPERT_DIR)}) {
+    for (const fs::path &candidate : {dir / "experts", (dir / NM_INSTALLED_EXPERT_DIR).lexically_normal()}) {
         std::error_code ec;
         for (const auto &entry : fs::directory_iterator(candidate, ec))
             if (entry.path().extension() == ".so") out.push_back(entry.path().string());
@@ -51,7 +51,7 @@ std::vector<std::string> default_experts(const fs::path &dir) {
 }
 
 fs::path default_capture(const fs::path &dir) {
-    for (const fs::path &candidate : {dir / "sample.pcap", fs::path(NM_INSTALLED_CAPTURE)})
+    for (const fs::path &candidate : {dir / "sample.pcap", (dir / NM_INSTALLED_CAPTURE).lexically_normal()})
         if (fs::exists(candidate)) return candidate;
     return dir / "sample.pcap";
 }

@@ -36,11 +36,11 @@ __attribute__((noinline)) static void count_flags(FLAG_STATS *stats, const FRAME
 }
 
 extern "C" BOOL WINAPI Register(PEXPERTENUMINFO pExpertEnumInfo) {
-    strncpy(pExpertEnumInfo->szName, "tcp-flags", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERT_ENUM_SZ_VENDOR - 1);
+    strncpy(pExpertEnumInfo->szName, "tcp-flags", EXPERTSTRINGLENGTH - 1);
+    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERTSTRINGLENGTH - 1);
     strncpy(pExpertEnumInfo->szDescription, "TCP flag histogram (crashes on a malformed IPv4 header)",
-            EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    pExpertEnumInfo->Version = 1;
+            EXPERTSTRINGLENGTH - 1);
+    pExpertEnumInfo->Version = 0; // must be 0
     return TRUE;
 }
 

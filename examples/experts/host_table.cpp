@@ -43,11 +43,11 @@ static void format_addr(char *out, size_t cap, DWORD a) {
 }
 
 extern "C" BOOL WINAPI Register(PEXPERTENUMINFO pExpertEnumInfo) {
-    strncpy(pExpertEnumInfo->szName, "host-table", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERT_ENUM_SZ_VENDOR - 1);
+    strncpy(pExpertEnumInfo->szName, "host-table", EXPERTSTRINGLENGTH - 1);
+    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERTSTRINGLENGTH - 1);
     strncpy(pExpertEnumInfo->szDescription, "Top talkers, in a table grown with ExpertReallocMemory (clean)",
-            EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    pExpertEnumInfo->Version = 1;
+            EXPERTSTRINGLENGTH - 1);
+    pExpertEnumInfo->Version = 0; // must be 0
     return TRUE;
 }
 

@@ -47,11 +47,11 @@ static void count_request(HEXPERTKEY hKey, METHOD_TABLE *t, const PACKET *p, DWO
 }
 
 extern "C" BOOL WINAPI Register(PEXPERTENUMINFO pExpertEnumInfo) {
-    strncpy(pExpertEnumInfo->szName, "http-methods", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERT_ENUM_SZ_VENDOR - 1);
+    strncpy(pExpertEnumInfo->szName, "http-methods", EXPERTSTRINGLENGTH - 1);
+    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERTSTRINGLENGTH - 1);
     strncpy(pExpertEnumInfo->szDescription, "HTTP request methods (throws on an unknown one)",
-            EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    pExpertEnumInfo->Version = 1;
+            EXPERTSTRINGLENGTH - 1);
+    pExpertEnumInfo->Version = 0; // must be 0
     return TRUE;
 }
 

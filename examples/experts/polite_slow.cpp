@@ -61,11 +61,11 @@ static DWORD analyze_dns(HEXPERTKEY hKey, DNS_STATE *s, const PACKET *p, const F
 }
 
 extern "C" BOOL WINAPI Register(PEXPERTENUMINFO pExpertEnumInfo) {
-    strncpy(pExpertEnumInfo->szName, "dns-latency", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERT_ENUM_SZ_VENDOR - 1);
+    strncpy(pExpertEnumInfo->szName, "dns-latency", EXPERTSTRINGLENGTH - 1);
+    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERTSTRINGLENGTH - 1);
     strncpy(pExpertEnumInfo->szDescription, "DNS answer latency (slow; stops cleanly when asked to terminate)",
-            EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    pExpertEnumInfo->Version = 1;
+            EXPERTSTRINGLENGTH - 1);
+    pExpertEnumInfo->Version = 0; // must be 0
     return TRUE;
 }
 

@@ -65,11 +65,11 @@ static char *summarize(HEXPERTKEY hKey, const DISTRIBUTION *dist, DWORD total) {
 }
 
 extern "C" BOOL WINAPI Register(PEXPERTENUMINFO pExpertEnumInfo) {
-    strncpy(pExpertEnumInfo->szName, "proto-dist", EXPERT_ENUM_SZ_NAME - 1);
-    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERT_ENUM_SZ_VENDOR - 1);
+    strncpy(pExpertEnumInfo->szName, "proto-dist", EXPERTSTRINGLENGTH - 1);
+    strncpy(pExpertEnumInfo->szVendor, "nmleak samples", EXPERTSTRINGLENGTH - 1);
     strncpy(pExpertEnumInfo->szDescription, "Frames and bytes per protocol (a clean expert)",
-            EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    pExpertEnumInfo->Version = 1;
+            EXPERTSTRINGLENGTH - 1);
+    pExpertEnumInfo->Version = 0; // must be 0
     return TRUE;
 }
 

@@ -29,8 +29,11 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--screenshot", o->screenshot, "Headless: render to this PNG file and exit");
     cli.add_option("--frames", o->frames, "Headless: frames to render before the capture")->check(CLI::Range(1, 10000));
     cli.add_option("--view", o->view,
-                   "View to show: experts, timeline, bottom-up, top-down, blocks, treemap, cleanups, misuse, diff, processes");
+                   "View to show: experts, timeline, bottom-up, top-down, flame, blocks, treemap, cleanups, misuse, diff, processes");
     cli.add_option("--expert", o->expert, "Filter every view to the first key with this name");
+    cli.add_option("--search", o->search,
+                   "Search frames by function, file or module (fn:, file:, module: for one field): the flame graph "
+                   "highlights them, the call trees and block list keep only matching stacks");
     cli.add_option("--width", o->width, "Window width")->check(CLI::Range(320, 8192));
     cli.add_option("--height", o->height, "Window height")->check(CLI::Range(240, 8192));
     cli.add_option("--timeout", o->timeout_s, "Headless: seconds to wait for the data")->check(CLI::Range(0.1, 3600.0));

@@ -16,7 +16,7 @@ struct StackPath {
 };
 
 std::vector<StackPath> stack_paths(const model::Snapshot &snap, const Aggregate &agg, int expert,
-                                   TreeDirection dir) {
+                                   TreeDirection dir, const std::vector<uint8_t> *keep) {
     // Sum the filter's groups per stack (the "every key" filter has one group per key and stack).
     std::unordered_map<uint32_t, uint32_t> index;
     std::vector<StackPath> out;
@@ -24,6 +24,7 @@ std::vector<StackPath> stack_paths(const model::Snapshot &snap, const Aggregate 
     const uint32_t g_end = expert < 0 ? uint32_t(agg.groups.size()) : agg.group_end(uint32_t(expert));
     for (uint32_t g = g_begin; g < g_end; ++g) {
         const KeyGroup &kg = agg.groups[g];
+        if (keep && (kg.stack >= keep->size() || !(*keep)[kg.stack])) continue;
         auto [it, inserted] = index.emplace(kg.stack, uint32_t(out.size()));
         if (inserted) {
             out.emplace_back();
@@ -52,10 +53,11 @@ std::vector<StackPath> stack_paths(const model::Snapshot &snap, const Aggregate 
 
 } // namespace
 
-CallTree build_call_tree(const model::Snapshot &snap, const Aggregate &agg, int expert, TreeDirection dir) {
+CallTree build_call_tree(const model::Snapshot &snap, const Aggregate &agg, int expert, TreeDirection dir,
+                         const std::vector<uint8_t> *keep_stack) {
     CallTree tree;
     tree.direction = dir;
-    std::vector<StackPath> paths = stack_paths(snap, agg, expert, dir);
+    std::vector<StackPath> paths = stack_paths(snap, agg, expert, dir, keep_stack);
     tree.nodes.emplace_back(); // the virtual root
     if (paths.empty()) return tree;
 

@@ -49,8 +49,10 @@ struct CallTree {
     uint32_t child(const TreeNode &n, uint32_t i) const { return children[n.child_begin + i]; }
 };
 
-// expert: index into Snapshot::experts, or -1 for every key.
-CallTree build_call_tree(const model::Snapshot &snap, const Aggregate &agg, int expert, TreeDirection dir);
+// expert: index into Snapshot::experts, or -1 for every key. keep_stack (indexed by stack id), when
+// given, leaves out the stacks it marks 0: a tree of only the stacks a search matched.
+CallTree build_call_tree(const model::Snapshot &snap, const Aggregate &agg, int expert, TreeDirection dir,
+                         const std::vector<uint8_t> *keep_stack = nullptr);
 
 // A node as a path of locations from the root, so a selection survives a rebuild of the tree.
 std::vector<uint32_t> node_path(const CallTree &tree, uint32_t node);

@@ -19,6 +19,7 @@ const char *tab_title(Tab t) {
     case Tab::Timeline: return "Timeline";
     case Tab::BottomUp: return "Bottom-up";
     case Tab::TopDown: return "Top-down";
+    case Tab::Flame: return "Flame graph";
     case Tab::Blocks: return "Blocks";
     case Tab::Treemap: return "Treemap";
     case Tab::Cleanups: return "Cleanups";
@@ -36,6 +37,7 @@ const char *tab_name(Tab t) {
     case Tab::Timeline: return "timeline";
     case Tab::BottomUp: return "bottom-up";
     case Tab::TopDown: return "top-down";
+    case Tab::Flame: return "flame";
     case Tab::Blocks: return "blocks";
     case Tab::Treemap: return "treemap";
     case Tab::Cleanups: return "cleanups";
@@ -53,6 +55,7 @@ std::optional<Tab> parse_tab(const std::string &name) {
     if (name == "overview") return Tab::Overview;
     if (name == "bottomup" || name == "stacks") return Tab::BottomUp;
     if (name == "topdown") return Tab::TopDown;
+    if (name == "flamegraph" || name == "flame-graph" || name == "icicle") return Tab::Flame;
     return std::nullopt;
 }
 
@@ -62,6 +65,7 @@ App::App(Session &session, ProcessScanner &procs, const Theme &theme)
     views_.push_back(make_timeline_view());
     views_.push_back(make_tree_view(TreeDirection::BottomUp));
     views_.push_back(make_tree_view(TreeDirection::TopDown));
+    views_.push_back(make_flame_view());
     views_.push_back(make_blocks_view());
     views_.push_back(make_treemap_view());
     views_.push_back(make_cleanups_view());
@@ -152,8 +156,9 @@ void App::menu_bar(ViewContext &ctx) {
     }
     if (ImGui::BeginMenu("View")) {
         for (int i = 0; i < int(Tab::Count); ++i) {
-            char keys[16];
-            std::snprintf(keys, sizeof keys, "Alt+%d", (i + 1) % 10);
+            char keys[16] = "";
+            if (i < 10) std::snprintf(keys, sizeof keys, "Alt+%d", (i + 1) % 10);
+            else if (Tab(i) == Tab::Processes) std::snprintf(keys, sizeof keys, "Ctrl+P");
             if (ImGui::MenuItem(tab_title(Tab(i)), keys, ui_.tab == Tab(i))) ui_.select_tab(Tab(i));
         }
         ImGui::Separator();
@@ -223,7 +228,7 @@ void App::toolbar(ViewContext &ctx) {
     if (button("Attach", "Processes to attach to (Ctrl+P)", true)) ui_.select_tab(Tab::Processes);
     if (button("Snapshot now", "Ask the live process for a fresh snapshot (F5)", st.live)) session_.request_snapshot();
     if (button("Save", "Save the snapshot shown (Ctrl+S)", has_data)) ui_.open_dialog(Dialog::Save);
-    if (button("Export", "Export a text, JSON, SARIF or folded report (Ctrl+E)", has_data)) ui_.open_dialog(Dialog::Export);
+    if (button("Export", "Export a report: every format nmleak report writes, or the snapshot (Ctrl+E)", has_data)) ui_.open_dialog(Dialog::Export);
     if (button("Compare", "Compare two snapshots (Ctrl+D)", true)) ui_.open_dialog(Dialog::Compare);
     const model::Expert *sel = ctx.filtered();
     ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(120, 40, 36, 255));
@@ -317,18 +322,20 @@ const std::vector<Shortcut> &shortcut_list() {
     static const std::vector<Shortcut> list = {
         {"Ctrl+O", "Open a snapshot file"},
         {"Ctrl+S", "Save the snapshot shown"},
-        {"Ctrl+E", "Export a report (text, JSON, SARIF, folded, snapshot)"},
+        {"Ctrl+E", "Export a report (every format of nmleak report, or the snapshot)"},
         {"Ctrl+D", "Compare two snapshots"},
         {"Ctrl+P", "Processes: connect or attach"},
         {"F5", "Snapshot now (live)"},
         {"Ctrl+T", "Request terminate of the selected key (live)"},
         {"Ctrl+W", "Close the snapshot / detach"},
-        {"Alt+1 .. Alt+0", "Switch view: Experts, Timeline, Bottom-up, Top-down, Blocks, Treemap, Cleanups, Misuse, Diff, Processes"},
+        {"Alt+1 .. Alt+0", "Switch view: Experts, Timeline, Bottom-up, Top-down, Flame graph, Blocks, Treemap, Cleanups, Misuse, Diff"},
         {"Ctrl+Tab", "Next view (Ctrl+Shift+Tab: previous)"},
         {"Esc", "Clear the stack selection, then the key filter"},
         {"Up / Down", "Move in a call tree"},
         {"Right / Left", "Expand / collapse a tree node"},
         {"Enter", "Show the blocks of the selected tree node"},
+        {"Click / right-click", "Flame graph: zoom into a frame / show its blocks"},
+        {"Ctrl+F", "Search frames (flame graph, call trees, blocks)"},
         {"Wheel / drag", "Zoom / pan the timeline (double-click resets)"},
         {"F1", "This help"},
         {"Ctrl+Q", "Quit"},
@@ -358,13 +365,18 @@ void App::shortcuts(ViewContext &ctx) {
         if (pressed(GLFW_KEY_T)) request_terminate(ctx);
         if (pressed(GLFW_KEY_W)) session_.close();
         if (pressed(GLFW_KEY_Q)) quit_ = true;
+        if (pressed(GLFW_KEY_F)) {
+            if (ui_.tab != Tab::Flame && ui_.tab != Tab::BottomUp && ui_.tab != Tab::TopDown && ui_.tab != Tab::Blocks)
+                ui_.select_tab(Tab::Flame);
+            ui_.focus_search = true;
+        }
         if (pressed(GLFW_KEY_TAB)) {
             const int n = int(Tab::Count);
             ui_.select_tab(Tab((int(ui_.tab) + (io.KeyShift ? n - 1 : 1)) % n));
         }
     }
     if (io.KeyAlt && !io.KeyCtrl) {
-        for (int i = 0; i < int(Tab::Count); ++i)
+        for (int i = 0; i < int(Tab::Count) && i < 10; ++i)
             if (pressed(GLFW_KEY_0 + (i + 1) % 10)) ui_.select_tab(Tab(i));
     }
 }

@@ -3,6 +3,7 @@
 #include "views.hpp"
 
 #include "format.hpp"
+#include "search.hpp"
 #include "widgets.hpp"
 
 #include <algorithm>
@@ -54,9 +55,11 @@ private:
     uint64_t serial_ = 0;
     std::optional<uint64_t> filter_;
     StackSelection selection_;
+    std::string search_text_;
     bool valid_ = false;
     int reach_filter_ = AllClasses;
     int built_filter_ = AllClasses;
+    SearchIndex search_;
 
     std::vector<BlockRef> rows_;
     std::vector<uint32_t> stacks_; // the selected stacks
@@ -74,13 +77,41 @@ void BlocksView::rebuild(ViewContext &ctx) {
     serial_ = ctx.m.blocks_serial;
     filter_ = ctx.ui.expert_id;
     selection_ = ctx.ui.selection;
+    search_text_ = ctx.ui.search;
+    search_ = build_search(ctx.snap, ctx.ui.search);
     valid_ = true;
     focus_ = -1;
     stacks_.clear();
+    rows_.clear();
     selected_fig_ = Figures{};
     const Aggregate &agg = ctx.m.agg;
     const StackSelection &sel = ctx.ui.selection;
-    if (sel.kind == StackSelection::Kind::Node) {
+    const uint32_t gb = ctx.expert < 0 ? 0 : agg.group_begin(uint32_t(ctx.expert));
+    const uint32_t ge = ctx.expert < 0 ? uint32_t(agg.groups.size()) : agg.group_end(uint32_t(ctx.expert));
+    if (search_.active()) {
+        // Only the blocks of stacks the search matches, within the selection if there is one.
+        std::vector<uint8_t> in_selection;
+        if (sel.kind == StackSelection::Kind::Node) {
+            const CallTree &tree = ctx.tree(sel.dir);
+            const uint32_t node = find_node(tree, sel.path);
+            in_selection.assign(ctx.snap.stacks.size(), 0);
+            if (node != kNoNode)
+                for (uint32_t s = tree.nodes[node].stack_begin; s < tree.nodes[node].stack_end; ++s)
+                    in_selection[tree.stacks[s].stack] = 1;
+        } else if (sel.kind == StackSelection::Kind::Stack) {
+            in_selection.assign(ctx.snap.stacks.size(), 0);
+            if (sel.stack < in_selection.size()) in_selection[sel.stack] = 1;
+        }
+        for (uint32_t g = gb; g < ge; ++g) {
+            const KeyGroup &kg = agg.groups[g];
+            if (!search_.stack(kg.stack) || (!in_selection.empty() && !in_selection[kg.stack])) continue;
+            stacks_.push_back(kg.stack);
+            selected_fig_.add(kg.fig);
+            rows_.insert(rows_.end(), agg.blocks.begin() + kg.block_begin, agg.blocks.begin() + kg.block_end);
+        }
+        std::sort(stacks_.begin(), stacks_.end());
+        stacks_.erase(std::unique(stacks_.begin(), stacks_.end()), stacks_.end());
+    } else if (sel.kind == StackSelection::Kind::Node) {
         const CallTree &tree = ctx.tree(sel.dir);
         const uint32_t node = find_node(tree, sel.path);
         if (node != kNoNode) {
@@ -91,8 +122,6 @@ void BlocksView::rebuild(ViewContext &ctx) {
         rows_ = collect_blocks(ctx.snap, agg, ctx.expert, stacks_);
     } else if (sel.kind == StackSelection::Kind::Stack) {
         stacks_.push_back(sel.stack);
-        const uint32_t gb = ctx.expert < 0 ? 0 : agg.group_begin(uint32_t(ctx.expert));
-        const uint32_t ge = ctx.expert < 0 ? uint32_t(agg.groups.size()) : agg.group_end(uint32_t(ctx.expert));
         for (uint32_t g = gb; g < ge; ++g)
             if (agg.groups[g].stack == sel.stack) selected_fig_.add(agg.groups[g].fig);
         rows_ = collect_blocks(ctx.snap, agg, ctx.expert, stacks_);
@@ -101,7 +130,6 @@ void BlocksView::rebuild(ViewContext &ctx) {
         selected_fig_ = agg.total;
     } else {
         // One key's blocks are contiguous in Aggregate::blocks.
-        const uint32_t gb = agg.group_begin(uint32_t(ctx.expert)), ge = agg.group_end(uint32_t(ctx.expert));
         uint32_t lo = UINT32_MAX, hi = 0;
         for (uint32_t g = gb; g < ge; ++g)
             if (agg.groups[g].block_end > agg.groups[g].block_begin) {
@@ -153,13 +181,19 @@ void BlocksView::draw(ViewContext &ctx) {
     const Theme &th = ctx.theme;
     // Keyed on the blocks, not the model: a live update that brings only new figures keeps the
     // (possibly million-row, sorted) list.
+    ui::search_box(&ctx.ui.search, &ctx.ui.focus_search, ImGui::GetFontSize() * 18);
     if (!valid_ || serial_ != ctx.m.blocks_serial || filter_ != ctx.ui.expert_id ||
-        !same_selection(selection_, ctx.ui.selection) || built_filter_ != reach_filter_)
+        !same_selection(selection_, ctx.ui.selection) || search_text_ != ctx.ui.search ||
+        built_filter_ != reach_filter_)
         rebuild(ctx);
     const model::Snapshot &snap = ctx.snap;
 
     // Header: what is listed.
     const StackSelection &sel = ctx.ui.selection;
+    if (search_.active()) {
+        ImGui::SameLine(0, 16);
+        ui::text_colored(rows_.empty() ? th.warning : th.match, "only stacks matching \"%s\"", ctx.ui.search.c_str());
+    }
     ImGui::PushFont(th.bold);
     if (sel.kind == StackSelection::Kind::None)
         ImGui::TextUnformatted(ctx.expert < 0 ? "Every outstanding block" : "Outstanding blocks of this key");

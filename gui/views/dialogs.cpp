@@ -4,6 +4,7 @@
 // it to pick from.
 #include "app.hpp"
 
+#include "export.hpp"
 #include "format.hpp"
 #include "widgets.hpp"
 
@@ -20,9 +21,6 @@ namespace nm::gui {
 namespace {
 
 namespace fs = std::filesystem;
-
-const char *const kFormats[] = {"text", "json", "sarif", "folded", "snapshot"};
-const char *const kExtensions[] = {".txt", ".json", ".sarif", ".folded", ".nmsnap"};
 
 std::string default_name(const model::Snapshot &snap, const char *ext) {
     char stamp[32];
@@ -96,7 +94,10 @@ void App::dialogs(ViewContext &ctx) {
         ImGui::OpenPopup(title);
         switch (ui_.dialog) {
         case Dialog::Save: ui_.path = default_name(ctx.snap, ".nmsnap"); break;
-        case Dialog::Export: ui_.path = default_name(ctx.snap, kExtensions[ui_.export_format]); break;
+        case Dialog::Export:
+            ui_.export_format = std::clamp(ui_.export_format, 0, int(export_formats().size()) - 1);
+            ui_.path = default_name(ctx.snap, export_formats()[size_t(ui_.export_format)].extension);
+            break;
         case Dialog::Open:
         case Dialog::Compare:
             if (ui_.path.empty()) ui_.path = "./";
@@ -132,15 +133,21 @@ void App::dialogs(ViewContext &ctx) {
         break;
     }
     case Dialog::Export: {
+        const auto &formats = export_formats();
         ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10);
-        if (ImGui::Combo("Format", &ui_.export_format, kFormats, 5)) {
-            const fs::path p(ui_.path);
-            ui_.path = (p.parent_path() / p.stem()).string() + kExtensions[ui_.export_format];
-            if (!p.has_parent_path()) ui_.path = p.stem().string() + kExtensions[ui_.export_format];
+        if (ImGui::BeginCombo("Format", formats[size_t(ui_.export_format)].name)) {
+            for (size_t i = 0; i < formats.size(); ++i)
+                if (ImGui::Selectable(formats[i].name, int(i) == ui_.export_format)) {
+                    ui_.export_format = int(i);
+                    ui_.path = strip_export_extension(ui_.path) + formats[i].extension;
+                }
+            ImGui::EndCombo();
         }
+        ImGui::SameLine();
+        ImGui::TextDisabled("read by %s", formats[size_t(ui_.export_format)].readers);
         const bool enter = path_input("##export", &ui_.path, focus, false);
         if ((buttons("Export") || enter) && !ui_.path.empty()) {
-            session_.export_report(ui_.path, kFormats[ui_.export_format]);
+            session_.export_report(ui_.path, formats[size_t(ui_.export_format)].name);
             done = true;
         }
         break;
@@ -238,7 +245,9 @@ void App::help_window(ViewContext &ctx) {
     ui::heading(ctx.theme, "Views");
     ImGui::TextWrapped("Selecting a key in the experts table filters every view to it. Selecting a node in a call "
                        "tree, a cell of the treemap or a stack in the cleanup log selects those stacks: the Blocks "
-                       "view lists their live blocks. A live session keeps a history of each key for the timeline; "
+                       "view lists their live blocks. The flame graph shows the same memory by call stack: click a "
+                       "frame to zoom into it. One search (Ctrl+F) highlights frames in the flame graph and "
+                       "filters the call trees and the block list. A live session keeps a history of each key for the timeline; "
                        "an offline snapshot's history is derived from the allocation times of its live blocks.");
     ImGui::End();
 }

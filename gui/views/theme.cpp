@@ -185,6 +185,7 @@ Theme setup_theme(float scale) {
     t.accent = IM_COL32(66, 133, 244, 255);
     t.grew = IM_COL32(240, 110, 90, 255);
     t.shrank = IM_COL32(110, 200, 120, 255);
+    t.match = IM_COL32(236, 64, 212, 255); // vivid magenta: nothing else in the flame graph is this hue
     return t;
 }
 

@@ -23,6 +23,7 @@ struct Theme {
     ImU32 outstanding = 0, leaked = 0, reclaimed = 0, misuse = 0;
     ImU32 ok = 0, warning = 0, error = 0, dim = 0, text = 0, grid = 0, accent = 0;
     ImU32 grew = 0, shrank = 0;
+    ImU32 match = 0; // frames a search matched
 
     // A key's colour: stable for its id.
     ImU32 key_color(uint64_t expert_id, float alpha = 1.0f) const;

@@ -3,6 +3,7 @@
 #include "views.hpp"
 
 #include "format.hpp"
+#include "search.hpp"
 #include "widgets.hpp"
 
 #include <algorithm>
@@ -23,6 +24,8 @@ public:
     void draw(ViewContext &ctx) override;
 
 private:
+    // The tree shown: the model's, or with a search the tree of the matching stacks only.
+    const CallTree &shown_tree(ViewContext &ctx);
     void sync(ViewContext &ctx, const CallTree &tree);
     void rebuild_rows(const CallTree &tree);
     void expand_hot_path(const CallTree &tree, int levels);
@@ -33,6 +36,11 @@ private:
     uint64_t serial_ = 0;                  // the model the rows were built for
     std::optional<uint64_t> filter_;       // and its key filter
     std::string source_;
+    std::string search_text_;
+    SearchIndex search_;
+    uint64_t search_serial_ = 0;
+    std::optional<uint64_t> search_filter_;
+    CallTree searched_;
     std::set<uint32_t> expanded_;
     std::vector<std::vector<uint32_t>> expanded_paths_; // carried across model updates
     std::vector<Row> rows_;
@@ -59,12 +67,25 @@ void TreeView::expand_hot_path(const CallTree &tree, int levels) {
     rows_dirty_ = true;
 }
 
+const CallTree &TreeView::shown_tree(ViewContext &ctx) {
+    if (ctx.ui.search.empty()) return ctx.tree(dir_);
+    if (search_serial_ != ctx.m.serial || search_.text != ctx.ui.search || search_filter_ != ctx.ui.expert_id) {
+        search_ = build_search(ctx.snap, ctx.ui.search);
+        search_serial_ = ctx.m.serial;
+        search_filter_ = ctx.ui.expert_id;
+        searched_ = search_.active() ? build_call_tree(ctx.snap, ctx.m.agg, ctx.expert, dir_, &search_.stacks) : CallTree{};
+    }
+    return search_.active() ? searched_ : ctx.tree(dir_);
+}
+
 void TreeView::sync(ViewContext &ctx, const CallTree &tree) {
-    if (ctx.m.serial == serial_ && ctx.ui.expert_id == filter_) return;
-    // A model update keeps the expanded nodes (by path); another filter or source starts afresh.
-    const bool same_view = serial_ != 0 && ctx.ui.expert_id == filter_ && ctx.m.source.label() == source_;
+    if (ctx.m.serial == serial_ && ctx.ui.expert_id == filter_ && ctx.ui.search == search_text_) return;
+    // A model update keeps the expanded nodes (by path); another filter, search or source starts afresh.
+    const bool same_view = serial_ != 0 && ctx.ui.expert_id == filter_ && ctx.ui.search == search_text_ &&
+                           ctx.m.source.label() == source_;
     serial_ = ctx.m.serial;
     filter_ = ctx.ui.expert_id;
+    search_text_ = ctx.ui.search;
     source_ = ctx.m.source.label();
     expanded_.clear();
     if (same_view) {
@@ -117,11 +138,21 @@ void TreeView::select(ViewContext &ctx, const CallTree &tree, uint32_t node) {
 }
 
 void TreeView::draw(ViewContext &ctx) {
-    const CallTree &tree = ctx.tree(dir_);
     const Theme &th = ctx.theme;
+    ui::search_box(&ctx.ui.search, &ctx.ui.focus_search, ImGui::GetFontSize() * 18);
+    const CallTree &tree = shown_tree(ctx);
+    const bool searching = search_.active() && !ctx.ui.search.empty();
     sync(ctx, tree);
+    if (searching) {
+        ImGui::SameLine(0, 16);
+        ui::text_colored(search_.stacks_matched ? th.match : th.warning, "%s of %s stacks match",
+                         fmt::count(tree.stacks.size()).c_str(), fmt::count(ctx.tree(dir_).stacks.size()).c_str());
+    }
     if (tree.empty()) {
-        ui::empty_state("No retained memory", "Stacks appear here once a key holds, leaks or has reclaimed memory");
+        if (searching)
+            ui::empty_state("No stack matches the search", "Search by function, source file or module; clear it to see every stack");
+        else
+            ui::empty_state("No retained memory", "Stacks appear here once a key holds, leaks or has reclaimed memory");
         return;
     }
     if (rows_dirty_) rebuild_rows(tree);
@@ -203,6 +234,7 @@ void TreeView::draw(ViewContext &ctx) {
             ImGui::PushID(int(r.node));
             ImGui::TableNextRow();
             ImGui::TableNextColumn();
+            const ImVec2 row_start = ImGui::GetCursorScreenPos();
             const float indent = float(r.depth) * ImGui::GetStyle().IndentSpacing;
             const bool is_sel = r.node == selected_;
             if (ImGui::Selectable("##row", is_sel, ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap |
@@ -244,6 +276,11 @@ void TreeView::draw(ViewContext &ctx) {
             } else {
                 ImGui::Dummy(ImVec2(ImGui::GetTextLineHeight(), ImGui::GetTextLineHeight()));
                 ImGui::SameLine(0, 2);
+            }
+            if (searching && search_.frame(n.frame)) {
+                // A matching frame: a mark at the row's left edge.
+                ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(row_start.x - 3, row_start.y),
+                                                          ImVec2(row_start.x + 1, row_start.y + ImGui::GetTextLineHeight()), th.match);
             }
             ui::frame_cells(th, ctx.snap, n.frame, n.mixed_lines);
             ImGui::TableNextColumn();

@@ -21,7 +21,7 @@
 
 namespace nm::gui {
 
-enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Blocks, Treemap, Cleanups, Misuse, Diff, Processes, Count };
+enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Flame, Blocks, Treemap, Cleanups, Misuse, Diff, Processes, Count };
 const char *tab_title(Tab t); // as shown on the tab
 const char *tab_name(Tab t);  // as given to --view: "experts", "timeline", "bottom-up", ...
 std::optional<Tab> parse_tab(const std::string &name);
@@ -52,6 +52,10 @@ struct UiState {
     uint64_t terminate_id = 0;
     std::string terminate_name;
     uint64_t timeline_hover_ms = 0;
+    // The search the flame graph highlights and the call trees and block list filter by
+    // (search.hpp): one query for all three, so it follows the user from view to view.
+    std::string search;
+    bool focus_search = false; // Ctrl+F: the next search box drawn takes the keyboard
 
     void select_tab(Tab t) {
         tab = t;

@@ -10,6 +10,7 @@ namespace nm::gui {
 std::unique_ptr<View> make_overview_view();  // "experts": the selected key's record and biggest stacks
 std::unique_ptr<View> make_timeline_view();  // outstanding bytes per key over time, cleanup markers
 std::unique_ptr<View> make_tree_view(TreeDirection dir); // bottom-up / top-down call trees
+std::unique_ptr<View> make_flame_view();     // flame / icicle graph with zoom and search
 std::unique_ptr<View> make_blocks_view();    // the live blocks of the selected stack
 std::unique_ptr<View> make_treemap_view();   // memory by key and stack
 std::unique_ptr<View> make_cleanups_view();  // cleanup log

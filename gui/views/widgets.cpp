@@ -4,6 +4,8 @@
 #include "format.hpp"
 #include "raster.hpp"
 
+#include <imgui_stdlib.h>
+
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -229,6 +231,27 @@ void empty_state(const char *title, const char *hint) {
     ImGui::TextUnformatted(title);
     ImGui::SetCursorPosX(p.x + std::max(0.0f, (avail.x - hs.x) * 0.5f));
     ImGui::TextDisabled("%s", hint);
+}
+
+bool search_box(std::string *text, bool *focus, float width) {
+    if (*focus) {
+        ImGui::SetKeyboardFocusHere();
+        *focus = false;
+    }
+    ImGui::SetNextItemWidth(width);
+    bool changed = ImGui::InputTextWithHint("##search", "Search: function, file or module (Ctrl+F)", text);
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Case-insensitive substring of a frame's function, source file or module;\n"
+                          "fn:TEXT, file:TEXT or module:TEXT search one field only.\n"
+                          "One search for the flame graph (highlights), the call trees and the block list (filter).");
+    if (!text->empty()) {
+        ImGui::SameLine(0, 4);
+        if (ImGui::SmallButton("x##clear search")) {
+            text->clear();
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 } // namespace nm::gui::ui

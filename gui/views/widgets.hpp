@@ -47,6 +47,10 @@ void set_unicode(bool unicode);
 // for a snapshot file. Views built from live blocks (trees, blocks, treemap) show it.
 void blocks_age_note(const model::Snapshot &snap, uint64_t blocks_ms, bool live);
 
+// The search box of the flame graph, the call trees and the block list (search.hpp syntax), with
+// a clear button. `focus`: take the keyboard this frame (and reset the flag). True when changed.
+bool search_box(std::string *text, bool *focus, float width);
+
 // Centered dim text for an empty view.
 void empty_state(const char *title, const char *hint);
 

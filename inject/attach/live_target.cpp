@@ -56,7 +56,8 @@ std::string find_agent_library(std::string *error) {
     }
     const std::string dir = self_dir();
     candidates.push_back(dir + "/agent/" + kAgentFile);
-    candidates.push_back(dir + "/../lib/" + kAgentFile);
+    // Installed: bin/nmleak finds lib/libnmleak-agent.so relative to itself (any prefix).
+    candidates.push_back(dir + "/" + NMLEAK_BIN_TO_LIB + "/" + kAgentFile);
     candidates.push_back(std::string(NMLEAK_AGENT_INSTALL_DIR) + "/" + kAgentFile);
 #ifdef NMLEAK_AGENT_BUILD_PATH
     candidates.push_back(NMLEAK_AGENT_BUILD_PATH);

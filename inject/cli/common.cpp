@@ -31,6 +31,19 @@ bool load_suppressions(const std::vector<std::string> &paths, report::Suppressio
     return true;
 }
 
+bool parse_budgets(const std::vector<std::string> &texts, std::vector<report::Budget> *out) {
+    for (const std::string &t : texts) {
+        report::Budget b;
+        std::string error;
+        if (!report::parse_budget(t, &b, &error)) {
+            fail(error);
+            return false;
+        }
+        out->push_back(std::move(b));
+    }
+    return true;
+}
+
 bool emit(const std::string &out_path,
           const std::function<bool(std::ostream &, std::string *)> &produce) {
     std::string error;

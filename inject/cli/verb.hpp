@@ -20,7 +20,7 @@ namespace nm::cli {
 // Exit codes, documented in `nmleak --help` and the README.
 inline constexpr int kExitOk = report::kExitOk;       // 0
 inline constexpr int kExitUsage = report::kExitUsage; // 1: bad usage or unreadable input
-inline constexpr int kExitLeaks = report::kExitLeaks; // 23: unsuppressed leaks, --fail-on-leak
+inline constexpr int kExitLeaks = report::kExitLeaks; // 23: leaks with --fail-on-leak, or over --limit
 
 class Verb {
 public:
@@ -53,6 +53,8 @@ int fail(const std::string &message);
 // Helpers shared by the verbs that read snapshots and write reports. Each prints its own error.
 bool load_snapshot(const std::string &path, model::Snapshot *out);
 bool load_suppressions(const std::vector<std::string> &paths, report::Suppressions *out);
+// --limit NAME=SIZE values.
+bool parse_budgets(const std::vector<std::string> &texts, std::vector<report::Budget> *out);
 // Writes what `produce` prints to OUT (replaced only once complete), or to stdout when OUT is
 // empty or "-".
 bool emit(const std::string &out_path, const std::function<bool(std::ostream &, std::string *)> &produce);

@@ -1,7 +1,10 @@
 // verb_diff.cpp - `nmleak diff BEFORE AFTER`: what grew, what is new, what went away.
+#include "progress.hpp"
 #include "verb.hpp"
 
 #include <nmleak/report_diff.hpp>
+
+#include <unistd.h>
 
 namespace nm::cli {
 namespace {
@@ -22,6 +25,7 @@ public:
                        "Suppression file applied to both snapshots; repeatable")
             ->allow_extra_args(false)
             ->type_name("FILE");
+        cmd.add_flag("-q,--quiet", quiet_, "No progress line on standard error");
         cmd.add_flag("--fail-on-growth", fail_on_growth_,
                      "Exit with status 23 when a stack is new or grew (a CI gate against a "
                      "baseline snapshot)");
@@ -31,19 +35,27 @@ public:
     }
 
     int run() override {
+        // A diff printed on the terminal would run into the progress line: none then.
+        Progress progress(quiet_ || ((output_.empty() || output_ == "-") && ::isatty(STDOUT_FILENO)));
         model::Snapshot before, after;
-        if (!load_snapshot(before_, &before) || !load_snapshot(after_, &after)) return kExitUsage;
+        progress.stage("reading " + before_);
+        if (!load_snapshot(before_, &before)) return kExitUsage;
+        progress.stage("reading " + after_);
+        if (!load_snapshot(after_, &after)) return kExitUsage;
         report::Suppressions sup;
         if (!load_suppressions(suppressions_, &sup)) return kExitUsage;
         report::Options options;
         options.suppressions = &sup;
+        options.progress = progress.callback();
         const report::SnapshotDiff d = report::diff(before, after, options);
+        progress.stage("writing the diff");
         const bool json = format_ == "json";
         if (!emit(output_, [&](std::ostream &out, std::string *) {
                 json ? report::write_diff_json(out, d) : report::write_diff_text(out, d);
                 return true;
             }))
             return kExitUsage;
+        progress.clear();
         const bool grew = d.count(report::Change::New) + d.count(report::Change::Grew) > 0;
         return fail_on_growth_ && grew ? kExitLeaks : kExitOk;
     }
@@ -51,7 +63,7 @@ public:
 private:
     std::string before_, after_, format_, output_;
     std::vector<std::string> suppressions_;
-    bool fail_on_growth_ = false;
+    bool fail_on_growth_ = false, quiet_ = false;
 };
 
 } // namespace

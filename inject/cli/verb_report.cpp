@@ -1,5 +1,6 @@
 // verb_report.cpp - `nmleak report FILE`: a leak report (text, JSON, SARIF, folded, pprof, HTML)
 // from a snapshot.
+#include "progress.hpp"
 #include "verb.hpp"
 
 #include <cstdio>
@@ -31,6 +32,17 @@ public:
         cmd.add_option("--source-root", source_root_,
                        "SARIF: write source paths under DIR relative to it (uriBaseId SRCROOT)")
             ->type_name("DIR");
+        cmd.add_option("--sarif-max-results", sarif_max_results_,
+                       "SARIF: keep the N biggest leaking stacks as results (default 5000, what GitHub "
+                       "code scanning stores; at most 25000, the most it accepts)")
+            ->check(CLI::Range(size_t{1}, report::kSarifResultsLimit))
+            ->type_name("N");
+        cmd.add_option("--limit", limits_,
+                       "Budget NAME=SIZE: exit 23 when the keys named NAME (a name or a glob) leaked "
+                       "more than SIZE bytes (K, M, G suffixes); repeatable")
+            ->allow_extra_args(false)
+            ->type_name("NAME=SIZE");
+        cmd.add_flag("-q,--quiet", quiet_, "No progress line and no summary on standard error");
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");
@@ -41,7 +53,8 @@ public:
         cmd.footer("Leaks are the blocks of keys closed with outcome 'done' and the blocks still "
                    "outstanding in open keys (only the lost ones when the snapshot was classified by "
                    "reachability, unless --leaks all); forced cleanups are listed, not counted.\n"
-                   "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak.");
+                   "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak "
+                   "or a key over its --limit budget.");
     }
 
     int run() override {
@@ -59,6 +72,9 @@ public:
         if (!source_root_.empty() && source_root_.front() != '/')
             return fail("--source-root must be an absolute directory, got '" + source_root_ + "'");
 
+        // A report printed on the terminal would run into the progress line: none then.
+        Progress progress(quiet_ || (to_stdout && ::isatty(STDOUT_FILENO)));
+        progress.stage("reading " + input_);
         model::Snapshot snap;
         if (!load_snapshot(input_, &snap)) return kExitUsage;
         report::Suppressions sup;
@@ -68,26 +84,34 @@ public:
         options.suppressions = &sup;
         options.source_root = source_root_;
         options.count_reachable = leaks_ == "all";
+        options.sarif_max_results = sarif_max_results_;
+        if (!parse_budgets(limits_, &options.budgets)) return kExitUsage;
+        options.progress = progress.callback();
         if (!emit(output_, [&](std::ostream &out, std::string *error) {
                 return report::write(out, snap, format, options, error);
             }))
             return kExitUsage;
 
+        options.progress = nullptr;
         const report::LeakCount count = report::count_leaks(snap, options);
-        if (!output_.empty() && output_ != "-")
+        progress.clear();
+        if (!quiet_ && !output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
                          report::to_string(format), output_.c_str(),
                          static_cast<unsigned long long>(count.unsuppressed()),
                          static_cast<unsigned long long>(count.leaked.bytes + count.outstanding.bytes),
                          static_cast<unsigned long long>(count.suppressed.stacks));
+        for (const report::BudgetCheck &c : count.over_budget)
+            std::fprintf(stderr, "nmleak: over budget: %s\n", report::describe(c, options.budgets).c_str());
         return report::exit_code_for(count, fail_on_leak_);
     }
 
 private:
     std::string input_, format_, output_, source_root_, leaks_ = "lost";
-    std::vector<std::string> suppressions_;
-    bool fail_on_leak_ = false;
+    std::vector<std::string> suppressions_, limits_;
+    size_t sarif_max_results_ = report::kSarifDefaultResults;
+    bool fail_on_leak_ = false, quiet_ = false;
 };
 
 } // namespace

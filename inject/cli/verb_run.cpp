@@ -64,6 +64,11 @@ public:
                        "Which blocks still live at exit count as leaks: 'lost' (nothing points to them, "
                        "definitely or indirectly; the default) or 'all' (still reachable too) (NMLEAK_LEAKS)")
             ->check(CLI::IsMember({"lost", "all"}));
+        cmd.add_option("--limit", limits_,
+                       "Budget NAME=SIZE: exit 23 when the keys named NAME (a name or a glob) leaked more "
+                       "than SIZE bytes at exit (K, M, G suffixes); repeatable (NMLEAK_LIMITS)")
+            ->allow_extra_args(false)
+            ->type_name("NAME=SIZE");
         cmd.add_option("-s,--suppressions", suppressions_, "LeakSanitizer-style suppression file for the report "
                                                            "and --fail-on-leak");
         cmd.add_option("--stack-depth", stack_depth_, "Frames recorded per block, 0-64 (NMLEAK_STACK_DEPTH)")
@@ -77,7 +82,7 @@ public:
                    "'nmleak ps', 'nmleak snapshot PID' and nmleak-gui can connect at once. PROG's children do not "
                    "inherit the agent unless --follow-children.\n"
                    "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when leaks "
-                   "remain; 1 if PROG cannot be started.");
+                   "remain or when a key is over its --limit budget; 1 if PROG cannot be started.");
     }
 
     int run() override {
@@ -86,6 +91,11 @@ public:
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
                         ".pb.gz .html .nmsnap or --format");
+        std::vector<report::Budget> budgets;
+        if (!parse_budgets(limits_, &budgets)) return kExitUsage;
+        for (const report::Budget &b : budgets)
+            if (b.text.find(';') != std::string::npos)
+                return fail("--limit '" + b.text + "': NAME may not hold ';' (NMLEAK_LIMITS separates budgets with it)");
         std::string agent;
         if (!no_agent_) {
             std::string error;
@@ -143,6 +153,11 @@ private:
         if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
         if (fail_on_leak_) ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
         if (!leaks_.empty()) ::setenv("NMLEAK_LEAKS", leaks_.c_str(), 1);
+        if (!limits_.empty()) {
+            std::string joined;
+            for (const std::string &l : limits_) joined += (joined.empty() ? "" : ";") + l;
+            ::setenv("NMLEAK_LIMITS", joined.c_str(), 1);
+        }
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
         if (follow_children_) ::setenv("NMLEAK_FOLLOW_CHILDREN", "1", 1);
@@ -156,6 +171,7 @@ private:
 
     std::vector<std::string> command_;
     std::string report_, format_, suppressions_, leaks_;
+    std::vector<std::string> limits_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
 };

@@ -1,4 +1,5 @@
 // verb_snapshot.cpp - `nmleak snapshot PID -o FILE`: save a live process's snapshot via its agent.
+#include "progress.hpp"
 #include "verb.hpp"
 
 #include "live_target.hpp"
@@ -27,6 +28,7 @@ public:
         cmd.add_flag("--attach", attach_,
                      "If PID has no agent, attach one for this snapshot and stop it again afterwards");
         cmd.add_option("--socket", socket_, "Connect to this agent socket instead of looking up PID's");
+        cmd.add_flag("-q,--quiet", quiet_, "No progress line and no summary on standard error");
         cmd.add_option("--timeout", timeout_s_, "Seconds to wait for the snapshot (default 60)");
         cmd.footer("The file opens with 'nmleak report FILE', 'nmleak diff' and nmleak-gui; frames are symbolized "
                    "in the process, so it can be read on another machine.\n"
@@ -49,6 +51,9 @@ public:
             attached_here = !out.was_running;
             if (!inject::connect_agent(pid_, options, &client, &error)) return fail(error);
         }
+        Progress progress(quiet_);
+        // The agent captures and symbolizes in the process before it sends anything.
+        progress.stage("process " + std::to_string(pid_) + " is capturing and symbolizing its snapshot");
         model::Snapshot snap;
         const int rc = receive(client, &snap, &error);
         client.close();
@@ -57,7 +62,10 @@ public:
             if (!inject::detach(pid_, &socket, &why)) std::fprintf(stderr, "nmleak: warning: %s\n", why.c_str());
         }
         if (rc != kExitOk) return fail(error);
+        progress.stage("writing " + output_);
         if (!snapshot_io::write_file(snap, output_, &error)) return fail(error);
+        progress.clear();
+        if (quiet_) return kExitOk;
 
         uint64_t open = 0, blocks = 0, bytes = 0, cleanups = 0;
         for (const auto &e : snap.experts) {
@@ -105,7 +113,7 @@ private:
 
     int pid_ = 0;
     std::string output_, socket_;
-    bool no_blocks_ = false, attach_ = false;
+    bool no_blocks_ = false, attach_ = false, quiet_ = false;
     double timeout_s_ = 60;
 };
 

@@ -25,6 +25,10 @@ ls -l "$tmp/big.nmsnap" | awk '{print "   " $5 " bytes"}'
 echo "== offline: nmleak-gui --open ($size)"
 xvfb-run -a "$gui" --open "$tmp/big.nmsnap" --width "$w" --height "$h" --stats --bench-frames 200 --view bottom-up
 
+echo "== offline: the flame graph with the mouse on a frame (hover outline and tooltip every frame)"
+xvfb-run -a "$gui" --open "$tmp/big.nmsnap" --width "$w" --height "$h" --bench-frames 200 --view flame \
+    --mouse $((w / 2)),$((h / 2)) | grep -E '^view flame'
+
 echo "== live: nmleak-gui --connect to a running 1M-block target"
 "$nmleak" run -q -- "$make" - --blocks 1000000 --stacks 10000 --keys 4 --live 120 > "$tmp/target.out" &
 target=$!

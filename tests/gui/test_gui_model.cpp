@@ -2,6 +2,7 @@
 // treemap layout, formatting, and the session's file path (open, errors, save, export, compare).
 #include "aggregate.hpp"
 #include "call_tree.hpp"
+#include "export.hpp"
 #include "format.hpp"
 #include "live_link.hpp"
 #include "model_data.hpp"
@@ -12,6 +13,7 @@
 #include "unit/report_sample.hpp"
 
 #include <gtest/gtest.h>
+#include <nmleak/report.hpp>
 #include <nmleak/snapshot_io.hpp>
 
 #include <unistd.h>
@@ -415,6 +417,70 @@ TEST_F(GuiSession, SavesExportsAndCompares) {
     session.export_report("/nonexistent-dir/x.json", "json");
     ASSERT_TRUE(session.wait_idle(20000));
     EXPECT_EQ(session.status().level, Level::Error);
+}
+
+std::string slurp(const std::string &p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(GuiExport, OffersEveryReportFormatOfTheLibrary) {
+    std::set<report::Format> offered;
+    std::set<std::string> names;
+    for (const ExportFormat &f : export_formats()) {
+        const auto fmt = report::parse_format(f.name);
+        ASSERT_TRUE(fmt) << f.name;
+        offered.insert(*fmt);
+        names.insert(f.name);
+        // The extension leads back to the same format.
+        EXPECT_EQ(report::format_for_path(std::string("x") + f.extension), fmt) << f.extension;
+    }
+    for (report::Format f : {report::Format::Text, report::Format::Json, report::Format::Sarif, report::Format::Folded,
+                             report::Format::Snapshot, report::Format::Pprof, report::Format::Html})
+        EXPECT_TRUE(offered.count(f)) << report::to_string(f);
+    EXPECT_EQ(names.size(), export_formats().size());
+    EXPECT_EQ(strip_export_extension("out/run.pb.gz"), "out/run");
+    EXPECT_EQ(strip_export_extension("out/run.sarif"), "out/run");
+    EXPECT_EQ(strip_export_extension("run.data"), "run");
+    EXPECT_EQ(strip_export_extension("run"), "run");
+}
+
+TEST_F(GuiSession, ExportsEveryFormatReadBack) {
+    Session session;
+    session.open_file(path("phase2.nmsnap"));
+    ASSERT_TRUE(session.wait_idle(20000));
+    for (const ExportFormat &f : export_formats()) {
+        SCOPED_TRACE(f.name);
+        const std::string out = path((std::string("export") + f.extension).c_str());
+        session.export_report(out, f.name);
+        ASSERT_TRUE(session.wait_idle(20000));
+        EXPECT_EQ(session.status().level, Level::Ok) << session.status().message;
+        ASSERT_TRUE(std::filesystem::exists(out));
+        const std::string bytes = slurp(out);
+        ASSERT_GT(bytes.size(), 10u);
+        const std::string name(f.name);
+        if (name == "pprof") {
+            EXPECT_EQ(uint8_t(bytes[0]), 0x1f); // gzip
+            EXPECT_EQ(uint8_t(bytes[1]), 0x8b);
+        } else if (name == "snapshot") {
+            Snapshot back;
+            std::string error;
+            EXPECT_TRUE(snapshot_io::read_file(out, &back, &error)) << error;
+        } else {
+            // Every text format names the allocation site of the open http_parser key.
+            EXPECT_NE(bytes.find("http_read_body"), std::string::npos) << bytes.substr(0, 400);
+        }
+    }
+    // The pprof export, read by the real reader when it is installed.
+    if (std::system("command -v go >/dev/null 2>&1") == 0 && std::filesystem::exists(path("export.pb.gz"))) {
+        const std::string home = path("gohome");
+        std::filesystem::create_directories(home);
+        const std::string cmd = "HOME=" + home + " GOCACHE=" + home + "/cache GOPATH=" + home +
+                                "/path GOPROXY=off GOFLAGS= GOTOOLCHAIN=local go tool pprof -top -sample_index=outstanding_space " + path("export.pb.gz") +
+                                " > " + path("pprof-top.txt") + " 2>&1";
+        EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(path("pprof-top.txt"));
+        EXPECT_NE(slurp(path("pprof-top.txt")).find("http_read_body"), std::string::npos) << slurp(path("pprof-top.txt"));
+    }
 }
 
 TEST_F(GuiSession, LiveCommandsWithoutALiveSourceOnlyWarn) {

@@ -71,6 +71,39 @@ bool analyze(const std::string &png, PixelStats *out) {
     return true;
 }
 
+// Pixels within `tol` of the colour (r, g, b) in each channel.
+size_t count_color(const std::string &png, int r, int g, int b, int tol = 6) {
+    int w = 0, h = 0, n = 0;
+    unsigned char *px = stbi_load(png.c_str(), &w, &h, &n, 3);
+    if (!px) return 0;
+    size_t count = 0;
+    for (size_t i = 0; i < size_t(w) * size_t(h); ++i)
+        if (std::abs(px[i * 3] - r) <= tol && std::abs(px[i * 3 + 1] - g) <= tol && std::abs(px[i * 3 + 2] - b) <= tol) ++count;
+    stbi_image_free(px);
+    return count;
+}
+
+// The fraction of pixels that differ between two same-sized PNGs (-1 when they cannot be compared).
+double differing(const std::string &a, const std::string &b) {
+    int wa = 0, ha = 0, wb = 0, hb = 0, n = 0;
+    unsigned char *pa = stbi_load(a.c_str(), &wa, &ha, &n, 3);
+    unsigned char *pb = stbi_load(b.c_str(), &wb, &hb, &n, 3);
+    double out = -1;
+    if (pa && pb && wa == wb && ha == hb) {
+        size_t diff = 0;
+        for (size_t i = 0; i < size_t(wa) * size_t(ha); ++i)
+            if (std::abs(pa[i * 3] - pb[i * 3]) + std::abs(pa[i * 3 + 1] - pb[i * 3 + 1]) + std::abs(pa[i * 3 + 2] - pb[i * 3 + 2]) > 30)
+                ++diff;
+        out = double(diff) / double(size_t(wa) * size_t(ha));
+    }
+    if (pa) stbi_image_free(pa);
+    if (pb) stbi_image_free(pb);
+    return out;
+}
+
+// The colour the GUI marks search matches with (Theme::match).
+constexpr int kMatchR = 236, kMatchG = 64, kMatchB = 212;
+
 class GuiScreenshot : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -94,7 +127,7 @@ fs::path GuiScreenshot::dir_;
 const std::string kGui = NMGUI_BIN;
 
 TEST_F(GuiScreenshot, EveryViewOfAnOfflineSnapshotHasContent) {
-    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
+    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
         SCOPED_TRACE(view);
         const std::string png = path(std::string(view) + ".png");
         const RunResult r = run(kGui + " --screenshot " + png + " --view " + view + " --width 1280 --height 800 --open " +
@@ -119,6 +152,68 @@ TEST_F(GuiScreenshot, FilterToOneKey) {
     PixelStats st;
     ASSERT_TRUE(analyze(png, &st));
     EXPECT_GT(st.luma_stddev, 12.0);
+}
+
+TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
+    auto shot = [&](const std::string &name, const std::string &args) {
+        const std::string png = path(name);
+        const RunResult r = run(kGui + " --screenshot " + png + " --view flame --width 1280 --height 800 --open " +
+                                path("phase2.nmsnap") + " " + args);
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_EQ(r.output.find("no key named"), std::string::npos) << r.output;
+        return png;
+    };
+    const std::string all = shot("flame-all.png", "");
+    const std::string key = shot("flame-key.png", "--expert proto_dist");
+    const std::string found = shot("flame-search.png", "--search http_read_body");
+    const std::string file = shot("flame-search-module.png", "--search module:make_gui_snapshot");
+    const std::string none = shot("flame-nomatch.png", "--search no_such_function_anywhere");
+    PixelStats st;
+    ASSERT_TRUE(analyze(all, &st));
+    EXPECT_GT(st.luma_stddev, 12.0);
+    EXPECT_GT(st.colored_fraction, 0.03); // the graph's warm frames fill a good part of the window
+    // Another key: another graph.
+    EXPECT_GT(differing(all, key), 0.02);
+    // The search: matching frames in the match colour, which nothing else draws.
+    const size_t match_all = count_color(all, kMatchR, kMatchG, kMatchB);
+    const size_t match_found = count_color(found, kMatchR, kMatchG, kMatchB);
+    EXPECT_LT(match_all, 50u);
+    EXPECT_GT(match_found, 2000u);
+    EXPECT_GT(differing(all, found), 0.02);
+    // Every frame of the test program matches the module search: more of it than one function.
+    EXPECT_GT(count_color(file, kMatchR, kMatchG, kMatchB), match_found);
+    // No match: the graph greys out, nothing is highlighted.
+    EXPECT_LT(count_color(none, kMatchR, kMatchG, kMatchB), 50u);
+    EXPECT_GT(differing(all, none), 0.02);
+    // At 1280x800 with this snapshot the third row (y 316-333) starts with http_read_body, over
+    // two thirds of the width: clicking it zooms in (it and its callers become full width), and
+    // resting the mouse on it shows its tooltip.
+    const std::string zoomed = shot("flame-zoomed.png", "--click 300,324");
+    const std::string hover = shot("flame-hover.png", "--mouse 300,324");
+    EXPECT_GT(differing(all, zoomed), 0.003);
+    EXPECT_GT(differing(all, hover), 0.01);
+    // Zoomed into the matching frame, the whole row is highlighted: more match colour than before.
+    const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,324 --search http_read_body");
+    EXPECT_GT(count_color(zoomed_found, kMatchR, kMatchG, kMatchB), match_found);
+}
+
+TEST_F(GuiScreenshot, SearchFiltersTheCallTreesAndTheBlockList) {
+    for (const char *view : {"bottom-up", "top-down", "blocks"}) {
+        SCOPED_TRACE(view);
+        const std::string plain = path(std::string("plain-") + view + ".png");
+        const std::string searched = path(std::string("searched-") + view + ".png");
+        const std::string base = kGui + " --view " + view + " --width 1280 --height 800 --open " + path("phase2.nmsnap");
+        ASSERT_EQ(run(base + " --screenshot " + plain).exit_code, 0);
+        const RunResult r = run(base + " --screenshot " + searched + " --search fn:http_read_body");
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_GT(differing(plain, searched), 0.005);
+        PixelStats st;
+        ASSERT_TRUE(analyze(searched, &st));
+        EXPECT_GT(st.luma_stddev, 12.0);
+    }
+    // The call trees mark the matching frames.
+    EXPECT_GT(count_color(path("searched-bottom-up.png"), kMatchR, kMatchG, kMatchB), 20u);
+    EXPECT_LT(count_color(path("plain-bottom-up.png"), kMatchR, kMatchG, kMatchB), 20u);
 }
 
 TEST_F(GuiScreenshot, AnUnreadableSnapshotIsReportedNotFatal) {

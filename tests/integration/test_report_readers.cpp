@@ -168,6 +168,16 @@ TEST_F(Pprof, TagsShowKeysKindsAndOutcomes) {
     EXPECT_NE(focused.output.find("448B"), std::string::npos) << focused.output;
 }
 
+TEST_F(Pprof, AtExitReportByExtension) {
+    // NMLEAK_REPORT=FILE.pb.gz: the format comes from the extension, the profile from the exit.
+    const fs::path exit_profile = dir_.path() / "exit.pb.gz";
+    const Result r = run("NMLEAK_REPORT=" + quote(exit_profile.string()) + " " + quote(NMT_LEAK_SITES));
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto leaked = top("leaked_space", exit_profile, "B");
+    EXPECT_EQ(leaked["leak_site_beta"], "4096B") << last_output_;
+    EXPECT_EQ(top("outstanding_space", exit_profile, "B")["held_site_delta"], "448B") << last_output_;
+}
+
 TEST_F(Pprof, MappingsCarryModulesAndBuildIds) {
     const LeakSites s = run_leak_sites(dir_.path());
     nm::model::Snapshot snap;

@@ -53,8 +53,12 @@ TEST_F(GetFrame, SpecifiedFrameHasItsTimeLengthsAndBytes) {
     for (DWORD i = 0; i < 5; ++i) {
         ASSERT_EQ(get(GET_SPECIFIED_FRAME, i), DWORD(NMERR_SUCCESS));
         EXPECT_EQ(d_.FrameNumber, i);
-        EXPECT_EQ(d_.Type, 1) << "DLT_EN10MB";
-        EXPECT_EQ(d_.pPropertyInst, nullptr);
+        EXPECT_EQ(d_.lpRecognizeDataTable, nullptr);
+        EXPECT_EQ(d_.lpPropertyTable, nullptr);
+        EXPECT_EQ(d_.hFrame, static_cast<HFRAME>(d_.pFrame));
+        DWORD link = 0;
+        EXPECT_EQ(NmExpertGetLinkType(key_, &link), DWORD(NMERR_SUCCESS));
+        EXPECT_EQ(link, 1u) << "LINKTYPE_ETHERNET";
         ASSERT_NE(d_.pFrame, nullptr);
         EXPECT_EQ(d_.pFrame->TimeStamp, want_us[i]) << "microseconds since the first frame";
         EXPECT_EQ(d_.pFrame->FrameLength, want_len[i]);

@@ -80,12 +80,14 @@ TEST(RunnerOutcomes, CleanRunLeavesNothing) {
 }
 
 TEST(RunnerOutcomes, ConfigureRunsWhenTheHostGivesNoConfig) {
-    // The probe's Configure allocates the config through the key and Run frees it.
+    // The probe's Configure allocates the config through the key; the runner takes it over (a
+    // copy the host owns) and frees the block, so Run sees it and nothing is left.
     Checked c = run_probe("", "outcome-configure");
     EXPECT_EQ(c.result.Outcome, DWORD(NM_OUTCOME_DONE)) << c.result.szDetail;
     expect_cleanup(c, nm::model::Outcome::Done, 0, 0, "");
     EXPECT_EQ(c.rec->allocs, 1u);
     EXPECT_EQ(c.rec->frees, 1u);
+    EXPECT_EQ(c.rec->misuse_count, 0u);
 }
 
 TEST(RunnerOutcomes, RunFalseIsFailedWithAForcedCleanup) {

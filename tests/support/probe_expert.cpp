@@ -2,7 +2,7 @@
 //
 // The behaviour is the NUL-terminated text in the EXPERTCONFIG the test passes to the runner
 // ("segv", "leak:5", ...). Without a config the runner calls Configure, which hands Run the
-// config "configured". Allocating functions have names the tests look for in cleanup stacks.
+// config "configured" (the runner keeps it and hands Run a copy). Allocating functions have names the tests look for in cleanup stacks.
 #include <netmon.h>
 
 #include <pthread.h>
@@ -144,19 +144,26 @@ extern "C" {
 
 
 __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info) {
-    std::strncpy(info->szName, "probe", EXPERT_ENUM_SZ_NAME - 1);
-    std::strncpy(info->szVendor, "nmleak tests", EXPERT_ENUM_SZ_VENDOR - 1);
-    std::strncpy(info->szDescription, "does what the test asks", EXPERT_ENUM_SZ_DESCRIPTION - 1);
-    info->Version = 1;
+    std::strncpy(info->szName, "probe", EXPERTSTRINGLENGTH - 1);
+    std::strncpy(info->szVendor, "nmleak tests", EXPERTSTRINGLENGTH - 1);
+    std::strncpy(info->szDescription, "does what the test asks", EXPERTSTRINGLENGTH - 1);
+    info->Version = 0; // must be 0
     return TRUE;
 }
 
 __attribute__((visibility("default"))) BOOL WINAPI Configure(HEXPERTKEY key, PEXPERTCONFIG *ppConfig,
                                                              PEXPERTSTARTUPINFO, DWORD, HWND) {
+    // A kept configuration "bad_length" is handed back claiming more bytes than its block has.
+    if (*ppConfig && std::strcmp(reinterpret_cast<const char *>((*ppConfig)->RawConfigData), "bad_length") == 0) {
+        (*ppConfig)->RawConfigLength = 1u << 20;
+        return TRUE;
+    }
+    if (*ppConfig && std::strcmp(reinterpret_cast<const char *>((*ppConfig)->RawConfigData), "refuse") == 0)
+        return FALSE;
     static const char kText[] = "configured";
     auto *c = static_cast<PEXPERTCONFIG>(ExpertAllocMemory(key, sizeof(EXPERTCONFIG) + sizeof kText, nullptr));
     if (!c) return FALSE;
-    c->RawConfigLength = sizeof kText;
+    c->RawConfigLength = DWORD(sizeof(EXPERTCONFIG) + sizeof kText); // the whole structure
     std::memcpy(c->RawConfigData, kText, sizeof kText);
     *ppConfig = c;
     return TRUE;
@@ -171,10 +178,7 @@ __attribute__((visibility("default"))) BOOL WINAPI Run(HEXPERTKEY key, PEXPERTCO
         what.resize(colon);
     }
     Held held;
-    if (what == "configured") {
-        ExpertFreeMemory(key, config);
-        return TRUE;
-    }
+    if (what == "configured") return TRUE; // the configuration is the host's: Run only reads it
     if (what == "clean") {
         probe_hold_blocks(key, held, 8, 256);
         release(key, held);

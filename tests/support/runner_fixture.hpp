@@ -27,7 +27,7 @@ public:
     explicit ProbeConfig(const std::string &text)
         : bytes_(sizeof(EXPERTCONFIG) + text.size() + 1, 0) {
         auto *c = reinterpret_cast<EXPERTCONFIG *>(bytes_.data());
-        c->RawConfigLength = DWORD(text.size() + 1);
+        c->RawConfigLength = DWORD(sizeof(EXPERTCONFIG) + text.size() + 1); // the whole structure
         std::memcpy(c->RawConfigData, text.c_str(), text.size() + 1);
     }
     PEXPERTCONFIG get() { return reinterpret_cast<PEXPERTCONFIG>(bytes_.data()); }

@@ -18,6 +18,7 @@
 #include <nmleak/model.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -29,7 +30,8 @@ namespace nm::report {
 // Process exit codes shared by `nmleak` and the at-exit report.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;  // bad usage or unreadable input
-inline constexpr int kExitLeaks = 23; // unsuppressed leaks remain and fail-on-leak was asked
+inline constexpr int kExitLeaks = 23; // unsuppressed leaks remain and fail-on-leak was asked, or
+                                      // a key leaked more than its budget
 
 // Version of the JSON report schema (core/src/report/report.schema.json); bumped on any change
 // that could break a reader, new optional fields excepted.
@@ -121,13 +123,50 @@ struct ExpertTotals {
     ReachTotals reach; // the key's live blocks by class (all Unknown when not classified)
 };
 
+// A CI budget: `--limit NAME=SIZE`. NAME is a key name or a glob (`*`, `?`, `[...]`, as the shell
+// matches file names) matched against whole key names; SIZE is bytes with an optional K, M or G
+// suffix (powers of 1024; "KiB", "MB", ... are read the same). Every key name a budget matches is
+// held to it on its own: the bytes all keys of that name leaked (see Leaks above: leaked at their
+// closes plus still outstanding, each block once, suppressed ones not) may not exceed SIZE.
+struct Budget {
+    std::string pattern;
+    uint64_t limit = 0; // bytes
+    std::string text;   // as given: "http=4K"
+};
+// False with *error ("'http=4Q': SIZE must be ...") for a malformed NAME=SIZE.
+bool parse_budget(std::string_view text, Budget *out, std::string *error);
+// "4096", "4K", "1.5M", "2GiB" -> bytes; nullopt when malformed or over 2^64.
+std::optional<uint64_t> parse_size(std::string_view text);
+
+// One key name held to one budget.
+struct BudgetCheck {
+    size_t budget = 0;     // index into Options::budgets
+    std::string key;       // the key name; empty when the budget matched no key
+    uint64_t limit = 0;
+    uint64_t leaked = 0;   // bytes
+    bool over() const { return leaked > limit; }
+    uint64_t excess() const { return over() ? leaked - limit : 0; }
+};
+
+inline constexpr size_t kSarifDefaultResults = 5000;
+inline constexpr size_t kSarifResultsLimit = 25000;
+
 struct Options {
     const Suppressions *suppressions = nullptr; // none when null
+    std::vector<Budget> budgets;
     // SARIF only: source files under this directory are written relative to it (uriBaseId
     // "SRCROOT"), as code-scanning services want repository-relative paths. Empty: absolute URIs.
     std::string source_root;
     // Count still-reachable outstanding blocks as leaks too (NMLEAK_LEAKS=all).
     bool count_reachable = false;
+    // SARIF only: at most this many results (the biggest leaks), and never more than
+    // kSarifResultsLimit; a notice in the run's invocation tells how many were left out.
+    // GitHub code scanning stores 5,000 results per run and rejects runs above 25,000.
+    size_t sarif_max_results = kSarifDefaultResults;
+    // Long work reports its progress here (stage name, done, total) when set: the CLI draws a
+    // progress line on a terminal. Called from the writing thread, at most every few thousand
+    // items.
+    std::function<void(std::string_view stage, uint64_t done, uint64_t total)> progress;
 };
 
 // The report model every writer formats. It points into the snapshot and the suppressions, which
@@ -136,6 +175,8 @@ struct LeakReport {
     const model::Snapshot *snapshot = nullptr;
     const Suppressions *suppressions = nullptr;
     std::string source_root; // from Options
+    size_t sarif_max_results = kSarifDefaultResults; // from Options
+    std::function<void(std::string_view, uint64_t, uint64_t)> progress; // from Options
     std::vector<LeakGroup> leaks;      // unsuppressed, both kinds, biggest bytes first
     std::vector<LeakGroup> suppressed; // same order
     std::vector<Totals> rule_use;      // per rule of *suppressions, in file order
@@ -147,8 +188,11 @@ struct LeakReport {
     bool classified = false;           // the snapshot's blocks were classified by reachability
     bool count_reachable = false;      // from Options
     ReachTotals reach;                 // every key's live blocks by class
+    std::vector<Budget> budgets;       // from Options
+    std::vector<BudgetCheck> budget_checks; // per budget, per key name it matched, in budget order
 
     uint64_t unsuppressed_stacks() const { return leaked.stacks + outstanding.stacks; }
+    size_t budgets_over() const;
 };
 
 LeakReport build_report(const model::Snapshot &snap, const Options &options = {});
@@ -156,10 +200,13 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options = {}
 // Unsuppressed leak groups of both kinds, for exit codes.
 struct LeakCount {
     Totals leaked, outstanding, suppressed;
+    std::vector<BudgetCheck> over_budget; // the checks that failed
     uint64_t unsuppressed() const { return leaked.stacks + outstanding.stacks; }
 };
 LeakCount count_leaks(const model::Snapshot &snap, const Suppressions *suppressions = nullptr);
 LeakCount count_leaks(const model::Snapshot &snap, const Options &options);
+// "key 'http' leaked 4396 bytes, 300 over its budget of 4096 (--limit http=4K)"
+std::string describe(const BudgetCheck &check, const std::vector<Budget> &budgets);
 
 // Writers. The text, JSON, SARIF and folded writers never fail on a well-formed LeakReport; a
 // snapshot with dangling stack or frame indices prints them as "<invalid ...>" rather than crash.
@@ -193,15 +240,18 @@ bool write_file(const model::Snapshot &snap, const std::string &path, std::strin
 //   NMLEAK_SUPPRESSIONS=FILE  suppressions applied to the at-exit report and to the exit code
 //   NMLEAK_LEAKS=all          still-reachable blocks of open keys count as leaks too ("lost", the
 //                             default: only lost ones)
+//   NMLEAK_LIMITS=N=S;N=S     budgets (see Budget): exit with kExitLeaks when one is exceeded
 struct EnvSettings {
     bool fail_on_leak = false;
     bool count_reachable = false;
     std::string suppressions_path;
     Suppressions suppressions;
+    std::vector<Budget> budgets;
     Options options() const {
         Options o;
         if (!suppressions_path.empty()) o.suppressions = &suppressions;
         o.count_reachable = count_reachable;
+        o.budgets = budgets;
         return o;
     }
 };
@@ -209,8 +259,8 @@ struct EnvSettings {
 // settings are still filled, without suppressions) or NMLEAK_FAIL_ON_LEAK is not 0/1/true/false.
 bool settings_from_env(EnvSettings *out, std::string *error);
 
-// kExitLeaks when fail_on_leak is set and unsuppressed leaks remain, else kExitOk (the exit hook
-// then keeps the program's own exit code).
+// kExitLeaks when a budget is exceeded, or fail_on_leak is set and unsuppressed leaks remain, else
+// kExitOk (the exit hook then keeps the program's own exit code).
 int exit_code_for(const LeakCount &count, bool fail_on_leak);
 int exit_code_for(const model::Snapshot &snap, const EnvSettings &settings);
 

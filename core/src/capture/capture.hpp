@@ -53,5 +53,7 @@ std::shared_ptr<const Capture> open_shared(const std::string &path, std::string 
 void attach(void *key, std::shared_ptr<const Capture> capture);
 uint32_t detach(void *key);
 uint32_t frames_read(void *key);
+// The capture attached to the key (nullptr: none); *keep holds it alive for the caller.
+const Capture *capture_of(void *key, std::shared_ptr<const Capture> *keep);
 
 } // namespace nm::capture

@@ -116,6 +116,15 @@ uint32_t detach(void *key) {
     return gone->frames_read.load(std::memory_order_relaxed); // the capture is released out of the lock
 }
 
+const Capture *capture_of(void *key, std::shared_ptr<const Capture> *keep) {
+    Table &t = table();
+    std::shared_lock lock(t.mu);
+    auto it = t.by_key.find(reinterpret_cast<uintptr_t>(key));
+    if (it == t.by_key.end() || !it->second->capture) return nullptr;
+    *keep = it->second->capture;
+    return keep->get();
+}
+
 uint32_t frames_read(void *key) {
     Table &t = table();
     std::shared_lock lock(t.mu);
@@ -138,7 +147,6 @@ extern "C" DWORD WINAPI ExpertGetFrame(HEXPERTKEY hExpertKey, DWORD Direction, D
 
     const FRAME *frame = nullptr;
     uint32_t number = 0;
-    uint16_t link = 0;
     {
         auto &t = nm::capture::table();
         std::shared_lock lock(t.mu);
@@ -147,15 +155,26 @@ extern "C" DWORD WINAPI ExpertGetFrame(HEXPERTKEY hExpertKey, DWORD Direction, D
         st = nm::capture::resolve(Direction, RequestedFrameNumber, cap ? cap->count() : 0, &number);
         if (st != NMERR_SUCCESS) return st;
         frame = cap->frame(number);
-        link = cap->link_type();
         it->second->note(number);
     }
-    // Written after the lock is released (see Table).
+    // Written after the lock is released (see Table). hFrame is opaque: the frame's address (no
+    // function takes a frame handle on Linux). No parsers: no recognize data, no properties.
     pEFrameDescriptor->FrameNumber = number;
-    pEFrameDescriptor->Type = link;
-    pEFrameDescriptor->Reserved = 0;
+    pEFrameDescriptor->hFrame = const_cast<FRAME *>(frame);
     pEFrameDescriptor->pFrame = const_cast<LPFRAME>(frame);
-    pEFrameDescriptor->pPropertyInst = nullptr;
+    pEFrameDescriptor->lpRecognizeDataTable = nullptr;
+    pEFrameDescriptor->lpPropertyTable = nullptr;
+    return NMERR_SUCCESS;
+}
+
+extern "C" DWORD WINAPI NmExpertGetLinkType(HEXPERTKEY hExpertKey, LPDWORD pLinkType) {
+    uint32_t st = nm::key_check(hExpertKey);
+    if (st != NMERR_SUCCESS) return st;
+    if (!pLinkType) return NMERR_INVALID_PARAMETER;
+    std::shared_ptr<const nm::capture::Capture> keep;
+    const nm::capture::Capture *cap = nm::capture::capture_of(hExpertKey, &keep);
+    if (!cap) return NMERR_FRAME_NOT_FOUND;
+    *pLinkType = cap->link_type();
     return NMERR_SUCCESS;
 }
 

@@ -176,12 +176,23 @@ std::shared_ptr<const ExpertModule> load_expert(const std::string &path, std::st
     if (call.threw) return fail("expert '" + path + "': Register threw " + call.exception);
     if (!call.result) return fail("expert '" + path + "': Register returned FALSE");
 
-    m->info.szName[EXPERT_ENUM_SZ_NAME - 1] = '\0';
-    m->info.szVendor[EXPERT_ENUM_SZ_VENDOR - 1] = '\0';
-    m->info.szDescription[EXPERT_ENUM_SZ_DESCRIPTION - 1] = '\0';
-    if (!m->info.szName[0]) copy_cstr(m->info.szName, EXPERT_ENUM_SZ_NAME, basename_of(path));
+    if (m->info.Version != 0)
+        return fail("expert '" + path + "': Register set EXPERTENUMINFO.Version to " + std::to_string(m->info.Version) +
+                    "; it must be 0");
+    if ((m->info.Flags & EXPERT_ENUM_FLAG_CONFIGURABLE) && !m->configure_fn)
+        return fail("expert '" + path + "': Register set EXPERT_ENUM_FLAG_CONFIGURABLE but the expert exports no '" +
+                    EXPERTENTRY_CONFIGURE "'");
+    m->info.szName[EXPERTSTRINGLENGTH - 1] = '\0';
+    m->info.szVendor[EXPERTSTRINGLENGTH - 1] = '\0';
+    m->info.szDescription[EXPERTSTRINGLENGTH - 1] = '\0';
+    if (!m->info.szName[0]) copy_cstr(m->info.szName, EXPERTSTRINGLENGTH, basename_of(path));
+    // The private members: the host's, whatever Register wrote there.
+    m->info.hExpert = m.get();
     copy_cstr(m->info.szDllName, MAX_PATH, path);
     m->info.hModule = m->handle;
+    m->info.pRegisterProc = m->register_fn;
+    m->info.pConfigProc = m->configure_fn;
+    m->info.pRunProc = m->run_fn;
     return m;
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "capture/capture.hpp"
 #include "host/expert_module.hpp"
@@ -24,6 +25,24 @@ using Clock = std::chrono::steady_clock;
 enum class Phase { Running, TerminateRequested, Interrupting, Finished };
 enum class StopReason { None, Deadline, Host };
 
+// The configuration an expert keeps between runs (host-owned bytes: RawConfigLength of them).
+struct ConfigStore {
+    std::mutex mu;
+    bool kept = false;
+    std::vector<unsigned char> bytes;
+
+    std::vector<unsigned char> get(bool *has) {
+        std::lock_guard<std::mutex> lock(mu);
+        *has = kept;
+        return bytes;
+    }
+    void set(const unsigned char *p, size_t n) {
+        std::lock_guard<std::mutex> lock(mu);
+        kept = p != nullptr;
+        bytes.assign(p, p + (p ? n : 0));
+    }
+};
+
 struct RunState {
     // Fixed at start.
     std::shared_ptr<const ExpertModule> module;
@@ -31,6 +50,10 @@ struct RunState {
     HEXPERTKEY key = nullptr;
     std::string key_name;
     PEXPERTCONFIG config = nullptr; // the host's, when it gave one
+    std::shared_ptr<ConfigStore> store; // the expert's kept configuration
+    bool configure_only = false;        // NmConfigureExpert: Configure, no Run
+    bool has_config_copy = false;       // config_copy holds the kept configuration for Run
+    std::vector<unsigned char> config_copy;
     DWORD startup_flags = 0;
     EXPERTSTARTUPINFO startup{};
     Clock::time_point started;

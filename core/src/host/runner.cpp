@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #include "host/guard.hpp"
@@ -16,6 +17,7 @@
 
 struct _NMEXPERT {
     std::shared_ptr<const nm::host::ExpertModule> module;
+    std::shared_ptr<nm::host::ConfigStore> config = std::make_shared<nm::host::ConfigStore>();
 };
 struct _NMRUN {
     std::shared_ptr<nm::host::RunState> run;
@@ -43,6 +45,7 @@ struct RunCall {
     RunState *run = nullptr;
     bool configure_called = false;
     bool configure_failed = false;
+    std::string bad_config; // why Configure's configuration was refused
     bool returned = false;
     BOOL value = FALSE;
     bool threw = false;
@@ -50,6 +53,60 @@ struct RunCall {
     const char *threw_in = "";
     std::string exception;
 };
+
+constexpr size_t kMaxConfigBytes = size_t{1} << 20; // a configuration that is no block of the key
+
+// Takes what Configure left in *ppConfig into the host's hands: checks it, copies it into the
+// run's copy and the expert's store, and frees its block from the key. False (and *why) for a bad
+// one; the store is then unchanged.
+bool keep_configuration(RunState &run, PEXPERTCONFIG cfg, std::string *why) {
+    if (!cfg) {
+        run.store->set(nullptr, 0);
+        run.has_config_copy = false;
+        run.config_copy.clear();
+        return true;
+    }
+    SIZE_T block = ExpertMemorySize(run.key, cfg); // 0: not a live block of this key
+    DWORD len = cfg->RawConfigLength;
+    SIZE_T limit = block ? block : kMaxConfigBytes;
+    if (len < sizeof(DWORD) || len > limit) {
+        *why = "Configure returned a configuration with RawConfigLength " + std::to_string(len) +
+               (block ? " in a block of " + std::to_string(block) + " bytes" : std::string(" (not a block of its key)")) +
+               " (it counts the whole structure, its own 4 bytes included)";
+        if (block) ExpertFreeMemory(run.key, cfg);
+        return false;
+    }
+    const auto *bytes = reinterpret_cast<const unsigned char *>(cfg);
+    run.config_copy.assign(bytes, bytes + len);
+    run.has_config_copy = true;
+    run.store->set(bytes, len);
+    if (block) ExpertFreeMemory(run.key, cfg);
+    return true;
+}
+
+// Configure on the run's key: with a copy of the kept configuration in a block of the key (so
+// Configure may reallocate it), or NULL. False when Configure failed or its result was refused.
+bool call_configure(RunCall *c, RunState &run, bool with_kept) {
+    PEXPERTCONFIG cfg = nullptr;
+    if (with_kept && run.has_config_copy && !run.config_copy.empty()) {
+        cfg = static_cast<PEXPERTCONFIG>(ExpertAllocMemory(run.key, run.config_copy.size(), nullptr));
+        if (cfg) std::memcpy(cfg, run.config_copy.data(), run.config_copy.size());
+    }
+    c->configure_called = true;
+    c->threw_in = "Configure";
+    PEXPERTCONFIG passed = cfg;
+    if (!run.module->configure_fn(run.key, &cfg, &run.startup, run.startup_flags, nullptr)) {
+        c->configure_failed = true;
+        // The copy is the host's: give it back if Configure left it in place.
+        if (cfg && cfg == passed && ExpertMemorySize(run.key, cfg)) ExpertFreeMemory(run.key, cfg);
+        return false;
+    }
+    if (!keep_configuration(run, cfg, &c->bad_config)) {
+        c->configure_failed = true;
+        return false;
+    }
+    return true;
+}
 
 // The boundary frame between the runner and the expert (see Guard::boundary_fp). Exceptions
 // are caught here, below every expert frame.
@@ -59,14 +116,14 @@ __attribute__((noinline)) void call_expert(void *arg) {
     RunState &run = *c->run;
     PEXPERTCONFIG config = run.config;
     try {
-        if (!config && run.module->configure_fn) {
-            c->configure_called = true;
-            c->threw_in = "Configure";
-            if (!run.module->configure_fn(run.key, &config, &run.startup, run.startup_flags, nullptr)) {
-                c->configure_failed = true;
-                return;
-            }
+        if (run.configure_only) {
+            c->value = call_configure(c, run, true) ? TRUE : FALSE;
+            c->returned = true;
+            return;
         }
+        if (!config && !run.has_config_copy && run.module->configure_fn && !call_configure(c, run, false)) return;
+        if (!config && run.has_config_copy && !run.config_copy.empty())
+            config = reinterpret_cast<PEXPERTCONFIG>(run.config_copy.data());
         c->threw_in = "Run";
         c->value = run.module->run_fn(run.key, config, &run.startup, run.startup_flags, nullptr);
         c->returned = true;
@@ -104,8 +161,10 @@ std::string crash_text(const FaultInfo &f) {
 
 std::string ended_text(const RunCall &c) {
     if (c.thread_exited) return std::string(c.threw_in) + " ended the run's thread (pthread_exit)";
-    if (c.configure_failed) return "Configure returned FALSE";
+    if (!c.bad_config.empty()) return c.bad_config;
     if (c.threw) return std::string(c.threw_in) + " threw " + c.exception;
+    if (c.configure_failed) return "Configure returned FALSE";
+    if (c.run->configure_only) return "Configure returned TRUE";
     return c.value ? "Run returned TRUE" : "Run returned FALSE";
 }
 
@@ -158,6 +217,7 @@ void finish(RunState &run, GuardExit how, const Guard &g, const RunCall &c) {
 
     // Detail first: the close makes the key invalid.
     nm::record_outcome_detail(run.key, detail, signal, fault_address, frames, n_frames);
+    NmSetExpertStartupInfo(run.key, nullptr);
     uint32_t frames_read = capture::detach(run.key);
     NMCLEANUPINFO cleanup{};
     NmCloseExpertKey(run.key, outcome, &cleanup);
@@ -245,23 +305,37 @@ extern "C" const EXPERTENUMINFO *WINAPI NmExpertInfo(const NMEXPERT *pExpert) {
 
 extern "C" void WINAPI NmFreeExpert(NMEXPERT *pExpert) { delete pExpert; }
 
-extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOptions, NMRUN **ppRun,
-                                      char *szError, SIZE_T cbError) {
-    if (ppRun) *ppRun = nullptr;
-    if (!pExpert || !ppRun) {
-        copy_text(szError, cbError, "NmStartExpert: pExpert and ppRun are required");
-        return NMERR_INVALID_PARAMETER;
-    }
-    NMRUNOPTIONS opts{};
-    if (pOptions) opts = *pOptions;
+namespace nm::host {
+namespace {
+
+// Opens a key, attaches the capture, registers the startup information and starts the run's
+// thread. NMERR_SUCCESS and *out, or the error with szError filled.
+DWORD start_run(NMEXPERT *pExpert, const NMRUNOPTIONS &opts, bool configure_only, std::shared_ptr<RunState> *out,
+                char *szError, SIZE_T cbError) {
     auto run = std::make_shared<RunState>();
     run->module = pExpert->module;
-    run->key_name = opts.szKeyName ? opts.szKeyName : run->module->info.szName;
-    run->config = opts.pConfig;
+    run->store = pExpert->config;
+    run->configure_only = configure_only;
+    run->key_name = opts.szKeyName ? opts.szKeyName
+                                   : std::string(run->module->info.szName) + (configure_only ? " (configure)" : "");
+    run->config = configure_only ? nullptr : opts.pConfig;
+    if (configure_only && opts.pConfig) {
+        DWORD len = opts.pConfig->RawConfigLength;
+        if (len < sizeof(DWORD) || len > kMaxConfigBytes) {
+            copy_text(szError, cbError, "pConfig: RawConfigLength " + std::to_string(len) + " is not a configuration's length");
+            return NMERR_INVALID_PARAMETER;
+        }
+        const auto *b = reinterpret_cast<const unsigned char *>(opts.pConfig);
+        run->config_copy.assign(b, b + len);
+        run->has_config_copy = true;
+    } else if (!run->config) {
+        run->config_copy = run->store->get(&run->has_config_copy);
+    }
     run->startup_flags = opts.StartupFlags;
     run->deadline_ms = opts.DeadlineMs;
     run->grace_ms = opts.GraceMs ? opts.GraceMs : NM_DEFAULT_GRACE_MS;
     run->startup.Flags = opts.StartupFlags;
+    run->startup.dwFrameNumber = opts.FrameNumber;
     if (opts.szCaptureFile) {
         std::string path = opts.szCaptureFile, error;
         if (path.size() >= MAX_PATH) {
@@ -274,6 +348,7 @@ extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOp
             return NMERR_INVALID_PARAMETER;
         }
         copy_text(run->startup.szCaptureFile, MAX_PATH, path);
+        run->startup.hCapture = const_cast<nm::capture::Capture *>(run->capture.get()); // opaque
     }
     run->key = NmOpenExpertKey(run->key_name.c_str());
     if (!run->key) {
@@ -281,6 +356,7 @@ extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOp
         return NMERR_OUT_OF_MEMORY;
     }
     if (run->capture) nm::capture::attach(run->key, run->capture);
+    NmSetExpertStartupInfo(run->key, &run->startup);
     install_guard_handlers();
 
     pthread_attr_t attr;
@@ -298,6 +374,7 @@ extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOp
     if (rc != 0) {
         delete arg;
         std::string why = std::string("could not start the run's thread: ") + std::strerror(rc);
+        NmSetExpertStartupInfo(run->key, nullptr);
         nm::capture::detach(run->key);
         nm::record_outcome_detail(run->key, why, 0, 0, nullptr, 0);
         NmCloseExpertKey(run->key, NM_OUTCOME_FAILED, nullptr);
@@ -308,7 +385,66 @@ extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOp
     std::snprintf(name, sizeof name, "nm:%.12s", run->key_name.c_str());
     pthread_setname_np(run->thread, name);
     watch(run);
-    *ppRun = new _NMRUN{std::move(run)};
+    *out = std::move(run);
+    return NMERR_SUCCESS;
+}
+
+} // namespace
+} // namespace nm::host
+
+extern "C" DWORD WINAPI NmStartExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOptions, NMRUN **ppRun,
+                                      char *szError, SIZE_T cbError) {
+    if (ppRun) *ppRun = nullptr;
+    if (!pExpert || !ppRun) {
+        copy_text(szError, cbError, "NmStartExpert: pExpert and ppRun are required");
+        return NMERR_INVALID_PARAMETER;
+    }
+    NMRUNOPTIONS opts{};
+    if (pOptions) opts = *pOptions;
+    std::shared_ptr<RunState> run;
+    DWORD rc = start_run(pExpert, opts, false, &run, szError, cbError);
+    if (rc == NMERR_SUCCESS) *ppRun = new _NMRUN{std::move(run)};
+    return rc;
+}
+
+extern "C" DWORD WINAPI NmConfigureExpert(NMEXPERT *pExpert, const NMRUNOPTIONS *pOptions, char *szError,
+                                          SIZE_T cbError) {
+    if (!pExpert) {
+        copy_text(szError, cbError, "NmConfigureExpert: pExpert is required");
+        return NMERR_INVALID_PARAMETER;
+    }
+    if (!pExpert->module->configure_fn) {
+        copy_text(szError, cbError, "expert '" + pExpert->module->path + "' exports no Configure");
+        return NMERR_NOT_SUPPORTED;
+    }
+    NMRUNOPTIONS opts{};
+    if (pOptions) opts = *pOptions;
+    std::shared_ptr<RunState> run;
+    DWORD rc = start_run(pExpert, opts, true, &run, szError, cbError);
+    if (rc != NMERR_SUCCESS) return rc;
+    auto *handle = new _NMRUN{std::move(run)};
+    NMRUNRESULT r{};
+    NmWaitExpert(handle, NM_WAIT_INFINITE, &r);
+    NmFreeRun(handle);
+    if (r.Outcome == NM_OUTCOME_DONE) return NMERR_SUCCESS;
+    copy_text(szError, cbError, r.szDetail);
+    return NMERR_INVALID_PARAMETER;
+}
+
+extern "C" SIZE_T WINAPI NmGetExpertConfig(const NMEXPERT *pExpert, PEXPERTCONFIG pBuffer, SIZE_T cbBuffer) {
+    if (!pExpert) return 0;
+    bool has = false;
+    std::vector<unsigned char> bytes = pExpert->config->get(&has);
+    if (!has) return 0;
+    if (pBuffer && cbBuffer) std::memcpy(pBuffer, bytes.data(), std::min<size_t>(cbBuffer, bytes.size()));
+    return bytes.size();
+}
+
+extern "C" DWORD WINAPI NmSetExpertConfig(NMEXPERT *pExpert, const EXPERTCONFIG *pConfig) {
+    if (!pExpert) return NMERR_INVALID_PARAMETER;
+    if (pConfig && (pConfig->RawConfigLength < sizeof(DWORD) || pConfig->RawConfigLength > kMaxConfigBytes))
+        return NMERR_INVALID_PARAMETER;
+    pExpert->config->set(reinterpret_cast<const unsigned char *>(pConfig), pConfig ? pConfig->RawConfigLength : 0);
     return NMERR_SUCCESS;
 }
 

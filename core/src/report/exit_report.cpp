@@ -28,6 +28,7 @@ namespace nm::report {
 namespace {
 
 // NMLEAK_REPORT=FILE [NMLEAK_REPORT_FORMAT=fmt] [NMLEAK_SUPPRESSIONS=FILE] [NMLEAK_FAIL_ON_LEAK=1]
+// [NMLEAK_LIMITS=NAME=SIZE;...]
 void write_exit_report() {
     const char *path = std::getenv("NMLEAK_REPORT");
     const char *fmt = std::getenv("NMLEAK_REPORT_FORMAT");
@@ -37,10 +38,19 @@ void write_exit_report() {
     model::Snapshot snap = capture_snapshot(true);
     if (path && *path && !write_file(snap, path, fmt ? fmt : "", settings.options(), &error))
         std::fprintf(stderr, "nmleak: cannot write the exit report %s: %s\n", path, error.c_str());
-    int code = exit_code_for(snap, settings);
+    const LeakCount count = count_leaks(snap, settings.options());
+    const int code = settings.fail_on_leak || !settings.budgets.empty()
+                         ? exit_code_for(count, settings.fail_on_leak)
+                         : kExitOk;
     if (code != 0) {
         // Like LeakSanitizer: the leaks decide the exit status; flush what the program wrote.
-        std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        for (const BudgetCheck &c : count.over_budget)
+            std::fprintf(stderr, "nmleak: over budget: %s\n", describe(c, settings.budgets).c_str());
+        if (count.over_budget.empty())
+            std::fprintf(stderr, "nmleak: unsuppressed leaks remain (NMLEAK_FAIL_ON_LEAK): exit %d\n", code);
+        else
+            std::fprintf(stderr, "nmleak: %zu budget%s exceeded (NMLEAK_LIMITS): exit %d\n",
+                         count.over_budget.size(), count.over_budget.size() == 1 ? "" : "s", code);
         std::fflush(nullptr);
         _exit(code);
     }
@@ -51,7 +61,9 @@ void write_exit_report() {
 void arrange_exit_report() {
     const char *report = std::getenv("NMLEAK_REPORT");
     const char *fail = std::getenv("NMLEAK_FAIL_ON_LEAK");
-    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0)) std::atexit(write_exit_report);
+    const char *limits = std::getenv("NMLEAK_LIMITS");
+    if ((report && *report) || (fail && *fail && std::strcmp(fail, "0") != 0) || (limits && *limits))
+        std::atexit(write_exit_report);
 }
 
 } // namespace nm::report

@@ -172,9 +172,14 @@ public:
 
     void render(std::string &o) {
         reclaimed_.assign(s_.experts.size(), 0);
-        for (const LeakGroup &g : r_.leaks)
-            tree_.add(s_.experts[g.expert], g.stack, g.kind == LeakKind::Leaked ? kLeaked : kOutstanding,
+        {
+            detail::Ticker ticker(r_, "building the flame graph", r_.leaks.size());
+            for (const LeakGroup &g : r_.leaks) {
+                ticker.tick();
+                tree_.add(s_.experts[g.expert], g.stack, g.kind == LeakKind::Leaked ? kLeaked : kOutstanding,
                       g.bytes);
+            }
+        }
         for (size_t i = 0; i < s_.experts.size(); ++i)
             for (const model::Cleanup &c : s_.experts[i].cleanups) {
                 if (c.outcome == model::Outcome::Done) continue;
@@ -242,6 +247,21 @@ private:
         card(o, "", "Suppressed", r_.suppressed_total.bytes,
              detail::plural(r_.suppressed_total.stacks, "stack", "stacks"));
         o += "</div>\n";
+        if (r_.budgets.empty()) return;
+        o += "<h2 id=\"budgets\">Budgets</h2>\n<table id=\"budget-table\"><thead><tr><th class=\"l\">"
+             "budget</th><th class=\"l\">key</th><th>leaked bytes</th><th>budget bytes</th><th>over by</th>"
+             "<th class=\"l\">verdict</th></tr></thead><tbody>\n";
+        for (const BudgetCheck &c : r_.budget_checks) {
+            o += c.over() ? "<tr class=\"bad\">" : "<tr>";
+            o += "<td><code>" + esc(r_.budgets[c.budget].text) + "</code></td><td class=\"l\">" +
+                 (c.key.empty() ? std::string("<i>no key matched</i>") : esc(c.key)) + "</td>";
+            num_cell(o, c.leaked);
+            num_cell(o, c.limit);
+            num_cell(o, c.excess(), "lk");
+            o += std::string("<td class=\"l lk\">") + (c.over() ? "OVER" : c.key.empty() ? "-" : "ok") +
+                 "</td></tr>\n";
+        }
+        o += "</tbody></table>\n";
     }
 
     void flame(std::string &o) {

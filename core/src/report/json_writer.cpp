@@ -284,9 +284,31 @@ void detail::render_json(std::string &out, const LeakReport &r) {
     }
     j.end_array();
 
+    // Only with budgets given, so reports without them keep their shape.
+    if (!r.budgets.empty()) {
+        j.key("budgets").begin_array();
+        for (const BudgetCheck &c : r.budget_checks) {
+            j.begin_object();
+            j.key("limit").str(r.budgets[c.budget].text);
+            j.key("pattern").str(r.budgets[c.budget].pattern);
+            j.key("key");
+            if (c.key.empty()) j.null(); else j.str(c.key);
+            j.key("budget_bytes").num(c.limit);
+            j.key("leaked_bytes").num(c.leaked);
+            j.key("over").boolean(c.over());
+            j.key("over_by_bytes").num(c.excess());
+            j.end_object();
+        }
+        j.end_array();
+        j.key("budgets_over").num(static_cast<uint64_t>(r.budgets_over()));
+    }
+
     j.key("experts").begin_array();
-    for (size_t i = 0; i < s.experts.size(); ++i)
+    detail::Ticker ticker(r, "writing JSON", s.experts.size());
+    for (size_t i = 0; i < s.experts.size(); ++i) {
+        ticker.tick();
         expert(j, frames, s.experts[i], r.experts[i], per_expert[i], r.classified);
+    }
     j.end_array();
     j.end_object();
 }

@@ -135,13 +135,20 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
     r.snapshot = &snap;
     r.suppressions = options.suppressions;
     r.source_root = options.source_root;
+    r.sarif_max_results = options.sarif_max_results;
+    r.progress = options.progress;
     r.experts.resize(snap.experts.size());
     r.classified = snap.process.reach_classified;
     r.count_reachable = options.count_reachable;
 
     std::vector<LeakGroup> all;
+    uint64_t blocks = 0, grouped = 0;
+    for (const model::Expert &e : snap.experts) blocks += e.blocks.size();
+    if (options.progress) options.progress("grouping blocks", 0, blocks);
     for (size_t i = 0; i < snap.experts.size(); ++i) {
         const model::Expert &e = snap.experts[i];
+        if (options.progress) options.progress("grouping blocks", grouped, blocks);
+        grouped += e.blocks.size();
         group_leaked(e, static_cast<uint32_t>(i), all);
         // A closed key holds no blocks; if one still lists some, they are reported all the same.
         if (key_open(e) || !e.blocks.empty())
@@ -176,6 +183,8 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
     }
     std::sort(r.leaks.begin(), r.leaks.end(), bigger);
     std::sort(r.suppressed.begin(), r.suppressed.end(), bigger);
+    r.budgets = options.budgets;
+    detail::check_budgets(r);
     return r;
 }
 
@@ -187,16 +196,20 @@ LeakCount count_leaks(const model::Snapshot &snap, const Suppressions *suppressi
 
 LeakCount count_leaks(const model::Snapshot &snap, const Options &options) {
     LeakReport r = build_report(snap, options);
-    return LeakCount{r.leaked, r.outstanding, r.suppressed_total};
+    LeakCount c{r.leaked, r.outstanding, r.suppressed_total, {}};
+    for (const BudgetCheck &b : r.budget_checks)
+        if (b.over()) c.over_budget.push_back(b);
+    return c;
 }
 
 int exit_code_for(const LeakCount &count, bool fail_on_leak) {
+    if (!count.over_budget.empty()) return kExitLeaks;
     return fail_on_leak && count.unsuppressed() > 0 ? kExitLeaks : kExitOk;
 }
 
 int exit_code_for(const model::Snapshot &snap, const EnvSettings &settings) {
-    if (!settings.fail_on_leak) return kExitOk;
-    return exit_code_for(count_leaks(snap, settings.options()), true);
+    if (!settings.fail_on_leak && settings.budgets.empty()) return kExitOk;
+    return exit_code_for(count_leaks(snap, settings.options()), settings.fail_on_leak);
 }
 
 } // namespace nm::report

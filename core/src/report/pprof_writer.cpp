@@ -23,6 +23,7 @@
 
 #include <array>
 #include <ostream>
+#include <iterator>
 #include <unordered_map>
 
 namespace nm::report {
@@ -107,7 +108,9 @@ public:
         std::array<int64_t, 2 * kColumns> values{};
         const int64_t k_key = strings_.index("key"), k_key_id = strings_.index("key_id"),
                       k_kind = strings_.index("kind"), k_outcome = strings_.index("outcome");
+        detail::Ticker ticker(r_, "writing pprof", samples_.size());
         for (const Sample &smp : samples_) {
+            ticker.tick();
             const model::Expert &e = s_.experts[smp.expert];
             msg.clear();
             ProtoOut m(msg);
@@ -175,6 +178,9 @@ public:
                            std::to_string(r_.suppressed_total.blocks) + " blocks, " +
                            std::to_string(r_.suppressed_total.bytes) + " bytes"),
         };
+        std::vector<int64_t> budget_comments;
+        for (const BudgetCheck &c : r_.budget_checks)
+            if (c.over()) budget_comments.push_back(strings_.index("over budget: " + describe(c, r_.budgets)));
         const int64_t default_type = strings_.index(default_sample_type());
         value_type(msg, "space", "bytes");
         const uint64_t start_ns = proc.start_unix_ms * 1000000ull;
@@ -185,7 +191,9 @@ public:
         p.uint(profile::kDurationNanos, taken_ns);
         p.bytes(profile::kPeriodType, msg);
         p.uint(profile::kPeriod, 1);
-        for (int64_t c : comments) {
+        std::vector<int64_t> all_comments(std::begin(comments), std::end(comments));
+        all_comments.insert(all_comments.end(), budget_comments.begin(), budget_comments.end());
+        for (int64_t c : all_comments) {
             // `comment` is a repeated int64 that readers accept packed or not.
             std::string one;
             ProtoOut(one).varint(static_cast<uint64_t>(c));

@@ -5,6 +5,7 @@
 #include <nmleak/report.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,6 +61,37 @@ private:
 uint64_t stack_fingerprint(const model::Snapshot &s, uint32_t stack);
 // One frame's identity across snapshots: function|file|line|module, or module+offset if unknown.
 std::string frame_identity(const model::Frame &f);
+
+// Reports one stage's progress to LeakReport::progress: at each whole percent and at the end.
+class Ticker {
+public:
+    Ticker(const LeakReport &r, const char *stage, uint64_t total)
+        : fn_(r.progress ? &r.progress : nullptr), stage_(stage), total_(total) {
+        if (fn_) (*fn_)(stage_, 0, total_);
+    }
+    ~Ticker() {
+        if (fn_) (*fn_)(stage_, total_, total_);
+    }
+    Ticker(const Ticker &) = delete;
+    Ticker &operator=(const Ticker &) = delete;
+    void tick() {
+        if (!fn_) return;
+        ++done_;
+        const uint64_t pct = total_ ? done_ * 100 / total_ : 0;
+        if (pct != pct_) {
+            pct_ = pct;
+            (*fn_)(stage_, done_, total_);
+        }
+    }
+
+private:
+    const std::function<void(std::string_view, uint64_t, uint64_t)> *fn_;
+    const char *stage_;
+    uint64_t total_, done_ = 0, pct_ = 0;
+};
+
+// Fills r.budget_checks from r.budgets and r.leaks (build_report calls it).
+void check_budgets(LeakReport &r);
 
 // The writers, appending to a string: write_file renders once and writes the file in one go.
 void render_text(std::string &out, const LeakReport &r);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ostream>
@@ -25,6 +26,15 @@ using json = nlohmann::ordered_json;
 
 constexpr const char *kRuleLeak = "NMLEAK1001";
 constexpr const char *kRuleOutstanding = "NMLEAK1002";
+constexpr const char *kNoticeResultsCapped = "NMLEAK9001";
+constexpr const char *kNoticeFramesCapped = "NMLEAK9002";
+
+// GitHub code scanning rejects a run with more than 25,000 results or a result with more than
+// 10,000 thread-flow locations or 1,000 locations, and keeps only the first 1,000 thread-flow
+// locations of a result (docs.github.com, "SARIF results exceed limit"). Results are biggest
+// first, so the cap drops the smallest leaks; frames beyond the cap are the outermost callers,
+// which matter least to where memory was allocated.
+constexpr size_t kMaxThreadFlowLocations = 1000;
 
 // RFC 3986: keep unreserved characters and '/', percent-encode every other byte.
 std::string percent_encoded(std::string_view path) {
@@ -113,7 +123,8 @@ std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
     return m + ".";
 }
 
-json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string &root) {
+json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string &root,
+               size_t *frames_capped) {
     const bool leaked = g.kind == LeakKind::Leaked;
     const model::Expert &e = s.experts[g.expert];
     const model::Stack &st = detail::stack_at(s, g.stack);
@@ -125,13 +136,14 @@ json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string 
     if (!st.frames.empty()) {
         r["locations"] = json::array({location_for(detail::frame_at(s, st.frames[0]), root)});
         json steps = json::array();
-        for (size_t i = st.frames.size(); i-- > 0;) {
+        const size_t shown = std::min(st.frames.size(), kMaxThreadFlowLocations);
+        for (size_t i = shown; i-- > 0;) {
             const model::Frame &f = detail::frame_at(s, st.frames[i]);
             json loc = location_for(f, root);
             loc["message"] = json{{"text", "#" + std::to_string(i) + " " + detail::frame_label(f)}};
-            steps.push_back(json{{"location", std::move(loc)},
-                                 {"nestingLevel", st.frames.size() - 1 - i}});
+            steps.push_back(json{{"location", std::move(loc)}, {"nestingLevel", shown - 1 - i}});
         }
+        if (shown < st.frames.size()) *frames_capped += 1;
         r["codeFlows"] = json::array(
             {json{{"threadFlows", json::array({json{{"locations", std::move(steps)}}})}}});
     } else {
@@ -147,6 +159,7 @@ json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string 
                {"bytes", g.bytes},     {"outstanding", !leaked}};
     if (std::optional<uint64_t> size = g.block_size()) props["blockSize"] = *size;
     if (g.reach != model::Reach::Unknown) props["reach"] = detail::reach_name(g.reach);
+    if (st.frames.size() > kMaxThreadFlowLocations) props["framesOmitted"] = st.frames.size() - kMaxThreadFlowLocations;
     r["properties"] = std::move(props);
     return r;
 }
@@ -157,7 +170,18 @@ void detail::render_sarif(std::string &out, const LeakReport &r) {
     const model::Snapshot &s = *r.snapshot;
     const std::string root = root_prefix(r.source_root);
     json results = json::array();
-    for (const LeakGroup &g : r.leaks) results.push_back(result_for(s, g, root));
+    const size_t cap = std::min(r.sarif_max_results, kSarifResultsLimit);
+    const size_t kept = std::min(r.leaks.size(), cap);
+    size_t frames_capped = 0;
+    {
+        detail::Ticker ticker(r, "writing SARIF", kept);
+        for (size_t i = 0; i < kept; ++i) {
+            ticker.tick();
+            results.push_back(result_for(s, r.leaks[i], root, &frames_capped));
+        }
+    }
+    uint64_t dropped_bytes = 0;
+    for (size_t i = kept; i < r.leaks.size(); ++i) dropped_bytes += r.leaks[i].bytes;
 
     json driver{{"name", "nmleak"},
                 {"version", NMLEAK_VERSION},
@@ -171,10 +195,32 @@ void detail::render_sarif(std::string &out, const LeakReport &r) {
     if (!root.empty())
         run["originalUriBaseIds"] =
             json{{kSourceRootId, json{{"uri", "file://" + percent_encoded(root)}}}};
-    run["invocations"] = json::array(
-        {json{{"executionSuccessful", true},
-              {"commandLine", s.process.command},
-              {"properties", json{{"pid", s.process.pid}, {"hostname", s.process.hostname}}}}});
+    json invocation{{"executionSuccessful", true},
+                    {"commandLine", s.process.command},
+                    {"properties", json{{"pid", s.process.pid}, {"hostname", s.process.hostname}}}};
+    json notices = json::array();
+    if (kept < r.leaks.size())
+        notices.push_back(json{
+            {"descriptor", json{{"id", kNoticeResultsCapped}}},
+            {"level", "warning"},
+            {"message",
+             json{{"text", "Only the " + std::to_string(kept) + " biggest of " +
+                               std::to_string(r.leaks.size()) +
+                               " leaking stacks are results (code-scanning upload limit); the other " +
+                               std::to_string(r.leaks.size() - kept) + " hold " +
+                               detail::plural(dropped_bytes, "byte", "bytes") +
+                               ". The JSON, text and pprof reports list them all."}}},
+            {"properties", json{{"resultsOmitted", r.leaks.size() - kept}, {"bytesOmitted", dropped_bytes}}}});
+    if (frames_capped > 0)
+        notices.push_back(json{
+            {"descriptor", json{{"id", kNoticeFramesCapped}}},
+            {"level", "note"},
+            {"message", json{{"text", std::to_string(frames_capped) + " result stacks are deeper than " +
+                                          std::to_string(kMaxThreadFlowLocations) +
+                                          " frames; their code flows keep the innermost " +
+                                          std::to_string(kMaxThreadFlowLocations) + "."}}}});
+    if (!notices.empty()) invocation["toolExecutionNotifications"] = std::move(notices);
+    run["invocations"] = json::array({std::move(invocation)});
     run["results"] = std::move(results);
     run["properties"] =
         json{{"leaked", json{{"stacks", r.leaked.stacks}, {"blocks", r.leaked.blocks}, {"bytes", r.leaked.bytes}}},

@@ -37,7 +37,10 @@ void header(std::string &o, const LeakReport &r) {
 void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r, LeakKind kind) {
     const model::Snapshot &s = *r.snapshot;
     bool first = true;
+    detail::Ticker ticker(r, kind == LeakKind::Leaked ? "writing leaks" : "writing outstanding blocks",
+                          r.leaks.size());
     for (const LeakGroup &g : r.leaks) {
+        ticker.tick();
         if (g.kind != kind) continue;
         if (first) {
             o += kind == LeakKind::Leaked ? "\nLeaks (keys closed with outcome done):\n"
@@ -213,6 +216,15 @@ void suppression_section(std::string &o, const LeakReport &r) {
     }
 }
 
+void budget_section(std::string &o, const LeakReport &r) {
+    if (r.budgets.empty()) return;
+    const size_t over = r.budgets_over();
+    o += "\nBudgets (" + (over ? plural(over, "key", "keys") + " over" : std::string("all met")) + "):\n";
+    for (const BudgetCheck &c : r.budget_checks)
+        o += std::string(c.over() ? "  OVER  " : c.key.empty() ? "  ----  " : "  ok    ") +
+             describe(c, r.budgets) + "\n";
+}
+
 void summary(std::string &o, const LeakReport &r) {
     const model::Snapshot &s = *r.snapshot;
     uint64_t cleanups = 0, cleaned = 0, misuse = 0;
@@ -240,6 +252,12 @@ void summary(std::string &o, const LeakReport &r) {
                     plural(r.reachable.blocks, "block", "blocks") + " (not leaks)"
               : std::string()) +
          ".\n";
+    if (const size_t over = r.budgets_over())
+        o += "BUDGET: nmleak: " + plural(over, "key", "keys") + " over budget: " +
+             describe(*std::find_if(r.budget_checks.begin(), r.budget_checks.end(),
+                                    [](const BudgetCheck &c) { return c.over(); }),
+                      r.budgets) +
+             (over > 1 ? "; and more above" : "") + ".\n";
 }
 
 } // namespace
@@ -255,6 +273,7 @@ void render_text(std::string &o, const LeakReport &r) {
     expert_table(o, r);
     reach_section(o, r);
     suppression_section(o, r);
+    budget_section(o, r);
     summary(o, r);
 }
 } // namespace detail

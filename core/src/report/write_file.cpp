@@ -110,6 +110,23 @@ bool settings_from_env(EnvSettings *out, std::string *error) {
             problems += (problems.empty() ? "" : "; ") + std::string("NMLEAK_SUPPRESSIONS: ") + why;
         }
     }
+    if (const char *v = std::getenv("NMLEAK_LIMITS"); v && *v) {
+        std::string_view rest(v);
+        while (!rest.empty()) {
+            const size_t semi = rest.find(';');
+            const std::string_view item = rest.substr(0, semi);
+            rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            if (item.empty()) continue;
+            Budget b;
+            std::string why;
+            if (parse_budget(item, &b, &why)) {
+                out->budgets.push_back(std::move(b));
+            } else {
+                ok = false;
+                problems += (problems.empty() ? "" : "; ") + std::string("NMLEAK_LIMITS: ") + why;
+            }
+        }
+    }
     if (!ok && error) *error = problems;
     return ok;
 }

@@ -53,7 +53,7 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
             if (header_slot(h.word) != k->slot ||
                 header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
                 return;
-            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
+            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
         });
     }
     ts->in_api.store(0, std::memory_order_release);

@@ -78,6 +78,8 @@ public:
     uint32_t request_terminate(void *key);
     uint32_t close_key(void *key, uint32_t outcome, Cleanup *out);
     uint32_t key_check(void *key) noexcept;
+    // The model id of an open (or terminating) key, with key_check's code in *status; 0 otherwise.
+    uint64_t open_key_id(void *key, uint32_t *status) const noexcept; // events.cpp
     // The handle of the open (or terminating) key whose model id is `id`, or nullptr.
     void *handle_for_id(uint64_t id) const noexcept;
     bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,

@@ -3,8 +3,11 @@
 // The budget (issue 4): a snapshot of 1,000,000 live blocks over 10,000 distinct stacks is written
 // to a file, read back, and turned into the symbolized JSON and text reports in at most 2 s
 // together. Each repetition times the four stages; the median total is checked with --check.
+// The pprof profile and the HTML page of the same snapshot are timed on their own (budget: 2 s
+// each, checked with --check-format).
 //
 // usage: bench_report [--blocks N] [--stacks N] [--depth N] [--reps N] [--dir DIR] [--check SECONDS]
+//                     [--check-format SECONDS] [--keep]
 #include <nmleak/report.hpp>
 #include <nmleak/snapshot_io.hpp>
 
@@ -30,6 +33,8 @@ struct Config {
     int reps = 3;
     std::string dir = "/tmp";
     double check_seconds = 0; // 0: report only
+    double check_format_seconds = 0; // pprof and HTML, each; 0: report only
+    bool keep = false;               // leave the files in --dir
 };
 
 // A deterministic generator, so every run measures the same snapshot.
@@ -138,9 +143,11 @@ bool parse_args(int argc, char **argv, Config *c) {
         else if (a == "--reps" && (v = value())) c->reps = std::max(1, std::atoi(v));
         else if (a == "--dir" && (v = value())) c->dir = v;
         else if (a == "--check" && (v = value())) c->check_seconds = std::strtod(v, nullptr);
+        else if (a == "--check-format" && (v = value())) c->check_format_seconds = std::strtod(v, nullptr);
+        else if (a == "--keep") c->keep = true;
         else {
             std::fprintf(stderr, "usage: bench_report [--blocks N] [--stacks N] [--depth N] [--reps N] "
-                                 "[--dir DIR] [--check SECONDS]\n");
+                                 "[--dir DIR] [--check SECONDS] [--check-format SECONDS] [--keep]\n");
             return false;
         }
     }
@@ -161,7 +168,8 @@ int main(int argc, char **argv) {
 
     const std::string base = c.dir + "/bench_report." + std::to_string(::getpid());
     const std::string snap_path = base + ".nmsnap", json_path = base + ".json", text_path = base + ".txt";
-    std::vector<double> totals, cpu_totals;
+    const std::string pprof_path = base + ".pb.gz", html_path = base + ".html";
+    std::vector<double> totals, cpu_totals, pprof_times, html_times;
     std::string error;
     for (int rep = 0; rep < c.reps; ++rep) {
         double t_write, t_read, t_json, t_text;
@@ -193,14 +201,49 @@ int main(int argc, char **argv) {
         t_text = seconds_since(t);
         const double total = t_write + t_read + t_json + t_text;
         const double cpu = cpu_seconds() - cpu0;
+        // The pprof profile and the HTML page, each from the loaded snapshot as `nmleak report`
+        // writes them (grouping, symbols, encoding, compression, the file).
+        t = std::chrono::steady_clock::now();
+        const double cpu_p0 = cpu_seconds();
+        if (!nm::report::write_file(loaded, pprof_path, "pprof", &error)) {
+            std::fprintf(stderr, "bench_report: %s\n", error.c_str());
+            return 1;
+        }
+        const double t_pprof = seconds_since(t), cpu_pprof = cpu_seconds() - cpu_p0;
+        const double cpu_h0 = cpu_seconds();
+        t = std::chrono::steady_clock::now();
+        if (!nm::report::write_file(loaded, html_path, "html", &error)) {
+            std::fprintf(stderr, "bench_report: %s\n", error.c_str());
+            return 1;
+        }
+        const double t_html = seconds_since(t), cpu_html = cpu_seconds() - cpu_h0;
+        pprof_times.push_back(t_pprof);
+        html_times.push_back(t_html);
         totals.push_back(total);
         cpu_totals.push_back(cpu);
         std::printf("rep %d: write snapshot %.3f s (%.1f MB), read %.3f s, json %.3f s (%.1f MB), "
                     "text %.3f s (%.1f MB): total %.3f s wall, %.3f s CPU\n",
                     rep + 1, t_write, file_size(snap_path) / 1e6, t_read, t_json,
                     file_size(json_path) / 1e6, t_text, file_size(text_path) / 1e6, total, cpu);
+        std::printf("rep %d: pprof %.3f s wall, %.3f s CPU (%.2f MB); html %.3f s wall, %.3f s CPU (%.2f MB)\n",
+                    rep + 1, t_pprof, cpu_pprof, file_size(pprof_path) / 1e6, t_html, cpu_html,
+                    file_size(html_path) / 1e6);
     }
-    for (const std::string &p : {snap_path, json_path, text_path}) ::unlink(p.c_str());
+    if (c.keep)
+        std::printf("kept %s.{nmsnap,json,txt,pb.gz,html}\n", base.c_str());
+    else
+        for (const std::string &p : {snap_path, json_path, text_path, pprof_path, html_path}) ::unlink(p.c_str());
+    std::sort(pprof_times.begin(), pprof_times.end());
+    std::sort(html_times.begin(), html_times.end());
+    const double pprof_median = pprof_times[pprof_times.size() / 2], html_median = html_times[html_times.size() / 2];
+    std::printf("median pprof %.3f s, html %.3f s\n", pprof_median, html_median);
+    int status = 0;
+    if (c.check_format_seconds > 0)
+        for (auto [name, t] : {std::pair{"pprof", pprof_median}, std::pair{"html", html_median}})
+            if (t > c.check_format_seconds) {
+                std::printf("FAIL: median %s %.3f s is over the budget of %.3f s\n", name, t, c.check_format_seconds);
+                status = 2;
+            }
     std::sort(totals.begin(), totals.end());
     std::sort(cpu_totals.begin(), cpu_totals.end());
     const double median = totals[totals.size() / 2];
@@ -210,5 +253,5 @@ int main(int argc, char **argv) {
         std::printf("FAIL: median %.3f s is over the budget of %.3f s\n", median, c.check_seconds);
         return 2;
     }
-    return 0;
+    return status;
 }
