@@ -107,8 +107,23 @@ std::string plural(uint64_t n, const char *word) {
     return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
+// "812 B", "7.1 KiB", "10.0 GiB": at most 9 characters, so the table's columns hold.
+std::string bytes_text(uint64_t bytes) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = double(bytes);
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+    else std::snprintf(buf, sizeof buf, v >= 999.95 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
+}
+
 std::string blocks_bytes(uint64_t blocks, uint64_t bytes) {
-    return std::to_string(blocks) + "/" + std::to_string(bytes);
+    return std::to_string(blocks) + " / " + bytes_text(bytes);
 }
 
 } // namespace
@@ -165,9 +180,10 @@ int main(int argc, char **argv) {
     nm::model::Snapshot snap = nm::capture_snapshot(false);
     int w = 14; // the name column
     for (const Job &j : jobs) w = std::max(w, int((j.error.empty() ? std::string(j.result.szKeyName) : j.name).size()));
-    std::printf("%-*s %-10s %6s %8s %8s %-13s %-15s %7s\n", w, "expert", "outcome", "frames", "live B", "peak B",
-                "leaks blk/B", "cleanup blk/B", "time");
-    std::printf("%s\n", std::string(size_t(w) + 74, '-').c_str());
+    // Fixed widths: byte counts with units (bytes_text), block counts up to 10 digits.
+    std::printf("%-*s %-10s %7s %10s %10s  %-22s %-22s %8s\n", w, "expert", "outcome", "frames", "live", "peak",
+                "leaks blocks / bytes", "cleanup blocks / bytes", "time");
+    std::printf("%s\n", std::string(size_t(w) + 97, '-').c_str());
     int failures = 0;
     for (const Job &j : jobs) {
         if (!j.error.empty()) {
@@ -180,12 +196,12 @@ int main(int argc, char **argv) {
         bool done = r.Outcome == NM_OUTCOME_DONE;
         std::string leaks = done ? blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes) : "-";
         std::string forced = done ? "-" : blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes);
-        std::printf("%-*s %-10s %6u %8zu %8llu %-13s %-15s %5u ms\n", w, r.szKeyName, outcome_name(r.Outcome),
-                    r.FramesRead, size_t(r.Cleanup.Bytes), rec ? (unsigned long long)rec->peak_bytes : 0ull,
+        std::printf("%-*s %-10s %7u %10s %10s  %-22s %-22s %5u ms\n", w, r.szKeyName, outcome_name(r.Outcome),
+                    r.FramesRead, bytes_text(r.Cleanup.Bytes).c_str(), bytes_text(rec ? rec->peak_bytes : 0).c_str(),
                     leaks.c_str(), forced.c_str(), r.ElapsedMs);
     }
 
-    std::printf("(live B: bytes the expert still held when its run ended; leaks for \"done\", "
+    std::printf("(live: bytes the expert still held when its run ended; leaks for \"done\", "
                 "reclaimed by the forced cleanup otherwise)\n\n");
     for (const Job &j : jobs) {
         if (!j.error.empty()) {

@@ -142,6 +142,11 @@ std::string state_text(const model::Expert &e) {
     return "?";
 }
 
+std::string state_text(const model::Expert &e, bool process_ended) {
+    if (process_ended && e.state != model::ExpertState::Closed) return "unknown (process ended)";
+    return state_text(e);
+}
+
 const char *misuse_text(model::MisuseKind k) {
     switch (k) {
     case model::MisuseKind::DoubleFree: return "double free";

@@ -37,6 +37,8 @@ std::string short_function(const std::string &fn, size_t max = 80);
 
 // "running", "terminate requested", "done", "failed", ... for the experts table.
 std::string state_text(const model::Expert &e);
+// The same for a key of a process that is gone: an open key's fate is unknown.
+std::string state_text(const model::Expert &e, bool process_ended);
 const char *misuse_text(model::MisuseKind k); // "double free", ...
 const char *outcome_text(model::Outcome o);   // "leak (done)", "forced: failed", ...
 

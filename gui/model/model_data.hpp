@@ -25,6 +25,7 @@ struct SourceInfo {
     std::string path; // File: the snapshot file
     int pid = 0;      // Live: the target
     uint64_t blocks_ms = 0; // Live: tracker time of the last full snapshot (its blocks are shown)
+    bool ended = false;     // Live: the process is gone; what became of its open keys is unknown
     // "snapshot /tmp/x.nmsnap", "pid 1234 analyzer --capture ..."
     std::string label() const;
 };

@@ -107,6 +107,20 @@ bool process_alive(int pid) {
     return state != 'Z' && state != 'X';
 }
 
+// The last state of a process that is gone. Updates carry per-key figures, full snapshots the
+// blocks, so an open key's figures may be newer than its block list; with no newer snapshot to
+// come, the figures of open keys are those of their blocks, so every view shows the same totals.
+// (Closed keys have final figures and no blocks already.)
+void settle_ended(model::Snapshot *s) {
+    for (model::Expert &e : s->experts) {
+        if (e.state == model::ExpertState::Closed) continue;
+        uint64_t bytes = 0;
+        for (const model::Block &b : e.blocks) bytes += b.size;
+        e.live_blocks = e.blocks.size();
+        e.live_bytes = bytes;
+    }
+}
+
 // An agent says goodbye as its process exits: give the process a moment to finish dying before
 // deciding which of the two happened.
 bool process_gone_soon(int pid, int wait_ms) {
@@ -372,15 +386,23 @@ void Session::run_live(SourceWorker &w, int pid, bool inject) {
             set_message(ok ? Level::Ok : Level::Error, text);
         } else if (ev == LiveLink::Event::Closed || ev == LiveLink::Event::Error) {
             if (stale()) break;
-            // Keep what arrived last: the views go on showing it.
-            if (dirty) {
+            // Keep what arrived last: the views go on showing it. A process that is gone gets
+            // its final model: open keys marked as of unknown fate, one consistent set of figures.
+            const bool gone = process_gone_soon(pid, 1000);
+            if (dirty || gone) {
                 auto snap = std::make_shared<model::Snapshot>();
                 link->copy_state(snap.get());
                 src.blocks_ms = link->blocks_ms();
+                if (gone) {
+                    src.ended = true;
+                    settle_ended(snap.get());
+                }
                 submit(w.session, std::move(snap), src, 0);
             }
             std::string why;
-            if (process_gone_soon(pid, 1000)) why = who + " exited; showing its last snapshot";
+            if (gone)
+                why = who + " exited; showing its last snapshot" +
+                      (src.blocks_ms ? " (live blocks as of " + fmt::at_ms(src.blocks_ms) + ")" : std::string());
             else if (ev == LiveLink::Event::Closed)
                 why = (text.empty() ? "The agent of " + who + " closed the connection" : who + ": " + text) +
                       "; showing the last snapshot";

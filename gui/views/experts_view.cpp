@@ -189,7 +189,7 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
             ImGui::TableNextColumn();
             ImGui::TextUnformatted(e.name.c_str());
             ImGui::TableNextColumn();
-            ui::badge(fmt::state_text(e).c_str(), th.state_color(e));
+            ui::badge(fmt::state_text(e, ctx.m.source.ended).c_str(), th.state_color(e, ctx.m.source.ended));
             if (ImGui::IsItemHovered() && !e.outcome_detail.empty()) ImGui::SetTooltip("%s", e.outcome_detail.c_str());
             ImGui::TableNextColumn();
             if (e.status.percent >= 0) {

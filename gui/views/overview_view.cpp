@@ -84,7 +84,7 @@ void expert_card(ViewContext &ctx, const model::Expert &e) {
     ImGui::SameLine();
     ImGui::TextDisabled("key %llu", (unsigned long long)e.id);
     ImGui::SameLine();
-    ui::badge(fmt::state_text(e).c_str(), th.state_color(e));
+    ui::badge(fmt::state_text(e, ctx.m.source.ended).c_str(), th.state_color(e, ctx.m.source.ended));
     if (!begin_kv("expert")) return;
     const uint64_t end = e.state == model::ExpertState::Closed ? e.closed_ms : ctx.snap.process.snapshot_ms;
     kv("opened", fmt::at_ms(e.opened_ms));

@@ -131,6 +131,10 @@ ImU32 Theme::outcome_color(model::Outcome o) const {
     return text;
 }
 
+ImU32 Theme::state_color(const model::Expert &e, bool process_ended) const {
+    return process_ended && e.state != model::ExpertState::Closed ? dim : state_color(e);
+}
+
 ImU32 Theme::state_color(const model::Expert &e) const {
     switch (e.state) {
     case model::ExpertState::Running: return ok;

@@ -29,6 +29,7 @@ struct Theme {
     ImU32 key_color(uint64_t expert_id, float alpha = 1.0f) const;
     ImU32 retention_color(Retention r) const;
     ImU32 state_color(const model::Expert &e) const;
+    ImU32 state_color(const model::Expert &e, bool process_ended) const;
     ImU32 outcome_color(model::Outcome o) const;
     // A symbol when the font has it, else the ASCII fallback.
     const char *sym(const char *unicode, const char *ascii) const { return this->unicode ? unicode : ascii; }

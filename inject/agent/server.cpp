@@ -31,6 +31,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <utility>
 
 #ifndef NMLEAK_VERSION
 #define NMLEAK_VERSION "0.0.0"
@@ -44,6 +45,8 @@ constexpr size_t kPauseReadingAt = 1 << 20;       // a client that does not read
 constexpr size_t kBusyAt = 256 * 1024;            // ...or still has a snapshot to take: Busy
 constexpr int64_t kStallLimitMs = 30000;          // no output progress for this long: drop
 constexpr int64_t kCloseFlushMs = 1000;           // goodbye frames get this long to go out
+constexpr int64_t kIdleLimitMs = 30000;           // not subscribed and silent for this long: drop
+constexpr int64_t kYieldAfterMs = 2000;           // silent for this long: gives its place to a newcomer
 
 int64_t now_ms() {
     timespec ts;
@@ -218,9 +221,11 @@ void Server::accept_clients(int64_t now) {
             s->fail(proto::ErrorCode::PeerRefused,
                     "uid " + std::to_string(cred.uid) + " may not inspect this process (owner uid " +
                         std::to_string(::geteuid()) + "; only the same user or root may)");
-        } else if (live_sessions() >= config_.max_clients) {
+        } else if (live_sessions() >= config_.max_clients && !make_room(now)) {
             s->fail(proto::ErrorCode::TooManyClients,
-                    "too many clients (" + std::to_string(config_.max_clients) + ")");
+                    "too many clients: " + std::to_string(config_.max_clients) +
+                        " are connected and active; try again when one disconnects (idle ones give way after " +
+                        std::to_string(kYieldAfterMs / 1000) + " s)");
         } else {
             proto::Hello h;
             h.pid = int32_t(::getpid());
@@ -241,6 +246,35 @@ void Server::accept_clients(int64_t now) {
     }
 }
 
+// A session is idle when it has sent nothing for kYieldAfterMs and is not being served either: no
+// hello yet, nothing on its way to it (a snapshot being sent), and not a subscriber that reads
+// what it is sent. The most idle one gives its place to a newcomer; a watcher that keeps reading
+// its updates never does.
+bool Server::make_room(int64_t now) {
+    Session *victim = nullptr;
+    for (auto &sp : sessions_) {
+        Session &s = *sp;
+        if (s.dead() || s.state() == Session::State::Closing || now - s.last_input_ms() < kYieldAfterMs) continue;
+        s.check_caught_up(now);
+        const bool sending = s.queued_bytes() > 0 && s.stalled_ms(now) < kYieldAfterMs; // e.g. a big snapshot
+        const bool reading = s.state() == Session::State::Active && s.subscribed &&
+                             now - s.last_caught_up_ms() < kYieldAfterMs;
+        if (sending || reading) continue;
+        // Rather one that can still be told why (a subscriber that does not read cannot), then
+        // the one silent longest.
+        auto rank = [](const Session &x) { return std::make_pair(x.subscribed, x.last_input_ms()); };
+        if (!victim || rank(s) < rank(*victim)) victim = &s;
+    }
+    if (!victim) return false;
+    log("client pid %d (fd %d%s) gives its place to a new client (idle)", int(victim->peer_pid()), victim->fd(),
+        victim->subscribed ? ", subscribed" : "");
+    victim->fail(proto::ErrorCode::Timeout,
+                 "closed to make room for another client: nothing asked for " +
+                     std::to_string((now - victim->last_input_ms()) / 1000) + " s while all " +
+                     std::to_string(config_.max_clients) + " places were taken");
+    return true;
+}
+
 size_t Server::live_sessions() const {
     // Sessions already saying goodbye (or gone) do not count against the limit.
     return size_t(std::count_if(sessions_.begin(), sessions_.end(), [](const std::unique_ptr<Session> &s) {
@@ -252,7 +286,7 @@ void Server::serve(Session &s, short revents, int64_t now) {
     if ((revents & POLLOUT) && s.flush(now) == Session::Io::Closed) return s.mark_dead();
     if (!(revents & (POLLIN | POLLHUP | POLLERR)) || s.state() == Session::State::Closing) return;
     std::string error;
-    if (s.read_some(kReadBudget, &error) == Session::Io::Closed) return s.mark_dead();
+    if (s.read_some(kReadBudget, now, &error) == Session::Io::Closed) return s.mark_dead();
     proto::Frame f;
     while (s.state() != Session::State::Closing && s.reader().next(&f)) handle_frame(s, f);
     if (s.reader().failed() && s.state() != Session::State::Closing) {
@@ -363,6 +397,7 @@ void Server::tick(int64_t now) {
     bool refreshed = false;
     for (auto &sp : sessions_) {
         Session &s = *sp;
+        if (s.state() == Session::State::Active && s.subscribed) s.check_caught_up(now);
         // A client still busy with earlier frames is skipped: its baseline stays put, so its next
         // update covers everything since (coalescing).
         if (s.state() != Session::State::Active || !s.subscribed || s.queued_bytes() > 0) continue;
@@ -388,6 +423,10 @@ void Server::reap(int64_t now) {
         Session &s = *sp;
         if (s.state() == Session::State::AwaitHello && now - s.accepted_ms() > proto::kHelloTimeoutMs)
             s.fail(proto::ErrorCode::Timeout, "no ClientHello within " + std::to_string(proto::kHelloTimeoutMs) + " ms");
+        if (s.state() == Session::State::Active && !s.subscribed && s.queued_bytes() == 0 &&
+            now - s.last_input_ms() > kIdleLimitMs)
+            s.fail(proto::ErrorCode::Timeout, "idle: nothing asked for " + std::to_string(kIdleLimitMs / 1000) +
+                                                  " s (subscribe to updates to stay connected)");
         if (s.peer_finished() && s.state() != Session::State::Closing) s.set_state(Session::State::Closing);
     }
     std::erase_if(sessions_, [&](const std::unique_ptr<Session> &sp) {

@@ -49,6 +49,7 @@ public:
 private:
     void accept_clients(int64_t now);
     size_t live_sessions() const;
+    bool make_room(int64_t now);
     void serve(Session &s, short revents, int64_t now);
     void handle_frame(Session &s, const proto::Frame &f);
     void handle_hello(Session &s, const proto::Frame &f);

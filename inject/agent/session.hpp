@@ -43,10 +43,20 @@ public:
     Io flush(int64_t now_ms);
     // Milliseconds since output last made progress while some was pending (0 when idle).
     int64_t stalled_ms(int64_t now_ms) const;
+    // When the client last sent us bytes, and when we last wrote it some (accept time until then).
+    int64_t last_input_ms() const { return last_input_ms_; }
+    int64_t last_write_ms() const { return last_write_ms_; }
+    // Bytes written to the socket that the client has not read yet (SIOCOUTQ).
+    size_t unread_by_peer() const;
+    // Notes whether the client has read everything written so far; last time it had.
+    void check_caught_up(int64_t now_ms) {
+        if (out_.empty() && unread_by_peer() == 0) last_caught_up_ms_ = now_ms;
+    }
+    int64_t last_caught_up_ms() const { return last_caught_up_ms_; }
 
     // Input: reads what is available (at most `budget` bytes) into the frame reader. Closed on
     // EOF or a socket error; a malformed stream is reported through reader().failed().
-    Io read_some(size_t budget, std::string *error);
+    Io read_some(size_t budget, int64_t now_ms, std::string *error);
     proto::FrameReader &reader() { return reader_; }
     bool peer_finished() const { return peer_eof_; }
 
@@ -79,6 +89,7 @@ private:
     std::deque<Chunk> out_;
     size_t out_bytes_ = 0;
     int64_t last_progress_ms_;
+    int64_t last_input_ms_, last_write_ms_, last_caught_up_ms_;
 };
 
 } // namespace nm::agent

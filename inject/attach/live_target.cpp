@@ -79,8 +79,8 @@ bool connect_agent(pid_t pid, const proto::ConnectOptions &options, proto::Clien
     const ProcessInfo info = inspect_process(pid);
     const std::string p = std::to_string(pid);
     if (!info.exists) return fail(error, "no such process: " + p);
-    if (!info.maps_readable)
-        return fail(error, "permission denied: " + explain_ptrace_denied(pid, info) + " (" + info.maps_error + ")");
+    if (info.state == 'Z' || info.state == 'X') return fail(error, describe_exited(pid, info));
+    if (!info.maps_readable) return fail(error, "permission denied: " + explain_no_access(pid, info));
     if (!info.has_libnmapi)
         return fail(error, "process " + p + " (" + info.comm + ") is not an nmleak process: libnmapi.so is not mapped in it");
     if (why.find("has no nmleak agent") != std::string::npos) {

@@ -112,6 +112,7 @@ ProcessInfo inspect_process(pid_t pid) {
     std::sscanf(status_field(status, "Uid").c_str(), "%lu %lu", &real, &effective);
     info.uid = uid_t(effective);
     info.tracer = pid_t(std::atol(status_field(status, "TracerPid").c_str()));
+    info.ppid = pid_t(std::atol(status_field(status, "PPid").c_str()));
     const std::string state = status_field(status, "State");
     info.state = state.empty() ? '?' : state[0];
     info.comm = status_field(status, "Name");
@@ -148,8 +149,7 @@ std::vector<ThreadInfo> list_threads(pid_t pid) {
         }
         if (slurp(base + "status", &text)) {
             text.insert(0, "\n");
-            const unsigned long long blocked = std::strtoull(status_field(text, "SigBlk").c_str(), nullptr, 16);
-            t.sigsegv_blocked = blocked & (1ull << (11 - 1)); // SIGSEGV = 11
+            t.tracer = pid_t(std::atol(status_field(text, "TracerPid").c_str()));
         }
         out.push_back(std::move(t));
     }
@@ -191,6 +191,29 @@ bool is_restartable_wait(long nr) {
         return true;
     }
     return false;
+}
+
+std::string describe_exited(pid_t pid, const ProcessInfo &info) {
+    std::string parent;
+    if (info.ppid > 0) {
+        std::string comm;
+        parent = " " + std::to_string(info.ppid);
+        if (slurp(proc_path(info.ppid, "comm"), &comm)) parent += " (" + comm.substr(0, comm.find('\n')) + ")";
+    }
+    const std::string who = "process " + std::to_string(pid) + (info.comm.empty() ? "" : " (" + info.comm + ")");
+    if (info.state == 'Z')
+        return who + " has exited: it is a zombie until its parent" + parent +
+               " reaps it, and has nothing left to attach or connect to";
+    return who + " is exiting; nothing is left to attach or connect to";
+}
+
+std::string explain_no_access(pid_t pid, const ProcessInfo &info) {
+    const std::string who = "process " + std::to_string(pid) + (info.comm.empty() ? "" : " (" + info.comm + ")");
+    if (info.uid != ::geteuid() && ::geteuid() != 0)
+        return who + " belongs to uid " + std::to_string(info.uid) + " and you are uid " + std::to_string(::geteuid()) +
+               "; an agent serves only its own user and root";
+    return "cannot read /proc/" + std::to_string(pid) + "/maps (" + info.maps_error + "): " + who +
+           " may be non-dumpable (setuid, prctl(PR_SET_DUMPABLE, 0))";
 }
 
 std::string explain_ptrace_denied(pid_t pid, const ProcessInfo &info) {

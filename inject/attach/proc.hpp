@@ -29,6 +29,7 @@ struct ProcessInfo {
     bool exists = false;
     uid_t uid = 0;          // effective uid
     pid_t tracer = 0;       // TracerPid: someone (a debugger) already traces it
+    pid_t ppid = 0;         // parent
     char state = '?';       // R, S, D, T (stopped), t (traced), Z...
     std::string comm;       // /proc/PID/comm
     std::string command;    // argv joined by spaces (empty when unreadable)
@@ -44,7 +45,7 @@ struct ThreadInfo {
     pid_t tid = 0;
     std::string comm;
     long syscall = -2;      // -2: running; -1: blocked outside a system call; else the number
-    bool sigsegv_blocked = false;
+    pid_t tracer = 0;       // TracerPid of this thread (a debugger may trace one thread only)
 };
 std::vector<ThreadInfo> list_threads(pid_t pid);
 // "read(2)", "futex(2)", "syscall 232", "running", "blocked".
@@ -52,6 +53,14 @@ std::string describe_syscall(long nr);
 // Blocking waits that the kernel restarts transparently after a ptrace stop (read, poll, nanosleep,
 // wait4, accept...). A thread parked in one of them holds no libc lock: the best one to borrow.
 bool is_restartable_wait(long nr);
+
+// "process 12 (name) has exited: it is a zombie until its parent 7 (sh) reaps it" - for a process
+// in state Z or X, which has nothing left to attach or connect to.
+std::string describe_exited(pid_t pid, const ProcessInfo &info);
+
+// One line on why /proc/PID/maps of a process cannot be read by a client that only wants to
+// connect to its agent (no ptrace involved): another user's process, or a non-dumpable one.
+std::string explain_no_access(pid_t pid, const ProcessInfo &info);
 
 // One line on why ptrace(2) may be refused here: Yama's ptrace_scope, a tracer already present,
 // a process of another user. Used to explain EPERM.

@@ -45,7 +45,11 @@ public:
         std::string error;
         bool attached_here = false;
         if (!inject::connect_agent(pid_, options, &client, &error)) {
-            if (!attach_ || !socket_.empty()) return fail(error + (attach_ ? "" : " (or pass --attach)"));
+            // --attach helps only a process without an agent; a busy or refusing agent it does not.
+            const bool no_agent = error.find("has no agent") != std::string::npos ||
+                                  error.find("no agent running") != std::string::npos;
+            if (!attach_ || !socket_.empty() || !no_agent)
+                return fail(error + (!attach_ && no_agent && socket_.empty() ? " (or pass --attach)" : ""));
             inject::AttachOutcome out;
             if (!inject::attach(pid_, 0, &out, &error)) return fail(error);
             attached_here = !out.was_running;

@@ -5,6 +5,7 @@
 #include <nmleak/model.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -231,9 +232,56 @@ inline std::string attach_unavailable() {
 }
 
 // Switching to another user (setpriv --reuid=nobody) needs root.
+inline std::string other_user_unavailable();
+
+// nmleak as user "nobody" can run it: a copy of nmleak, the build tree's libraries it loads (ldd)
+// and the agent, in a world-readable directory of its own. The build tree may sit where only
+// its owner can enter (a checkout in /root, or in a mktemp -d directory); then "nobody" could not
+// load libnmapi.so.0 from it. Made once per test process, removed at its exit; "" on failure.
+inline const std::string &nmleak_copy_dir() {
+    struct Dir {
+        std::string path;
+        Dir() {
+            char tmpl[] = "/tmp/nmt-other-user-XXXXXX";
+            if (!::mkdtemp(tmpl)) return;
+            const std::string d = tmpl;
+            auto copy = [](const std::string &from, const std::string &to) {
+                return run({"/bin/cp", from, to}).status == 0 && ::chmod(to.c_str(), 0755) == 0;
+            };
+            bool ok = ::chmod(d.c_str(), 0755) == 0 && ::mkdir((d + "/agent").c_str(), 0755) == 0 &&
+                      copy(NMT_NMLEAK, d + "/nmleak") && copy(NMT_AGENT_LIB, d + "/agent/libnmleak-agent.so");
+            // Every library nmleak loads from the build tree (libnmapi.so.0 and whatever joins it).
+            std::istringstream libs(run({"/usr/bin/ldd", NMT_NMLEAK}).out);
+            for (std::string line; ok && std::getline(libs, line);) {
+                const size_t arrow = line.find("=> " NM_BUILD_DIR "/");
+                if (arrow == std::string::npos) continue;
+                const std::string lib = line.substr(arrow + 3, line.find(" (", arrow) - arrow - 3);
+                ok = copy(lib, d + "/" + lib.substr(lib.rfind('/') + 1));
+            }
+            if (ok) path = d;
+            else run({"/bin/rm", "-rf", d});
+        }
+        ~Dir() {
+            if (!path.empty()) run({"/bin/rm", "-rf", path});
+        }
+    };
+    static Dir dir;
+    return dir.path;
+}
+
+// argv that runs `nmleak ARGS` as user nobody (see nmleak_copy_dir).
+inline std::vector<std::string> nmleak_as_nobody(const std::vector<std::string> &args) {
+    const std::string &d = nmleak_copy_dir();
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                     "/usr/bin/env", "LD_LIBRARY_PATH=" + d, d + "/nmleak"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
 inline std::string other_user_unavailable() {
     if (::geteuid() != 0) return "needs root to run a client as 'nobody'";
     if (::access("/usr/bin/setpriv", X_OK) != 0) return "setpriv (util-linux) is not installed";
+    if (nmleak_copy_dir().empty()) return "cannot copy nmleak to a directory 'nobody' can read";
     return "";
 }
 

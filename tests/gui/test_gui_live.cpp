@@ -1,6 +1,7 @@
 // test_gui_live.cpp - nmleak-gui against live targets: the session follows a running process (snapshot
 // plus updates), terminates a key, survives the target's death; the window connects, attaches
 // (injects the agent) and renders; a target that dies while attached leaves a clear message.
+#include "format.hpp"
 #include "session.hpp"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,43 @@ TEST(GuiLiveSession, FollowsSnapshotAndUpdates) {
     EXPECT_NE(st.message.find(std::to_string(pid)), std::string::npos) << st.message;
     EXPECT_GE(session.current()->generation, gen);
     EXPECT_FALSE(session.current()->snap->experts.empty());
+}
+
+TEST(GuiLiveSession, AKilledTargetShowsItsKeysEndedAndOneTotal) {
+    Target t(30, true);
+    ASSERT_GT(t.pid(), 0) << "the target did not start";
+    Session session;
+    session.connect(t.pid());
+    // A few updates in: per-key figures have moved on since the full snapshot's block lists.
+    ASSERT_TRUE(eventually([&] { return session.current()->generation >= 3; }, 15000)) << session.status().message;
+    kill(t.pid(), SIGKILL);
+    ASSERT_TRUE(eventually([&] { return !session.status().live && session.current()->source.ended; }, 15000))
+        << session.status().message;
+    EXPECT_NE(session.status().message.find("exited"), std::string::npos) << session.status().message;
+    auto m = session.current();
+    uint64_t figures = 0, listed = 0;
+    int open = 0;
+    for (const model::Expert &e : m->snap->experts) {
+        figures += e.live_blocks;
+        listed += e.blocks.size();
+        if (e.state == model::ExpertState::Closed) continue;
+        ++open;
+        EXPECT_EQ(fmt::state_text(e, m->source.ended), "unknown (process ended)") << e.name;
+    }
+    EXPECT_GT(open, 0);
+    // One total: the experts table's sum is the number of blocks the block views list.
+    EXPECT_EQ(figures, listed);
+    EXPECT_EQ(m->agg.blocks.size(), listed);
+}
+
+TEST(GuiLiveSession, ConnectingToAProcessWithoutAgentTalksOfNoPtrace) {
+    Session session;
+    session.connect(1); // init: not an analyzer
+    ASSERT_TRUE(session.wait_idle(10000));
+    const StatusLine st = session.status();
+    EXPECT_EQ(st.level, Level::Error);
+    EXPECT_NE(st.message.find("pid 1"), std::string::npos) << st.message;
+    EXPECT_EQ(st.message.find("ptrace"), std::string::npos) << st.message;
 }
 
 TEST(GuiLiveSession, RefusedConnectionsSayWhy) {

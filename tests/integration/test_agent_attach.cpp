@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -179,10 +182,68 @@ TEST_F(Attach, ClearErrors) {
     EXPECT_NE(det.err.find("has no agent"), std::string::npos) << det.err;
     // Another user may not ptrace root's process.
     if (!nmt::other_user_unavailable().empty()) return;
-    const nmt::Result other = nmt::run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                        NMT_NMLEAK, "attach", std::to_string(pid)});
+    const nmt::Result other = nmt::run(nmt::nmleak_as_nobody({"attach", std::to_string(pid)}));
     EXPECT_EQ(other.status, 1);
     EXPECT_NE(other.err.find("permission denied"), std::string::npos) << other.err;
+}
+
+TEST_F(Attach, AZombieIsCalledAZombie) {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    ASSERT_GT(child, 0);
+    char state = '?';
+    for (int i = 0; i < 1000 && state != 'Z'; ++i) {
+        std::ifstream f("/proc/" + std::to_string(child) + "/stat");
+        std::string stat;
+        std::getline(f, stat);
+        const size_t paren = stat.rfind(')');
+        if (paren != std::string::npos && paren + 2 < stat.size()) state = stat[paren + 2];
+        if (state != 'Z') nmt::sleep_ms(2);
+    }
+    ASSERT_EQ(state, 'Z');
+    const nmt::Result a = nmt::nmleak({"attach", std::to_string(child)});
+    const nmt::Result s = nmt::nmleak({"snapshot", std::to_string(child), "-o", "/tmp/nmt-zombie.nmsnap"});
+    ::waitpid(child, nullptr, 0);
+    EXPECT_EQ(a.status, 1);
+    EXPECT_NE(a.err.find("zombie until its parent " + std::to_string(::getpid())), std::string::npos) << a.err;
+    EXPECT_EQ(a.err.find("not an nmleak process"), std::string::npos) << a.err;
+    EXPECT_EQ(s.status, 1);
+    EXPECT_NE(s.err.find("zombie"), std::string::npos) << s.err;
+}
+
+TEST_F(Attach, AThreadTracedByADebuggerIsNamedAndAvoided) {
+    Process p;
+    const pid_t pid = start_target(p, {"--worker"});
+    ASSERT_GT(pid, 0);
+    // This test process plays the debugger that traces one thread (the worker).
+    ASSERT_EQ(::ptrace(PTRACE_SEIZE, worker_, nullptr, nullptr), 0) << std::strerror(errno);
+    const nmt::Result forced = nmt::nmleak({"attach", "--thread", std::to_string(worker_), std::to_string(pid)});
+    const nmt::Result chosen = nmt::nmleak({"attach", std::to_string(pid)});
+    ::ptrace(PTRACE_INTERRUPT, worker_, nullptr, nullptr);
+    int st = 0;
+    ::waitpid(worker_, &st, __WALL);
+    ::ptrace(PTRACE_DETACH, worker_, nullptr, nullptr);
+    EXPECT_EQ(forced.status, 1);
+    EXPECT_NE(forced.err.find("already traced by process " + std::to_string(::getpid())), std::string::npos)
+        << forced.err;
+    EXPECT_EQ(forced.err.find("non-dumpable"), std::string::npos) << forced.err;
+    // Without --thread, nmleak borrows a thread nobody traces.
+    EXPECT_EQ(chosen.status, 0) << chosen.err;
+    EXPECT_EQ(chosen.out.find("thread " + std::to_string(worker_) + " "), std::string::npos) << chosen.out;
+    const std::string status = p.ask("status", "status");
+    EXPECT_NE(status.find("errors=0"), std::string::npos) << status;
+}
+
+TEST_F(Attach, AnotherUsersProcessIsExplainedWithoutPtrace) {
+    if (const std::string why = nmt::other_user_unavailable(); !why.empty()) GTEST_SKIP() << why;
+    Process p;
+    const pid_t pid = start_target(p);
+    ASSERT_GT(pid, 0);
+    // Connecting needs no ptrace: the reason is the owner, not Yama or dumpability.
+    const nmt::Result r = nmt::run(nmt::nmleak_as_nobody({"snapshot", std::to_string(pid), "-o", "/tmp/nmt-x.nmsnap"}));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("belongs to uid 0"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("ptrace"), std::string::npos) << r.err;
 }
 
 TEST_F(Attach, SnapshotVerbAndPs) {

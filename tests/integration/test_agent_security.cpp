@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,9 +101,9 @@ TEST_F(Security, SocketDirectoryIsPrivate) {
     EXPECT_EQ(st.st_mode & 0077, 0u);
     // Through the normal path, another user cannot even reach the socket.
     if (!nmt::other_user_unavailable().empty()) return;
-    const nmt::Result r = nmt::run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                    NMT_NMLEAK, "snapshot", std::to_string(pid_), "-o", "/tmp/nmt-nobody.nmsnap"});
-    EXPECT_EQ(r.status, 1) << r.out;
+    const nmt::Result r = nmt::run(nmt::nmleak_as_nobody({"snapshot", std::to_string(pid_), "-o", "/tmp/nmt-nobody.nmsnap"}));
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_EQ(r.err.rfind("nmleak: ", 0), 0u) << "nmleak did not run as nobody: " << r.err;
     EXPECT_FALSE(fs::exists("/tmp/nmt-nobody.nmsnap"));
 }
 
@@ -117,8 +118,7 @@ TEST_F(Security, AnotherUserIsRefusedByPeerCredentials) {
     ASSERT_EQ(::link(socket_.c_str(), link.c_str()), 0) << std::strerror(errno);
     ASSERT_EQ(::chmod(link.c_str(), 0666), 0);
     const std::string out = (open_dir / "x.nmsnap").string();
-    const nmt::Result r = nmt::run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                    NMT_NMLEAK, "snapshot", std::to_string(pid_), "--socket", link.string(), "-o", out});
+    const nmt::Result r = nmt::run(nmt::nmleak_as_nobody({"snapshot", std::to_string(pid_), "--socket", link.string(), "-o", out}));
     ::chmod(socket_.c_str(), 0600);
     fs::remove_all(open_dir);
     EXPECT_EQ(r.status, 1);
@@ -234,6 +234,109 @@ TEST_F(Security, AClientThatNeverReadsSlowsNothing) {
     EXPECT_GT(iterations(second), iterations(first) + 100) << first << " -> " << second;
     expect_target_fine();
     ::close(fd);
+}
+
+// Reads frames from a raw connection until one of `type` arrives (or EOF / 3 s); false if none.
+bool read_until(int fd, nm::proto::MessageType type, nm::proto::Message *out) {
+    nm::proto::FrameReader reader(nm::proto::kMaxServerPayload);
+    std::string error;
+    char b[65536];
+    for (;;) {
+        const ssize_t n = ::recv(fd, b, sizeof b, 0);
+        if (n <= 0) return false;
+        if (!reader.feed({reinterpret_cast<uint8_t *>(b), size_t(n)}, &error)) return false;
+        nm::proto::Frame f;
+        while (reader.next(&f)) {
+            if (f.type != type) continue;
+            return nm::proto::decode_message(f, out, &error);
+        }
+    }
+}
+
+// The first frame the agent sends on a raw connection.
+bool read_first(int fd, nm::proto::Message *out) {
+    nm::proto::FrameReader reader(nm::proto::kMaxServerPayload);
+    std::string error;
+    char b[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, b, sizeof b, 0);
+        if (n <= 0) return false;
+        if (!reader.feed({reinterpret_cast<uint8_t *>(b), size_t(n)}, &error)) return false;
+        nm::proto::Frame f;
+        if (reader.next(&f)) return nm::proto::decode_message(f, out, &error);
+    }
+}
+
+TEST_F(Security, IdleClientsGiveWayToALaterClient) {
+    // Every place taken by a client that says hello and then asks for nothing: half of them not
+    // subscribed, half subscribed to updates they never read.
+    std::vector<int> idle;
+    for (int i = 0; i < 16; ++i) {
+        // Each one holds a place: it was greeted with Hello (the fixture's own connection may
+        // still hold a place for a moment: then try again).
+        int fd = -1;
+        for (int64_t deadline = nmt::now_ms() + 10000; fd < 0 && nmt::now_ms() < deadline;) {
+            fd = connect_raw(socket_);
+            ASSERT_GE(fd, 0);
+            nm::proto::Message first;
+            if (!read_first(fd, &first) || first.type != nm::proto::MessageType::Hello) {
+                ::close(fd);
+                fd = -1;
+                nmt::sleep_ms(50);
+            }
+        }
+        ASSERT_GE(fd, 0) << "could not take place " << i;
+        std::vector<uint8_t> bytes;
+        nm::proto::ClientHello h;
+        h.flags = i % 2 ? nm::proto::kHelloNoSnapshot : nm::proto::kHelloSubscribe | nm::proto::kHelloNoSnapshot;
+        nm::proto::encode_client_hello(h, &bytes);
+        ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size()));
+        idle.push_back(fd);
+    }
+    // While they are fresh, one more is turned away with the reason, and `nmleak snapshot` does not
+    // suggest --attach (the agent is there, only busy). Once they are idle long enough, a newcomer
+    // takes an idle one's place instead: either answer is right, depending on the moment.
+    {
+        const nmt::Result r = nmt::nmleak({"snapshot", std::to_string(pid_), "-o", "/tmp/nmt-full.nmsnap"});
+        if (r.status != 0) {
+            EXPECT_NE(r.err.find("too many clients"), std::string::npos) << r.err;
+            EXPECT_EQ(r.err.find("--attach"), std::string::npos) << r.err;
+        }
+        ::unlink("/tmp/nmt-full.nmsnap");
+    }
+    // A later client is served: an idle one gives it its place, and is told why.
+    nm::proto::Client c;
+    nm::proto::ConnectOptions o;
+    o.hello_flags = 0;
+    std::string error;
+    bool connected = false;
+    for (int64_t deadline = nmt::now_ms() + 15000; !connected && nmt::now_ms() < deadline;) {
+        connected = c.connect(pid_, o, &error);
+        if (!connected) nmt::sleep_ms(200);
+    }
+    ASSERT_TRUE(connected) << error;
+    nm::proto::Message m;
+    ASSERT_EQ(c.read(&m, 10000, &error), nm::proto::ReadStatus::Message) << error;
+    EXPECT_EQ(m.type, nm::proto::MessageType::Snapshot);
+    EXPECT_NE(nmt::expert(m.snapshot, "alpha"), nullptr);
+    // The one that gave way was closed with the reason (one that does not read its socket is
+    // closed without).
+    int told = 0;
+    for (int64_t deadline = nmt::now_ms() + 10000; !told && nmt::now_ms() < deadline; nmt::sleep_ms(20))
+        for (int &fd : idle) {
+            pollfd p{fd, POLLRDHUP, 0};
+            if (fd < 0 || ::poll(&p, 1, 0) <= 0) continue;
+            nm::proto::Message e;
+            if (read_until(fd, nm::proto::MessageType::Error, &e) &&
+                e.error.message.find("make room") != std::string::npos)
+                ++told;
+            ::close(fd);
+            fd = -1;
+        }
+    EXPECT_GE(told, 1);
+    for (int fd : idle)
+        if (fd >= 0) ::close(fd);
+    expect_target_fine();
 }
 
 TEST(SecurityDir, AgentRefusesASymlinkedOrOpenDirectory) {

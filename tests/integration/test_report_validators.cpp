@@ -87,6 +87,10 @@ TEST(SarifMultitool, ReportsValidate) {
     files.push_back(write_sarif(dir, "rooted.sarif", nm::test::sample_snapshot(), rooted));
     files.push_back(write_sarif(dir, "empty.sarif", nm::model::Snapshot{}));
     files.push_back(write_sarif(dir, "odd.sarif", odd_snapshot()));
+    // Capped: the notice in the invocation must be valid SARIF too.
+    nm::report::Options capped;
+    capped.sarif_max_results = 2;
+    files.push_back(write_sarif(dir, "capped.sarif", nm::test::sample_snapshot(), capped));
 
     std::string cmd = shell_quote(std::string(NM_SOURCE_DIR) + "/tests/tools/sarif-validate.sh") +
                       " --tool-dir " + shell_quote(tool_dir("NMLEAK_SARIF_TOOL_DIR", "sarif-multitool"));
@@ -116,6 +120,14 @@ TEST(JsonSchema, ReportsMatchReportSchemaJson) {
         write_report(dir, "empty.json", nm::model::Snapshot{}, Format::Json),
         write_report(dir, "odd.json", odd_snapshot(), Format::Json),
     };
+    nm::report::Options budgets;
+    std::string why;
+    for (const char *b : {"http=4K", "*=1M", "no-such-key=1"}) {
+        nm::report::Budget budget;
+        ASSERT_TRUE(nm::report::parse_budget(b, &budget, &why)) << why;
+        budgets.budgets.push_back(budget);
+    }
+    reports.push_back(write_report(dir, "budgets.json", nm::test::sample_snapshot(), Format::Json, budgets));
     auto after = nm::test::sample_snapshot();
     after.experts[0].cleanups[0].stacks[0] = {1, 4, 8192};
     const std::string diff_path = (dir / "diff.json").string();
