@@ -6,7 +6,7 @@
 //
 //   process   i32 pid | str command | str executable | str hostname
 //             u64 start_unix_ms | u64 snapshot_ms | u32 stack_depth
-//             v2: u8 heap_tracked | u64 foreign_frees | u8 reach_classified | str reach_note
+//             v2: u8 heap_tracked | u64 foreign_frees | u8 reach_classified
 //   modules   u32 n, then n x { str path | u64 base | u64 size | str build_id }
 //   frames    u32 n, then n x { u64 address | str function | str file | u32 line
 //                               | str module | u64 module_offset }
@@ -414,7 +414,6 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u8(p.heap_tracked ? 1 : 0);
     w.u64(p.foreign_frees);
     w.u8(p.reach_classified ? 1 : 0);
-    w.str(p.reach_note);
 
     w.count32(snap.modules, "modules");
     for (const model::Module &m : snap.modules) {
@@ -467,7 +466,6 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
         p.heap_tracked = r.u8("heap_tracked") != 0;
         p.foreign_frees = r.u64("foreign_frees");
         p.reach_classified = r.u8("reach_classified") != 0;
-        p.reach_note = r.str("reach note");
     }
 
     s.modules.resize(r.count(r.u32("module count"), 24, "modules"));
