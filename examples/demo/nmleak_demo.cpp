@@ -1,5 +1,6 @@
 // nmleak_demo.cpp - the demo analyzer: runs the sample experts over a capture, several at once,
-// prints what each run did and left behind, and writes the text and JSON reports.
+// prints what each run did and left behind (leaks, forced cleanups, the events experts reported),
+// and writes the report in every format (text, JSON, SARIF, folded, pprof, HTML).
 //
 //   nmleak-demo [--expert PATH]... [--capture FILE] [--deadline SECONDS] [--report-dir DIR]
 //
@@ -137,7 +138,7 @@ int main(int argc, char **argv) {
     app.add_option("--capture", capture, "The pcap file the experts read (default: the sample capture)");
     app.add_option("--deadline", deadline_s, "Seconds each expert may run before terminate is requested (0: none)")
         ->check(CLI::Range(0.0, 86400.0));
-    app.add_option("--report-dir", report_dir, "Where nmleak-report.txt and nmleak-report.json go");
+    app.add_option("--report-dir", report_dir, "Where the reports (nmleak-report.txt, .json, .sarif, .folded, .pb.gz, .html) go");
     CLI11_PARSE(app, argc, argv);
 
     fs::path dir = exe_dir();
@@ -168,6 +169,13 @@ int main(int argc, char **argv) {
             continue;
         }
         j.name = NmExpertInfo(j.expert)->szName;
+        // A configurable expert is configured once (Configure on a key of its own); every run of
+        // it then gets the configuration the host kept.
+        if ((NmExpertInfo(j.expert)->Flags & EXPERT_ENUM_FLAG_CONFIGURABLE) &&
+            NmConfigureExpert(j.expert, &opts, error, sizeof error) != NMERR_SUCCESS) {
+            j.error = std::string("Configure: ") + error;
+            continue;
+        }
         if (NmStartExpert(j.expert, &opts, &j.run, error, sizeof error) != NMERR_SUCCESS) j.error = error;
     }
     for (Job &j : jobs) {
@@ -212,6 +220,12 @@ int main(int argc, char **argv) {
         std::printf("%-*s %s\n", w, r.szKeyName, r.szDetail);
         const nm::model::Expert *rec = find_record(snap, r.szKeyName);
         if (rec && !rec->status.text.empty()) std::printf("%-*s   status: %s\n", w, "", rec->status.text.c_str());
+        if (rec && (!rec->events.empty() || rec->events_dropped)) {
+            size_t warnings = 0;
+            for (const auto &ev : rec->events) warnings += ev.severity > 0;
+            std::printf("%-*s   events: %zu (%zu warnings or worse)%s\n", w, "", rec->events.size(), warnings,
+                        rec->events_dropped ? (", " + std::to_string(rec->events_dropped) + " dropped").c_str() : "");
+        }
         if (rec && rec->crash_stack)
             std::printf("%-*s   crashed in %s\n", w, "", stack_text(snap, rec->crash_stack, 3).c_str());
         if (rec && r.Cleanup.Blocks) {
@@ -224,8 +238,11 @@ int main(int argc, char **argv) {
     std::error_code ec;
     fs::create_directories(report_dir, ec);
     std::printf("\n");
-    for (const char *format : {"text", "json"}) {
-        fs::path out = fs::path(report_dir) / (std::string("nmleak-report.") + (format[0] == 't' ? "txt" : "json"));
+    const std::pair<const char *, const char *> formats[] = {{"text", "txt"},     {"json", "json"},
+                                                             {"sarif", "sarif"},   {"folded", "folded"},
+                                                             {"pprof", "pb.gz"},   {"html", "html"}};
+    for (const auto &[format, extension] : formats) {
+        fs::path out = fs::path(report_dir) / (std::string("nmleak-report.") + extension);
         DWORD rc = NmWriteReport(out.c_str(), format);
         if (rc == NMERR_SUCCESS) std::printf("wrote %s (%s)\n", out.c_str(), format);
         else std::printf("could not write %s (%s): error %u\n", out.c_str(), format, unsigned(rc));

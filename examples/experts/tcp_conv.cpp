@@ -2,6 +2,8 @@
 // leak on purpose: a conversation that ends (FIN from both sides, or RST) is unlinked from the table
 // and forgotten, never freed, so every closed conversation's block, allocated in
 // conv_table_insert, is still held when Run returns TRUE: the leak report points there.
+// Each reset conversation is reported as an event (ExpertSubmitEvent, severity warning), and the
+// totals as an informational one, as Network Monitor's Event Viewer would list them.
 #include <netmon.h>
 
 #include <stdio.h>
@@ -69,7 +71,68 @@ static void conv_table_forget(CONV_TABLE *t, CONVERSATION *gone) {
     t->open--;
 }
 
-static DWORD track_segment(HEXPERTKEY hKey, CONV_TABLE *t, const PACKET *p, DWORD frame_bytes) {
+static void set_ip_column(NMCOLUMNINFO *c, const char *name, DWORD host_order) {
+    BYTE b[4] = {BYTE(host_order >> 24), BYTE(host_order >> 16), BYTE(host_order >> 8), BYTE(host_order)};
+    c->szColumnName = (LPSTR)name;
+    c->VariantData.Type = NMCOLUMNTYPE_IPADDR;
+    memcpy(&c->VariantData.Value.IPAddrVal, b, 4); // network order, as in the frame
+}
+
+static void set_number_column(NMCOLUMNINFO *c, const char *name, NMCOLUMNTYPE type, DWORD v) {
+    c->szColumnName = (LPSTR)name;
+    c->VariantData.Type = type;
+    if (type == NMCOLUMNTYPE_UINT16) c->VariantData.Value.Uint16Val = WORD(v);
+    else if (type == NMCOLUMNTYPE_FRAME) c->VariantData.Value.FrameVal = v;
+    else c->VariantData.Value.Uint32Val = v;
+}
+
+// An NMEVENTDATA with room for six columns after it.
+struct CONV_EVENT {
+    alignas(NMEVENTDATA) BYTE bytes[sizeof(NMEVENTDATA) + 6 * sizeof(NMCOLUMNINFO)];
+    NMEVENTDATA &head() { return *reinterpret_cast<NMEVENTDATA *>(bytes); }
+};
+
+static DWORD report_reset(HEXPERTKEY hKey, const CONVERSATION *c, DWORD frame_number) {
+    CONV_EVENT ev;
+    char description[96];
+    memset(&ev, 0, sizeof ev);
+    snprintf(description, sizeof description, "TCP conversation reset after %u frames", c->frames);
+    ev.head().Version = 0;
+    ev.head().EventIdent = 1;
+    ev.head().Flags = EVENT_FLAG_EXPERT;
+    ev.head().Severity = NMEVENT_SEVERITY_WARNING;
+    ev.head().szSourceName = (LPSTR) "tcp-conv";
+    ev.head().szEventName = (LPSTR) "Connection reset";
+    ev.head().szDescription = description;
+    ev.head().NumColumns = 6;
+    set_ip_column(&ev.head().Column[0], "Address A", c->addr_lo);
+    set_number_column(&ev.head().Column[1], "Port A", NMCOLUMNTYPE_UINT16, c->port_lo);
+    set_ip_column(&ev.head().Column[2], "Address B", c->addr_hi);
+    set_number_column(&ev.head().Column[3], "Port B", NMCOLUMNTYPE_UINT16, c->port_hi);
+    set_number_column(&ev.head().Column[4], "Frames", NMCOLUMNTYPE_UINT32, c->frames);
+    set_number_column(&ev.head().Column[5], "Reset in frame", NMCOLUMNTYPE_FRAME, frame_number);
+    return ExpertSubmitEvent(hKey, &ev.head());
+}
+
+static DWORD report_totals(HEXPERTKEY hKey, const CONV_TABLE *t) {
+    CONV_EVENT ev;
+    memset(&ev, 0, sizeof ev);
+    ev.head().EventIdent = 2;
+    ev.head().Flags = EVENT_FLAG_EXPERT;
+    ev.head().Severity = NMEVENT_SEVERITY_INFORMATIONAL;
+    ev.head().szSourceName = (LPSTR) "tcp-conv";
+    ev.head().szEventName = (LPSTR) "Conversations";
+    ev.head().szDescription = (LPSTR) "TCP conversations in the capture";
+    ev.head().Justification = (JTYPE) "A conversation starts with a SYN and ends with a FIN from each side, or a reset.";
+    ev.head().NumColumns = 4;
+    set_number_column(&ev.head().Column[0], "Opened", NMCOLUMNTYPE_UINT32, t->opened);
+    set_number_column(&ev.head().Column[1], "Closed", NMCOLUMNTYPE_UINT32, t->closed);
+    set_number_column(&ev.head().Column[2], "Reset", NMCOLUMNTYPE_UINT32, t->reset);
+    set_number_column(&ev.head().Column[3], "Still open", NMCOLUMNTYPE_UINT32, t->open);
+    return ExpertSubmitEvent(hKey, &ev.head());
+}
+
+static DWORD track_segment(HEXPERTKEY hKey, CONV_TABLE *t, const PACKET *p, DWORD frame_bytes, DWORD frame_number) {
     DWORD a, b, err = NMERR_SUCCESS;
     WORD pa, pb;
     int from_lo;
@@ -90,6 +153,7 @@ static DWORD track_segment(HEXPERTKEY hKey, CONV_TABLE *t, const PACKET *p, DWOR
         t->reset++;
         t->closed++;
         conv_table_forget(t, c);
+        if (report_reset(hKey, c, frame_number) == NMERR_EXPERT_TERMINATE) return NMERR_EXPERT_TERMINATE;
     } else if (c->fin_from_lo && c->fin_from_hi && !(p->tcp_flags & TCP_FIN)) { // the last ACK
         t->closed++;
         conv_table_forget(t, c);
@@ -138,7 +202,7 @@ extern "C" BOOL WINAPI Run(HEXPERTKEY hExpertKey, PEXPERTCONFIG, PEXPERTSTARTUPI
     while ((rc = next_frame(hExpertKey, &pos, &desc)) == NMERR_SUCCESS) {
         PACKET pkt;
         if (parse_packet(desc.pFrame, &pkt) && pkt.tcp && !pkt.malformed) {
-            rc = track_segment(hExpertKey, t, &pkt, desc.pFrame->FrameLength);
+            rc = track_segment(hExpertKey, t, &pkt, desc.pFrame->FrameLength, desc.FrameNumber);
             if (rc != NMERR_SUCCESS) break;
         }
         if (progress(hExpertKey, ++seen, total, "tracking conversations") == NMERR_EXPERT_TERMINATE) {
@@ -150,6 +214,7 @@ extern "C" BOOL WINAPI Run(HEXPERTKEY hExpertKey, PEXPERTCONFIG, PEXPERTSTARTUPI
     snprintf(text, sizeof text, "%u conversations: %u closed (%u reset), %u still open", t->opened, t->closed,
              t->reset, t->open);
     ExpertIndicateStatus(hExpertKey, EXPERTSTATUS_DONE, t->opened, text, 100);
+    if (rc == NMERR_NO_MORE_FRAMES) report_totals(hExpertKey, t);
     conv_table_destroy(hExpertKey, t); // frees what is still in the table: the forgotten ones leak
     return rc == NMERR_NO_MORE_FRAMES;
 }

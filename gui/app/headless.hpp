@@ -21,6 +21,7 @@ struct Options {
     std::string view;       // tab to show: experts, timeline, bottom-up, ...
     std::string expert;     // filter to the first key with this name
     std::string search;     // the search of the flame graph, call trees and block list
+    int flame_measure = -1; // FlameMeasure of the flame graph; -1: by the data
     int width = 1600, height = 1000;
     double timeout_s = 30;  // headless: how long to wait for data
     double hold_s = 0;      // headless: keep rendering this long after the data is up (live)

@@ -3,6 +3,8 @@
 #include "headless.hpp"
 #include "window.hpp"
 
+#include "flame.hpp"
+
 #include <CLI/CLI.hpp>
 #include <imgui.h>
 
@@ -34,6 +36,9 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--search", o->search,
                    "Search frames by function, file or module (fn:, file:, module: for one field): the flame graph "
                    "highlights them, the call trees and block list keep only matching stacks");
+    std::string measure;
+    cli.add_option("--measure", measure, "What the flame graph's widths measure: outstanding, leaked, reclaimed, retained, all")
+        ->check(CLI::IsMember({"outstanding", "leaked", "reclaimed", "retained", "all"}));
     cli.add_option("--width", o->width, "Window width")->check(CLI::Range(320, 8192));
     cli.add_option("--height", o->height, "Window height")->check(CLI::Range(240, 8192));
     cli.add_option("--timeout", o->timeout_s, "Headless: seconds to wait for the data")->check(CLI::Range(0.1, 3600.0));
@@ -50,6 +55,7 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
         const int rc = cli.exit(e);
         return rc == 0 ? 0 : 1;
     }
+    o->flame_measure = measure.empty() ? -1 : nm::gui::parse_flame_measure(measure);
     for (const std::string &c : clicks) {
         float x = 0, y = 0;
         if (std::sscanf(c.c_str(), "%f,%f", &x, &y) != 2) {
@@ -110,6 +116,8 @@ int main(int argc, char **argv) {
         } else {
             if (!o.view.empty())
                 if (auto tab = parse_tab(o.view)) app.ui().select_tab(*tab);
+            app.ui().search = o.search;
+            app.ui().flame_measure = o.flame_measure;
             bool compared = o.compare.empty();
             int settle = 3; // ImGui lays tables out over a couple of frames after a change
             while (!window->should_close() && !app.quit_requested()) {

@@ -172,11 +172,14 @@ Aggregate build_aggregate(const model::Snapshot &snap) {
         const model::Expert &ex = snap.experts[e];
         for (uint32_t c = 0; c < ex.cleanups.size(); ++c) agg.cleanups.push_back({e, c, ex.cleanups[c].time_ms});
         for (uint32_t m = 0; m < ex.misuse.size(); ++m) agg.misuse.push_back({e, m, ex.misuse[m].time_ms});
+        for (uint32_t v = 0; v < ex.events.size(); ++v) agg.events.push_back({e, v, ex.events[v].time_ms});
     }
     std::stable_sort(agg.cleanups.begin(), agg.cleanups.end(),
                      [](const CleanupRef &a, const CleanupRef &b) { return a.time_ms < b.time_ms; });
     std::stable_sort(agg.misuse.begin(), agg.misuse.end(),
                      [](const MisuseRef &a, const MisuseRef &b) { return a.time_ms < b.time_ms; });
+    std::stable_sort(agg.events.begin(), agg.events.end(),
+                     [](const EventRef &a, const EventRef &b) { return a.time_ms < b.time_ms; });
     return agg;
 }
 

@@ -71,6 +71,12 @@ struct MisuseRef {
     uint64_t time_ms = 0;
 };
 
+struct EventRef {
+    uint32_t expert = 0;
+    uint32_t event = 0; // index into Expert::events
+    uint64_t time_ms = 0;
+};
+
 struct Aggregate {
     // Groups ordered by expert, then by total bytes (biggest first);
     // the groups of expert e are groups[expert_groups[e], expert_groups[e + 1]).
@@ -82,6 +88,7 @@ struct Aggregate {
     std::vector<BlockRef> blocks;
     std::vector<CleanupRef> cleanups; // every cleanup of every key, oldest first
     std::vector<MisuseRef> misuse;    // every kept misuse event, oldest first
+    std::vector<EventRef> events;     // every kept event an expert submitted, oldest first
     // frame_loc[f]: the first frame of the same function and module as frame f. Trees merge
     // frames through it; unsymbolized frames stay distinct.
     std::vector<uint32_t> frame_loc;

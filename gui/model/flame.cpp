@@ -16,6 +16,12 @@ const char *to_string(FlameMeasure m) {
     return "?";
 }
 
+int parse_flame_measure(const std::string &name) {
+    for (int i = 0; i < kFlameMeasures; ++i)
+        if (name == to_string(FlameMeasure(i))) return i;
+    return -1;
+}
+
 uint64_t flame_bytes(const Figures &f, FlameMeasure m) {
     switch (m) {
     case FlameMeasure::Outstanding: return f.bytes_of(Retention::Outstanding);

@@ -12,6 +12,7 @@
 #include "search.hpp"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace nm::gui {
@@ -25,6 +26,8 @@ enum class FlameMeasure : uint8_t {
 };
 inline constexpr int kFlameMeasures = 5;
 const char *to_string(FlameMeasure m);
+// "outstanding", "leaked", "reclaimed", "retained", "all"; -1 for anything else.
+int parse_flame_measure(const std::string &name);
 uint64_t flame_bytes(const Figures &f, FlameMeasure m);
 uint64_t flame_blocks(const Figures &f, FlameMeasure m);
 // Outstanding when anything is outstanding, else leaked, else reclaimed, else all.

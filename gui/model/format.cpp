@@ -170,4 +170,16 @@ const char *outcome_text(model::Outcome o) {
     return "?";
 }
 
+const char *severity_text(uint32_t severity) {
+    switch (severity) {
+    case 0: return "informational";
+    case 1: return "warning";
+    case 2: return "strong warning";
+    case 3: return "error";
+    case 4: return "severe error";
+    case 5: return "critical error";
+    default: return "?";
+    }
+}
+
 } // namespace nm::gui::fmt

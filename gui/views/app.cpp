@@ -24,6 +24,7 @@ const char *tab_title(Tab t) {
     case Tab::Treemap: return "Treemap";
     case Tab::Cleanups: return "Cleanups";
     case Tab::Misuse: return "Misuse";
+    case Tab::Events: return "Events";
     case Tab::Diff: return "Diff";
     case Tab::Processes: return "Processes";
     case Tab::Count: break;
@@ -42,6 +43,7 @@ const char *tab_name(Tab t) {
     case Tab::Treemap: return "treemap";
     case Tab::Cleanups: return "cleanups";
     case Tab::Misuse: return "misuse";
+    case Tab::Events: return "events";
     case Tab::Diff: return "diff";
     case Tab::Processes: return "processes";
     case Tab::Count: break;
@@ -70,6 +72,7 @@ App::App(Session &session, ProcessScanner &procs, const Theme &theme)
     views_.push_back(make_treemap_view());
     views_.push_back(make_cleanups_view());
     views_.push_back(make_misuse_view());
+    views_.push_back(make_events_view());
     views_.push_back(make_diff_view());
     views_.push_back(make_process_view());
 }
@@ -262,10 +265,14 @@ void App::tabs(ViewContext &ctx) {
     uint64_t cleanups = 0;
     for (const CleanupRef &c : agg.cleanups)
         if (ctx.expert < 0 || c.expert == uint32_t(ctx.expert)) ++cleanups;
+    uint64_t events = 0;
+    for (const auto &e : ctx.snap.experts)
+        if (ctx.expert < 0 || &e == ctx.filtered()) events += e.events.size() + e.events_dropped;
     for (int i = 0; i < int(Tab::Count); ++i) {
         const Tab t = Tab(i);
         char title[64];
-        if (t == Tab::Cleanups && cleanups) std::snprintf(title, sizeof title, "%s (%llu)###%s", tab_title(t), (unsigned long long)cleanups, tab_name(t));
+        if (t == Tab::Events && events) std::snprintf(title, sizeof title, "%s (%llu)###%s", tab_title(t), (unsigned long long)events, tab_name(t));
+        else if (t == Tab::Cleanups && cleanups) std::snprintf(title, sizeof title, "%s (%llu)###%s", tab_title(t), (unsigned long long)cleanups, tab_name(t));
         else if (t == Tab::Misuse && misuse) std::snprintf(title, sizeof title, "%s (%llu)###%s", tab_title(t), (unsigned long long)misuse, tab_name(t));
         else std::snprintf(title, sizeof title, "%s###%s", tab_title(t), tab_name(t));
         const ImGuiTabItemFlags flags = ui_.tab_forced && ui_.tab == t ? ImGuiTabItemFlags_SetSelected : 0;

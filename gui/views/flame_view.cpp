@@ -166,6 +166,12 @@ void FlameView::draw(ViewContext &ctx) {
     const CallTree &tree = ctx.tree(TreeDirection::TopDown);
     // The default measure follows what the data has (the first models of a source may be empty).
     const std::string source = ctx.m.generation > 0 ? ctx.m.source.label() : std::string();
+    if (ctx.ui.flame_measure >= 0 && ctx.ui.flame_measure < kFlameMeasures) {
+        measure_ = ctx.ui.flame_measure;
+        measure_chosen_ = true;
+        layout_valid_ = false;
+        ctx.ui.flame_measure = -1;
+    }
     if (measure_ < 0 || (!measure_chosen_ && source != measure_source_)) {
         const int m = int(default_flame_measure(ctx.m.agg.total));
         if (m != measure_) layout_valid_ = false;

@@ -21,7 +21,7 @@
 
 namespace nm::gui {
 
-enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Flame, Blocks, Treemap, Cleanups, Misuse, Diff, Processes, Count };
+enum class Tab : int { Overview, Timeline, BottomUp, TopDown, Flame, Blocks, Treemap, Cleanups, Misuse, Events, Diff, Processes, Count };
 const char *tab_title(Tab t); // as shown on the tab
 const char *tab_name(Tab t);  // as given to --view: "experts", "timeline", "bottom-up", ...
 std::optional<Tab> parse_tab(const std::string &name);
@@ -56,6 +56,7 @@ struct UiState {
     // (search.hpp): one query for all three, so it follows the user from view to view.
     std::string search;
     bool focus_search = false; // Ctrl+F: the next search box drawn takes the keyboard
+    int flame_measure = -1;    // FlameMeasure asked for on the command line; -1: by the data
 
     void select_tab(Tab t) {
         tab = t;

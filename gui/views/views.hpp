@@ -15,6 +15,7 @@ std::unique_ptr<View> make_blocks_view();    // the live blocks of the selected 
 std::unique_ptr<View> make_treemap_view();   // memory by key and stack
 std::unique_ptr<View> make_cleanups_view();  // cleanup log
 std::unique_ptr<View> make_misuse_view();    // misuse log
+std::unique_ptr<View> make_events_view();    // events experts submitted
 std::unique_ptr<View> make_diff_view();      // two snapshots compared
 std::unique_ptr<View> make_process_view();   // processes to attach to
 

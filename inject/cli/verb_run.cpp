@@ -42,6 +42,22 @@ std::string sanitizer_runtime() {
     return "";
 }
 
+// libnmleak-heap.so sits next to the agent once installed, in preload/ beside agent/ in a build.
+std::string find_heap_library(const std::string &agent, std::string *error) {
+    if (const char *env = std::getenv("NMLEAK_HEAP_PATH"); env && *env) {
+        if (::access(env, R_OK) == 0) return env;
+        *error = std::string("NMLEAK_HEAP_PATH=") + env + " cannot be read";
+        return "";
+    }
+    const std::string dir = agent.substr(0, agent.rfind('/'));
+    for (const std::string &c : {dir + "/libnmleak-heap.so", dir + "/../preload/libnmleak-heap.so"}) {
+        char real[PATH_MAX];
+        if (::realpath(c.c_str(), real) && ::access(real, R_OK) == 0) return real;
+    }
+    *error = "cannot find libnmleak-heap.so next to " + agent + " (set NMLEAK_HEAP_PATH, or use --no-heap)";
+    return "";
+}
+
 std::string absolute(const std::string &path) {
     if (path.empty() || path[0] == '/') return path;
     char cwd[PATH_MAX];
@@ -76,11 +92,18 @@ public:
         cmd.add_flag("--follow-children", follow_children_,
                      "Keep the agent in LD_PRELOAD for PROG's children too (NMLEAK_FOLLOW_CHILDREN=1)");
         cmd.add_flag("--no-agent", no_agent_, "Do not preload the agent: only the report settings apply");
+        cmd.add_flag("--no-heap", no_heap_,
+                     "Do not track malloc/new (the whole heap): only memory of the expert API is tracked");
+        cmd.add_option("--wrapper", wrappers_,
+                       "Also treat modules matching this file-name pattern as allocation wrappers (repeatable, "
+                       "e.g. 'libglib-2.0.so*'): their callers are charged (NMLEAK_WRAPPERS)");
         cmd.add_flag("-q,--quiet", quiet_, "No status lines from nmleak itself");
         cmd.allow_extras();
         cmd.footer("PROG starts with libnmleak-agent.so preloaded: the agent listens before main() runs, so "
                    "'nmleak ps', 'nmleak snapshot PID' and nmleak-gui can connect at once. PROG's children do not "
                    "inherit the agent unless --follow-children.\n"
+                   "The whole heap is tracked too (libnmleak-heap.so: malloc and new of every module, each block "
+                   "charged to the module that asked for it, blocks served by mimalloc) unless --no-heap.\n"
                    "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when leaks "
                    "remain or when a key is over its --limit budget; 1 if PROG cannot be started.");
     }
@@ -96,16 +119,26 @@ public:
         for (const report::Budget &b : budgets)
             if (b.text.find(';') != std::string::npos)
                 return fail("--limit '" + b.text + "': NAME may not hold ';' (NMLEAK_LIMITS separates budgets with it)");
-        std::string agent;
-        if (!no_agent_) {
+        std::string agent, heap;
+        if (!no_agent_ || !no_heap_) {
             std::string error;
-            agent = inject::find_agent_library(&error);
-            if (agent.empty()) return fail(error);
+            const std::string found = inject::find_agent_library(&error);
+            if (found.empty()) return fail(error);
+            if (!no_agent_) agent = found;
+            if (!no_heap_ && !sanitizer_runtime().empty()) {
+                // The sanitizer runtime owns malloc in this build: two interposers cannot share it.
+                if (!quiet_)
+                    std::fprintf(stderr, "nmleak: this nmleak is a sanitizer build: the whole heap is not tracked "
+                                         "(expert API memory only)\n");
+            } else if (!no_heap_) {
+                heap = find_heap_library(found, &error);
+                if (heap.empty()) return fail(error);
+            }
         }
 
         const pid_t child = ::fork();
         if (child < 0) return fail(std::string("fork: ") + std::strerror(errno));
-        if (child == 0) exec_program(agent); // does not return
+        if (child == 0) exec_program(heap, agent); // does not return
 
         g_child = child;
         struct sigaction forward{}, ignore{};
@@ -134,20 +167,29 @@ public:
             if (::access(absolute(report_).c_str(), F_OK) == 0)
                 std::fprintf(stderr, "nmleak: report written to %s\n", report_.c_str());
             else
-                std::fprintf(stderr, "nmleak: no report at %s (PROG did not exit normally, or does not use libnmapi)\n",
+                std::fprintf(stderr, "nmleak: no report at %s (PROG did not exit normally, or does not use libnmapi and ran with --no-heap)\n",
                              report_.c_str());
         }
         return code;
     }
 
 private:
-    [[noreturn]] void exec_program(const std::string &agent) {
-        if (!agent.empty()) {
+    [[noreturn]] void exec_program(const std::string &heap, const std::string &agent) {
+        if (!agent.empty() || !heap.empty()) {
+            // The heap shim goes first: its malloc must come before every other object's.
             const char *old = std::getenv("LD_PRELOAD");
             const std::string runtime = sanitizer_runtime();
-            const std::string preload = (runtime.empty() ? "" : runtime + ":") + agent +
-                                        (old && *old ? std::string(":") + old : std::string());
+            std::string preload = runtime;
+            for (const std::string *lib : {&heap, &agent})
+                if (!lib->empty()) preload += (preload.empty() ? "" : ":") + *lib;
+            if (old && *old) preload += std::string(":") + old;
             ::setenv("LD_PRELOAD", preload.c_str(), 1);
+        }
+        if (!wrappers_.empty()) {
+            std::string list;
+            for (const std::string &w : wrappers_) list += (list.empty() ? "" : ":") + w;
+            if (const char *old = std::getenv("NMLEAK_WRAPPERS"); old && *old) list += std::string(":") + old;
+            ::setenv("NMLEAK_WRAPPERS", list.c_str(), 1);
         }
         if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);
         if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
@@ -169,11 +211,11 @@ private:
         ::_exit(127);
     }
 
-    std::vector<std::string> command_;
+    std::vector<std::string> command_, wrappers_;
     std::string report_, format_, suppressions_, leaks_;
     std::vector<std::string> limits_;
     int stack_depth_ = -1;
-    bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, quiet_ = false;
+    bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, no_heap_ = false, quiet_ = false;
 };
 
 } // namespace

@@ -8,6 +8,8 @@ Variants (tests/bench/workload.cpp, built by the project's CMake as workload_*):
   malloc           glibc malloc / realloc / free
   lsan             glibc malloc under gcc's LeakSanitizer (-fsanitize=leak, stack capture on)
   heaptrack        workload_malloc under `heaptrack` (its data file goes to a temp dir)
+  nmleak-heap      workload_malloc with the whole-heap shim preloaded (what `nmleak run` does):
+                   glibc's malloc replaced by tracked mimalloc blocks, stacks by the .eh_frame walk
 
 Every round runs every variant once per thread count (rounds are interleaved, with the order
 rotated each round, so drift on a shared machine hits all variants alike). Figures are medians
@@ -37,15 +39,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc", "lsan", "heaptrack"]
-RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc", "lsan"]
+MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan", "heaptrack"]
+RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan"]
 CALLGRIND_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc"]
 
-# (numerator, denominator, limit, what it checks)
+# (numerator, denominator, limit, what it checks, thread counts it applies to or None for all)
 MIX_TARGETS = [
-    ("nmleak-stacks", "lsan", 0.5, "stacks on vs LeakSanitizer"),
-    ("nmleak-stacks", "heaptrack", 0.2, "stacks on vs heaptrack"),
-    ("nmleak-nostacks", "mimalloc", 1.3, "sizes only vs raw mimalloc"),
+    ("nmleak-stacks", "lsan", 0.5, "stacks on vs LeakSanitizer", None),
+    ("nmleak-stacks", "heaptrack", 0.2, "stacks on vs heaptrack", None),
+    ("nmleak-nostacks", "mimalloc", 1.3, "sizes only vs raw mimalloc", None),
+    ("nmleak-heap", "lsan", 0.5, "whole heap vs LeakSanitizer", (1,)),
+    ("nmleak-heap", "heaptrack", 0.2, "whole heap vs heaptrack", (1,)),
+    ("nmleak-heap", "heaptrack", 0.1, "whole heap vs heaptrack", (2,)),
 ]
 RSS_TARGET_BYTES = 56.0
 CLOSE_TARGETS_NS = {"own": 1.0, "other": 15.0}
@@ -96,8 +101,11 @@ class Runner:
             env["NMLEAK_STACK_DEPTH"] = "0"
         exe = {"nmleak-stacks": "workload_nmleak", "nmleak-nostacks": "workload_nmleak",
                "mimalloc": "workload_mimalloc", "malloc": "workload_malloc", "lsan": "workload_lsan",
-               "heaptrack": "workload_malloc"}[variant]
+               "heaptrack": "workload_malloc", "nmleak-heap": "workload_malloc"}[variant]
         cmd = [os.path.join(self.bench, exe)] + extra
+        if variant == "nmleak-heap":
+            env["LD_PRELOAD"] = os.path.join(os.path.abspath(self.args.build_dir), "inject", "preload",
+                                             "libnmleak-heap.so")
         if variant == "heaptrack":
             cmd = ["heaptrack", "-o", os.path.join(self.tmp, "heaptrack.%p")] + cmd
         return cmd, env
@@ -194,10 +202,12 @@ def run_mix(r, args, threads, variants, tables):
 
     tgt = Table("Targets (ratio of ns/op, median of per-round ratios)",
                 ["ratio", "threads", "measured", "target", "met"])
-    for a, b, limit, what in MIX_TARGETS:
+    for a, b, limit, what, only in MIX_TARGETS:
         if a not in variants or b not in variants:
             continue
         for t in threads:
+            if only and t not in only:
+                continue
             x = paired_ratio(a, b, t)
             tgt.add(f"{a} / {b} ({what})", t, fmt(x, 3), f"<= {limit}", "yes" if x <= limit else "NO")
     tables.append(tgt)
@@ -290,7 +300,7 @@ def main():
         print("heaptrack not found: skipping that variant")
         variants.remove("heaptrack")
     if not args.no_build:
-        subprocess.run(["cmake", "--build", args.build_dir, "--target", "bench_all", "-j2"], check=True)
+        subprocess.run(["cmake", "--build", args.build_dir, "--target", "bench_all", "nmleak_heap", "-j2"], check=True)
 
     started = time.time()
     print(machine_line(), flush=True)

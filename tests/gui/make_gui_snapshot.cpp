@@ -59,6 +59,56 @@ NOINLINE void *proto_count(HEXPERTKEY key, size_t n) {
     return p;
 }
 
+// Events as an expert submits them (ExpertSubmitEvent), for the Events view.
+struct EventBuf {
+    alignas(NMEVENTDATA) BYTE bytes[sizeof(NMEVENTDATA) + 4 * sizeof(NMCOLUMNINFO)] = {};
+    NMEVENTDATA *ev() { return reinterpret_cast<NMEVENTDATA *>(bytes); }
+};
+
+void submit_reset(HEXPERTKEY key, DWORD frame, WORD port) {
+    EventBuf b;
+    static char text[64];
+    std::snprintf(text, sizeof text, "TCP conversation reset after %u frames", frame / 3);
+    NMEVENTDATA *e = b.ev();
+    e->EventIdent = 1;
+    e->Flags = EVENT_FLAG_EXPERT;
+    e->Severity = NMEVENT_SEVERITY_WARNING;
+    e->szSourceName = const_cast<LPSTR>("tcp-conv");
+    e->szEventName = const_cast<LPSTR>("Connection reset");
+    e->szDescription = text;
+    e->NumColumns = 3;
+    const BYTE ip[4] = {10, 0, 0, BYTE(2 + frame % 7)};
+    e->Column[0].szColumnName = const_cast<LPSTR>("Address B");
+    e->Column[0].VariantData.Type = NMCOLUMNTYPE_IPADDR;
+    std::memcpy(&e->Column[0].VariantData.Value.IPAddrVal, ip, 4);
+    e->Column[1].szColumnName = const_cast<LPSTR>("Port B");
+    e->Column[1].VariantData.Type = NMCOLUMNTYPE_UINT16;
+    e->Column[1].VariantData.Value.Uint16Val = port;
+    e->Column[2].szColumnName = const_cast<LPSTR>("Reset in frame");
+    e->Column[2].VariantData.Type = NMCOLUMNTYPE_FRAME;
+    e->Column[2].VariantData.Value.FrameVal = frame;
+    ExpertSubmitEvent(key, e);
+}
+
+void submit_summary(HEXPERTKEY key, DWORD opened, DWORD reset) {
+    EventBuf b;
+    NMEVENTDATA *e = b.ev();
+    e->EventIdent = 2;
+    e->Severity = NMEVENT_SEVERITY_INFORMATIONAL;
+    e->szSourceName = const_cast<LPSTR>("tcp-conv");
+    e->szEventName = const_cast<LPSTR>("Conversations");
+    e->szDescription = const_cast<LPSTR>("TCP conversations in the capture");
+    e->Justification = const_cast<JTYPE>("A conversation starts with a SYN and ends with a FIN from each side, or a reset.");
+    e->NumColumns = 2;
+    e->Column[0].szColumnName = const_cast<LPSTR>("Opened");
+    e->Column[0].VariantData.Type = NMCOLUMNTYPE_UINT32;
+    e->Column[0].VariantData.Value.Uint32Val = opened;
+    e->Column[1].szColumnName = const_cast<LPSTR>("Reset");
+    e->Column[1].VariantData.Type = NMCOLUMNTYPE_UINT32;
+    e->Column[1].VariantData.Value.Uint32Val = reset;
+    ExpertSubmitEvent(key, e);
+}
+
 // The benchmark's stacks: a path of `depth` calls through bench_a / bench_b chosen by the bits of
 // `path`, so every path is a distinct stack.
 NOINLINE void *bench_leaf(HEXPERTKEY key, size_t n) {
@@ -128,6 +178,8 @@ int sample(const char *path, int phase) {
     // Forced cleanups: terminated, crashed, timed out.
     HEXPERTKEY tcp = NmOpenExpertKey("tcp_conv");
     for (int i = 0; i < 300; ++i) tcp_track_segment(tcp, 1500);
+    for (DWORD i = 0; i < 3; ++i) submit_reset(tcp, 40 + 17 * i, 1031 + i);
+    submit_summary(tcp, 200, 19);
     pause_ms(20);
     NmRequestExpertTerminate(tcp);
     NmCloseExpertKey(tcp, NM_OUTCOME_TERMINATED, nullptr);

@@ -182,6 +182,8 @@ TEST(GuiFlame, WholeGraphOfEveryKey) {
     EXPECT_EQ(flame_hit(all, 0.5, all.rows + 3), -1);
     EXPECT_EQ(flame_hit(all, 1.5, 0), -1);
     EXPECT_EQ(default_flame_measure(b.agg.total), FlameMeasure::Outstanding);
+    for (int m = 0; m < kFlameMeasures; ++m) EXPECT_EQ(parse_flame_measure(to_string(FlameMeasure(m))), m);
+    EXPECT_EQ(parse_flame_measure("bytes"), -1);
 }
 
 TEST(GuiFlame, ZoomKeepsTheCallersAboveFullWidth) {

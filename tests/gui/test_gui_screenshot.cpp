@@ -127,7 +127,7 @@ fs::path GuiScreenshot::dir_;
 const std::string kGui = NMGUI_BIN;
 
 TEST_F(GuiScreenshot, EveryViewOfAnOfflineSnapshotHasContent) {
-    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "diff"}) {
+    for (const char *view : {"experts", "timeline", "bottom-up", "top-down", "flame", "blocks", "treemap", "cleanups", "misuse", "events", "diff"}) {
         SCOPED_TRACE(view);
         const std::string png = path(std::string(view) + ".png");
         const RunResult r = run(kGui + " --screenshot " + png + " --view " + view + " --width 1280 --height 800 --open " +
@@ -192,6 +192,11 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     const std::string hover = shot("flame-hover.png", "--mouse 300,324");
     EXPECT_GT(differing(all, zoomed), 0.003);
     EXPECT_GT(differing(all, hover), 0.01);
+    // Another measure: the reclaimed bytes of the forced cleanups are another graph.
+    const std::string reclaimed = shot("flame-reclaimed.png", "--measure reclaimed");
+    EXPECT_GT(differing(all, reclaimed), 0.02);
+    const std::string outstanding = shot("flame-outstanding.png", "--measure outstanding");
+    EXPECT_LT(differing(all, outstanding), 0.005); // the default for data with outstanding blocks
     // Zoomed into the matching frame, the whole row is highlighted: more match colour than before.
     const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,324 --search http_read_body");
     EXPECT_GT(count_color(zoomed_found, kMatchR, kMatchG, kMatchB), match_found);

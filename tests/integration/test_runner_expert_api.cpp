@@ -2,6 +2,10 @@
 // what Register sets and the host fills in, Configure's configuration kept across runs (made,
 // grown, refused), the startup information (ExpertGetStartupInfo), the link type extension.
 #include <dlfcn.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <iterator>
 
 #include <cstring>
 #include <string>
@@ -234,4 +238,100 @@ TEST(ExpertApi, StartupInfoOfAHostRunKey) {
     EXPECT_EQ(ExpertGetStartupInfo(key, &info), DWORD(NMERR_INVALID_EXPERT_HANDLE));
     EXPECT_EQ(NmSetExpertStartupInfo(key, &mine), DWORD(NMERR_INVALID_EXPERT_HANDLE));
     EXPECT_EQ(ExpertGetStartupInfo(reinterpret_cast<HEXPERTKEY>(0x1234), &info), DWORD(NMERR_INVALID_EXPERT_HANDLE));
+}
+
+namespace {
+
+const nm::model::Event *find_event(const nm::model::Expert &e, const std::string &name) {
+    for (const auto &ev : e.events)
+        if (ev.name == name) return &ev;
+    return nullptr;
+}
+
+std::string column(const nm::model::Event &ev, const std::string &name) {
+    for (const auto &c : ev.columns)
+        if (c.name == name) return c.value;
+    return "<no column " + name + ">";
+}
+
+} // namespace
+
+TEST(ExpertApi, StartupDataOverConfigDataStartsAtTheFrameWithFocus) {
+    Loaded l(NMT_REFDOC_C_EXPERT);
+    ASSERT_NE(l.expert, nullptr);
+    NMRUNOPTIONS opts{};
+    opts.szCaptureFile = NMT_SAMPLE_CAPTURE;
+    opts.StartupFlags = EXPERT_STARTUP_FLAG_USE_STARTUP_DATA_OVER_CONFIG_DATA;
+    opts.FrameNumber = 3000;
+    opts.szKeyName = "refdoc-startup";
+    NMRUNRESULT r = run_and_wait(l.expert, opts);
+    ASSERT_EQ(r.Outcome, DWORD(NM_OUTCOME_DONE)) << r.szDetail;
+    EXPECT_EQ(r.FramesRead, 67u) << "frames 3000..3066 of the sample capture";
+    nm::model::Snapshot snap = nm::capture_snapshot(false);
+    const nm::model::Expert *rec = nmt::find_expert(snap, "refdoc-startup");
+    ASSERT_NE(rec, nullptr);
+    const nm::model::Event *sum = find_event(*rec, "Capture summary");
+    ASSERT_NE(sum, nullptr);
+    EXPECT_EQ(column(*sum, "Frames"), "67");
+    EXPECT_EQ(column(*sum, "From startup data"), "On");
+    EXPECT_EQ(column(*sum, "Startup info matches"), "Yes") << "ExpertGetStartupInfo gave what Run was handed";
+    EXPECT_EQ(column(*sum, "Capture"), NMT_SAMPLE_CAPTURE);
+}
+
+TEST(ExpertApi, ReferencePagesExpertInTheDemoAsCAndCxx) {
+    nmt::TempDir dir;
+    std::string cmd = std::string(NMT_DEMO) + " --expert " + NMT_REFDOC_C_EXPERT + " --expert " + NMT_REFDOC_CXX_EXPERT +
+                      " --capture " + NMT_SAMPLE_CAPTURE + " --report-dir " + dir.path() + " 2>&1";
+    FILE *p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int status = pclose(p);
+    ASSERT_TRUE(WIFEXITED(status)) << out;
+    ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+    // The table's row of each: outcome done, and every frame of the sample capture read.
+    for (const std::string name : {"refdoc-c ", "refdoc-cxx "}) {
+        size_t at = out.find("\n" + name);
+        ASSERT_NE(at, std::string::npos) << out;
+        std::string row = out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+        EXPECT_NE(row.find(" done "), std::string::npos) << row;
+        EXPECT_NE(row.find(" 3067 "), std::string::npos) << row;
+    }
+    EXPECT_NE(out.find("events: 9 (8 warnings or worse)"), std::string::npos) << out;
+
+    auto slurp = [&](const char *file) {
+        std::ifstream in(dir.file(file), std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const std::string text = slurp("nmleak-report.txt");
+    for (const char *want : {"warning at +", "[refdoc-c] Long frame (id 1): frame ", "[refdoc-cxx] Capture summary (id 2)",
+                             "    Startup info matches: Yes", "    Frames: 3067", "    MACADDR: 00:1b:21:3c:4d:5e",
+                             "    IPADDR: 192.168.7.1", "    VARTIME: 2000-01-01 12:00:00.000",
+                             "    time: 1999-12-31 23:59:58 UTC",
+                             "    justification: Every frame of the capture was read once, in order.",
+                             "allocated by expert refdoc-c"})
+        EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+
+    const std::string json = slurp("nmleak-report.json");
+    for (const char *want : {"\"events\"", "\"Long frame\"", "\"Capture summary\"", "\"events_dropped\""})
+        EXPECT_NE(json.find(want), std::string::npos) << want;
+
+    const std::string sarif = slurp("nmleak-report.sarif");
+    size_t event_results = 0, notes = 0;
+    for (size_t at = 0; (at = sarif.find("\"ruleId\": \"NMLEAK2001\"", at)) != std::string::npos; ++at) ++event_results;
+    for (size_t at = 0; (at = sarif.find("\"level\": \"note\"", at)) != std::string::npos; ++at) ++notes;
+    EXPECT_EQ(event_results, 18u) << "a result per event: 9 from each expert";
+    EXPECT_EQ(notes, 2u) << "the two informational summaries";
+    EXPECT_NE(sarif.find("\"ruleId\": \"NMLEAK1001\""), std::string::npos) << "and the leaks";
+
+    const std::string folded = slurp("nmleak-report.folded");
+    EXPECT_NE(folded.find("refdoc-c;"), std::string::npos) << folded;
+    EXPECT_NE(folded.find("refdoc-cxx;"), std::string::npos) << folded;
+    const std::string html = slurp("nmleak-report.html");
+    EXPECT_NE(html.find("refdoc-c"), std::string::npos);
+    EXPECT_NE(html.find("<h2 id=\"events\">Events</h2>"), std::string::npos);
+    EXPECT_NE(html.find("Capture summary"), std::string::npos);
+    EXPECT_GT(slurp("nmleak-report.pb.gz").size(), 100u);
 }

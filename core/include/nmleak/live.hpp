@@ -32,6 +32,8 @@ struct KeyMark {
     int32_t crash_signal = 0;
     size_t cleanups_sent = 0; // how many of the key's cleanups / misuse events the client has
     size_t misuse_sent = 0;
+    size_t events_sent = 0;   // and of its events
+    uint64_t events_dropped = 0;
 };
 
 // Per client: everything it was told. Starts empty (the first update then carries every key).

@@ -134,6 +134,9 @@ struct Event {
     std::string url;
     uint64_t event_unix_ms = 0; // the event's SysTime as ms since 1970 (0: not given)
     std::vector<EventColumn> columns;
+    // NMEVENTDATA.Justification (JTYPE, a string: the Event Viewer's second window); empty: none.
+    // `justification` above is 1 when there is one, 0 otherwise.
+    std::string justification_text;
 };
 
 // Expert keys are opened by a host (NmOpenExpertKey); module keys hold the heap blocks charged to

@@ -33,6 +33,8 @@ KeyMark mark_of(const model::Expert &e) {
     m.crash_signal = e.crash_signal;
     m.cleanups_sent = e.cleanups.size();
     m.misuse_sent = e.misuse.size();
+    m.events_sent = e.events.size();
+    m.events_dropped = e.events_dropped;
     return m;
 }
 
@@ -44,7 +46,7 @@ bool same(const KeyMark &a, const KeyMark &b) {
            a.allocs == b.allocs && a.reallocs == b.reallocs && a.frees == b.frees &&
            a.misuse_count == b.misuse_count && a.outcome_detail == b.outcome_detail &&
            a.crash_signal == b.crash_signal && a.cleanups_sent == b.cleanups_sent &&
-           a.misuse_sent == b.misuse_sent;
+           a.misuse_sent == b.misuse_sent && a.events_sent == b.events_sent && a.events_dropped == b.events_dropped;
 }
 
 } // namespace
@@ -128,6 +130,7 @@ bool Source::delta(Baseline *baseline, model::Snapshot *out) {
         if (!fresh && same(it->second, now_mark)) continue;
         const size_t cleanups_from = fresh ? 0 : std::min(it->second.cleanups_sent, e.cleanups.size());
         const size_t misuse_from = fresh ? 0 : std::min(it->second.misuse_sent, e.misuse.size());
+        const size_t events_from = fresh ? 0 : std::min(it->second.events_sent, e.events.size());
         it->second = now_mark;
         changed = true;
 
@@ -135,6 +138,7 @@ bool Source::delta(Baseline *baseline, model::Snapshot *out) {
         x.blocks.clear();
         x.cleanups.assign(e.cleanups.begin() + ptrdiff_t(cleanups_from), e.cleanups.end());
         x.misuse.assign(e.misuse.begin() + ptrdiff_t(misuse_from), e.misuse.end());
+        x.events.assign(e.events.begin() + ptrdiff_t(events_from), e.events.end());
         for (auto &c : x.cleanups)
             for (auto &g : c.stacks) g.stack = mapper.map(g.stack);
         for (auto &m : x.misuse) m.stack = mapper.map(m.stack);

@@ -42,7 +42,8 @@ model::Expert expert_from(const track::KeyRecord &k) {
     e.crash_address = k.crash_address;
     e.crash_stack = k.crash_stack;
     e.blocks.reserve(k.blocks.size());
-    for (const track::BlockRecord &b : k.blocks) e.blocks.push_back({b.address, b.size, b.stack, b.time_ms});
+    for (const track::BlockRecord &b : k.blocks)
+        e.blocks.push_back({b.address, b.size, b.stack, b.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
     if (k.closed) {
         e.outcome = model::Outcome(k.close.outcome);
         e.closed_ms = k.close.time_ms;
@@ -69,6 +70,7 @@ std::vector<model::Expert> experts_from(const track::Reading &r) {
                                    [](const model::Expert &e, uint64_t id) { return e.id < id; });
         if (it != out.end() && it->id == m.key_id) it->misuse.push_back(misuse_from(m));
     }
+    add_events(out);
     return out;
 }
 

@@ -15,6 +15,8 @@ namespace nm {
 std::vector<model::Expert> experts_from(const track::Reading &r);
 model::Expert expert_from(const track::KeyRecord &k);
 model::Misuse misuse_from(const track::MisuseRecord &m);
+// Fills each expert's events and events_dropped from the tracker's event store (by id).
+void add_events(std::vector<model::Expert> &experts);
 
 // Maps depot stack ids to indices into a snapshot's stacks, adding each stack's frames (by
 // address, deduplicated, not yet symbolized) as it goes. Index 0 is the empty stack.

@@ -31,6 +31,7 @@
 //                                 | str machine | str url | u64 event_unix_ms
 //                                 | u32 c, then c x { str name | u32 type | str value } }
 //     v2: u64 events_dropped
+//     v2: n x str justification_text (one per event, in order)
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -236,6 +237,7 @@ void encode_expert(Writer &w, const model::Expert &e) {
         }
     }
     w.u64(e.events_dropped);
+    for (const model::Event &ev : e.events) w.str(ev.justification_text);
 }
 
 bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
@@ -339,6 +341,7 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         if (!r.ok()) return false;
     }
     e.events_dropped = r.u64("events dropped");
+    for (model::Event &ev : e.events) ev.justification_text = r.str("event justification text");
     return r.ok();
 }
 

@@ -68,12 +68,15 @@ void LiveView::apply_update(const model::Snapshot &u) {
         std::vector<model::Block> blocks = std::move(old.blocks);
         std::vector<model::Cleanup> cleanups = std::move(old.cleanups);
         std::vector<model::Misuse> misuse = std::move(old.misuse);
+        std::vector<model::Event> events = std::move(old.events);
         for (auto &c : e.cleanups) cleanups.push_back(std::move(c));
         for (auto &m : e.misuse) misuse.push_back(std::move(m));
+        for (auto &v : e.events) events.push_back(std::move(v));
         old = std::move(e);
         old.blocks = old.state == model::ExpertState::Closed ? std::vector<model::Block>{} : std::move(blocks);
         old.cleanups = std::move(cleanups);
         old.misuse = std::move(misuse);
+        old.events = std::move(events);
     }
     ++updates_;
 }

@@ -1,4 +1,8 @@
 // folded_writer.cpp - folded stacks (`expert;outer;...;inner bytes`) for flamegraph.pl and inferno.
+//
+// The events experts submit (ExpertSubmitEvent) are not in this format: a folded line is a call
+// stack weighed in bytes, and an event has neither a stack nor a size (counting events as bytes
+// would corrupt the flame graph). Every other format carries them.
 #include <nmleak/report.hpp>
 
 #include "report/render.hpp"

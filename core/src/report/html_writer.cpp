@@ -200,6 +200,7 @@ public:
         keys(o);
         leaks(o);
         cleanups(o);
+        events(o);
         suppressed(o);
         data(o);
         o += "<script>";
@@ -399,6 +400,42 @@ private:
                 o += "</details>\n";
             }
         if (left) o += "<p class=\"note\">" + std::to_string(left) + " more cleanup stacks are not listed.</p>\n";
+    }
+
+    // The events experts submitted (ExpertSubmitEvent); nothing when there are none.
+    void events(std::string &o) {
+        uint64_t kept = 0, dropped = 0;
+        for (const model::Expert &e : s_.experts) {
+            kept += e.events.size();
+            dropped += e.events_dropped;
+        }
+        if (kept == 0 && dropped == 0) return;
+        o += "<h2 id=\"events\">Events</h2>\n";
+        if (dropped) o += "<p class=\"note\">" + std::to_string(dropped) + " more events were dropped past the per-key limit.</p>\n";
+        o += "<div class=\"scroll\"><table class=\"sortable\" id=\"event-table\"><thead><tr><th>time ms</th>"
+             "<th class=\"l\">key</th><th class=\"l\">severity</th><th class=\"l\">source</th><th class=\"l\">event</th>"
+             "<th>id</th><th class=\"l\">description</th><th class=\"l\">columns</th></tr></thead><tbody>\n";
+        size_t listed = 0;
+        for (const model::Expert &e : s_.experts)
+            for (const model::Event &ev : e.events) {
+                if (listed++ >= kMaxListedStacks) break;
+                o += "<tr>";
+                num_cell(o, ev.time_ms);
+                o += "<td class=\"l\">" + esc(detail::expert_label(e)) + "</td><td class=\"l\">" +
+                     esc(detail::severity_name(ev.severity)) + "</td><td class=\"l\">" + esc(ev.source) +
+                     "</td><td class=\"l\">" + esc(ev.name) + "</td>";
+                num_cell(o, ev.ident);
+                o += "<td class=\"l\">" + esc(ev.description);
+                if (!ev.justification_text.empty()) o += "<br><i>" + esc(ev.justification_text) + "</i>";
+                o += "</td><td class=\"l\">";
+                for (size_t i = 0; i < ev.columns.size(); ++i)
+                    o += (i ? "; " : "") + esc(ev.columns[i].name) + ": <code>" + esc(ev.columns[i].value) + "</code>";
+                o += "</td></tr>\n";
+            }
+        o += "</tbody></table></div>\n";
+        if (listed > kMaxListedStacks)
+            o += "<p class=\"note\">Only the first " + std::to_string(kMaxListedStacks) +
+                 " events are listed; the JSON and SARIF reports have them all.</p>\n";
     }
 
     void suppressed(std::string &o) {

@@ -142,6 +142,8 @@ void event(detail::JsonOut &j, const model::Event &ev) {
     j.key("machine").str(ev.machine);
     j.key("url").str(ev.url);
     j.key("event_unix_ms").num(ev.event_unix_ms);
+    j.key("justification_text").str(ev.justification_text);
+    j.key("severity_name").str(detail::severity_name(ev.severity));
     j.key("columns").begin_array();
     for (const model::EventColumn &c : ev.columns) {
         j.begin_object();

@@ -22,6 +22,9 @@ const char *kind_name(LeakKind k);                 // "leaked", "outstanding"
 const char *reach_name(model::Reach r);            // "unknown", "reachable", "indirectly_lost", ...
 const char *reach_phrase(model::Reach r);          // "still reachable", "definitely lost", ...
 std::string signal_name(int sig);                  // "SIGSEGV", or "signal 42"
+const char *severity_name(uint32_t severity);      // NMEVENT_SEVERITY_*: "informational", "warning", ...
+// The events experts submitted, for the text report (nothing when there are none).
+void render_events_text(std::string &out, const model::Snapshot &s);
 
 std::string hex(uint64_t v);          // 0x1a2b
 std::string padded_hex(uint64_t v);   // 0x00007f0012345678, as sanitizers print frames

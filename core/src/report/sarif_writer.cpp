@@ -2,7 +2,9 @@
 //
 // The allocating frame (the stack's innermost) is the result's location; the whole stack,
 // outermost first, is its codeFlow, so viewers show the call path that led to the allocation.
-// Suppressed leaks are left out; their totals are in the run's properties.
+// Suppressed leaks are left out; their totals are in the run's properties. Each event an expert
+// submitted (ExpertSubmitEvent) is a result too, of rule NMLEAK2001, its level from the event's
+// severity; the rule is listed only when there are events.
 #include <nmleak/report.hpp>
 
 #include "report/json_support.hpp"
@@ -26,6 +28,7 @@ using json = nlohmann::ordered_json;
 
 constexpr const char *kRuleLeak = "NMLEAK1001";
 constexpr const char *kRuleOutstanding = "NMLEAK1002";
+constexpr const char *kRuleEvent = "NMLEAK2001";
 constexpr const char *kNoticeResultsCapped = "NMLEAK9001";
 constexpr const char *kNoticeFramesCapped = "NMLEAK9002";
 
@@ -88,7 +91,7 @@ json location_for(const model::Frame &f, const std::string &root) {
     return loc;
 }
 
-json rules() {
+json rules(bool with_events) {
     auto rule = [](const char *id, const char *name, const char *brief, const char *full,
                    const char *level) {
         return json{{"id", id},
@@ -98,7 +101,7 @@ json rules() {
                     {"defaultConfiguration", json{{"level", level}}},
                     {"help", json{{"text", full}}}};
     };
-    return json::array(
+    json list = json::array(
         {rule(kRuleLeak, "ExpertMemoryLeak", "Memory an expert still held when its run ended.",
               "An expert's key was closed with outcome 'done' while it still held blocks "
               "allocated with ExpertAllocMemory or ExpertReallocMemory; the host reclaimed them. "
@@ -109,6 +112,48 @@ json rules() {
               "Blocks of an expert key that was still open when the snapshot was taken. They may "
               "yet be freed; at process exit they are leaked.",
               "warning")});
+    if (with_events)
+        list.push_back(rule(kRuleEvent, "ExpertEvent", "A finding an expert reported.",
+                            "An event an expert submitted with ExpertSubmitEvent: its name, description and "
+                            "columns are the expert's. The level follows the event's severity "
+                            "(informational: note; warning, strong warning: warning; error and worse: error).",
+                            "warning"));
+    return list;
+}
+
+// NMEVENT_SEVERITY_* -> SARIF level.
+const char *event_level(uint32_t severity) {
+    if (severity == 0) return "note";
+    if (severity <= 2) return "warning";
+    return "error";
+}
+
+json event_result(const model::Expert &e, const model::Event &ev, size_t rule_index) {
+    std::string text = ev.name.empty() ? std::string("Event") : ev.name;
+    if (!ev.description.empty()) text += ": " + ev.description;
+    text += " (expert '" + e.name + "', key " + std::to_string(e.id) + ")";
+    json columns = json::object();
+    for (const model::EventColumn &c : ev.columns) columns[c.name] = c.value;
+    json props{{"expert", e.name},
+               {"key", e.id},
+               {"eventIdent", ev.ident},
+               {"severity", detail::severity_name(ev.severity)},
+               {"flags", ev.flags},
+               {"source", ev.source},
+               {"timeMs", ev.time_ms},
+               {"columns", std::move(columns)}};
+    if (ev.event_unix_ms) props["eventTime"] = detail::utc_time(ev.event_unix_ms);
+    if (!ev.machine.empty()) props["machine"] = ev.machine;
+    if (!ev.justification_text.empty()) props["justification"] = ev.justification_text;
+    if (!ev.url.empty()) props["url"] = ev.url;
+    json r{{"ruleId", kRuleEvent},
+           {"ruleIndex", rule_index},
+           {"level", event_level(ev.severity)},
+           {"message", json{{"text", text}}},
+           {"locations", json::array({json{{"logicalLocations",
+                                            json::array({json{{"name", e.name}, {"kind", "module"}}})}}})},
+           {"properties", std::move(props)}};
+    return r;
 }
 
 std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
@@ -182,11 +227,23 @@ void detail::render_sarif(std::string &out, const LeakReport &r) {
     }
     uint64_t dropped_bytes = 0;
     for (size_t i = kept; i < r.leaks.size(); ++i) dropped_bytes += r.leaks[i].bytes;
+    // Then a result per event, within the same upload limit.
+    bool with_events = false;
+    size_t events_omitted = 0;
+    for (const model::Expert &e : s.experts)
+        for (const model::Event &ev : e.events) {
+            with_events = true;
+            if (results.size() >= kSarifResultsLimit) {
+                ++events_omitted;
+                continue;
+            }
+            results.push_back(event_result(e, ev, 2));
+        }
 
     json driver{{"name", "nmleak"},
                 {"version", NMLEAK_VERSION},
                 {"semanticVersion", NMLEAK_VERSION},
-                {"rules", rules()}};
+                {"rules", rules(with_events)}};
 #ifdef NMLEAK_HOMEPAGE
     driver["informationUri"] = NMLEAK_HOMEPAGE;
 #endif
@@ -219,6 +276,12 @@ void detail::render_sarif(std::string &out, const LeakReport &r) {
                                           std::to_string(kMaxThreadFlowLocations) +
                                           " frames; their code flows keep the innermost " +
                                           std::to_string(kMaxThreadFlowLocations) + "."}}}});
+    if (events_omitted > 0)
+        notices.push_back(json{{"descriptor", json{{"id", kNoticeResultsCapped}}},
+                               {"level", "warning"},
+                               {"message", json{{"text", std::to_string(events_omitted) +
+                                                             " events are not results (code-scanning upload limit); "
+                                                             "the JSON and text reports list them all."}}}});
     if (!notices.empty()) invocation["toolExecutionNotifications"] = std::move(notices);
     run["invocations"] = json::array({std::move(invocation)});
     run["results"] = std::move(results);

@@ -270,6 +270,7 @@ void render_text(std::string &o, const LeakReport &r) {
     leak_section(o, sp, r, LeakKind::Outstanding);
     cleanup_section(o, sp, r);
     misuse_section(o, sp, r);
+    detail::render_events_text(o, *r.snapshot);
     expert_table(o, r);
     reach_section(o, r);
     suppression_section(o, r);

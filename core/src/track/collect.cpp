@@ -18,6 +18,7 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     e.crash_signal = k->crash_signal;
     e.crash_address = k->crash_address;
     e.crash_stack = k->crash_stack;
+    e.kind = k->module.load(std::memory_order_acquire) ? 1 : 0;
     e.live_bytes = uint64_t(std::max<int64_t>(0, key_live_bytes(k)));
     e.peak_bytes = uint64_t(key_peak_bytes(k));
     e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
@@ -53,7 +54,8 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
             if (header_slot(h.word) != k->slot ||
                 header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
                 return;
-            e.blocks.push_back({user, header_size(h.word), h.stack, h.time_ms});
+            e.blocks.push_back({user, header_size(h.word), header_stack_id(h.stack), h.time_ms,
+                                header_fn(h.stack) ? 1u : 0u});
         });
     }
     ts->in_api.store(0, std::memory_order_release);

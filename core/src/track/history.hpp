@@ -25,6 +25,9 @@ public:
     void add_misuse(MisuseRecord &&rec);
     // Appends records with seq > since to out (oldest first) and sets out.history_seq.
     void read(Reading &out, uint64_t since) const;
+    // Held across fork() so the child never inherits the lock taken.
+    void fork_lock() const noexcept { mu_.lock(); }
+    void fork_unlock() const noexcept { mu_.unlock(); }
 
 private:
     mutable std::mutex mu_;

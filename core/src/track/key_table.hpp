@@ -109,6 +109,9 @@ struct Key {
     int32_t crash_signal = 0;
     uint64_t crash_address = 0;
     uint32_t crash_stack = 0;
+    // Set once, before the key's first block, for the module keys of the whole heap (never
+    // closed, so never reset).
+    std::atomic<bool> module{false};
 };
 
 } // namespace nm::track

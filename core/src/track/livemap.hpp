@@ -19,6 +19,7 @@ enum class Granule : uint8_t {
     Live = 1,    // start of a live block
     Claimed = 2, // live, and one thread is reading/changing its header right now
     Freed = 3,   // was the start of a block that was freed (tells double free from unknown)
+    Own = 4,     // start of an untracked block of nmleak's own made by the heap shim (whole-heap mode)
 };
 
 class LiveMap {

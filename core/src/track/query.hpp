@@ -35,6 +35,7 @@ struct BlockRecord {
     uint64_t size = 0;
     uint32_t stack = 0; // depot id
     uint64_t time_ms = 0;
+    uint32_t origin = 0; // numbered as model::BlockOrigin: 0 expert API, 1 malloc/new (whole heap)
 };
 
 struct StackGroupRecord {
@@ -79,6 +80,7 @@ struct KeyRecord {
     bool closed = false;      // `close` is set
     CloseRecord close;
     std::vector<BlockRecord> blocks; // open keys, when asked for
+    uint32_t kind = 0; // numbered as model::KeyKind: 0 expert key, 1 module key (whole heap)
 };
 
 // A reading of the tracker. Open keys are always read whole; of the history (closed keys and

@@ -27,6 +27,9 @@ public:
     bool get(uint32_t id, std::vector<uintptr_t> &out) const;
     // Number of ids handed out so far, including 0.
     uint32_t size() const noexcept { return next_id_.load(std::memory_order_acquire); }
+    // Held across fork() so the child never inherits the insert lock taken.
+    void fork_lock() noexcept { insert_mu_.lock(); }
+    void fork_unlock() noexcept { insert_mu_.unlock(); }
 
 private:
     struct Record {

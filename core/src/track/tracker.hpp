@@ -29,6 +29,12 @@ struct BlockHeader {
 };
 static_assert(sizeof(BlockHeader) == 16, "the header keeps user pointers 16-aligned");
 
+// BlockHeader::stack: the depot id in the low 28 bits (the depot's limit), and in the top bits
+// the function family that made the block: 0 for the expert API, heap::Fn for malloc/new/new[].
+inline constexpr uint32_t kStackIdMask = (1u << 28) - 1;
+inline uint32_t header_stack_id(uint32_t stack) noexcept { return stack & kStackIdMask; }
+inline uint32_t header_fn(uint32_t stack) noexcept { return stack >> 28; }
+
 inline constexpr uint64_t kMaxBlockSize = (uint64_t{1} << 40) - 1;
 
 inline uint8_t header_check(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
@@ -105,6 +111,7 @@ public:
     void thread_recover() noexcept;
 
 private:
+    friend struct HeapOps; // the whole-heap entry points (heap_ops.cpp)
     Tracker();
 
     Key *key_of(void *handle, KeyHandle &kh) const noexcept {

@@ -1,0 +1,204 @@
+// test_whole_heap.cpp - `nmleak run` on unmodified programs (built here, and Debian's own): same
+// output and exit status as without it, every leak found at its function and charged to the module
+// that made it, threads, fork and exec, dlopen/dlclose, misuse recorded while the program goes on.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+    int status = -1; // exit status, or 128 + signal
+    std::string out;
+};
+
+// Runs argv, stdout captured, stderr to a file (the report line of nmleak goes there).
+Result run(const std::vector<std::string> &argv) {
+    Result r;
+    int fds[2];
+    if (pipe(fds) != 0) return r;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        std::vector<char *> a;
+        for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
+        a.push_back(nullptr);
+        execv(a[0], a.data());
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+class WholeHeap : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("nmt-heap-" + std::to_string(getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    // Runs PROG plain and under `nmleak run`: same output and status; returns the JSON report.
+    json run_both(const std::vector<std::string> &prog, const std::vector<std::string> &options = {}) {
+        const Result plain = run(prog);
+        std::vector<std::string> argv = {NMT_NMLEAK, "run", "-q", "--report", (dir_ / "r.json").string()};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.push_back("--");
+        argv.insert(argv.end(), prog.begin(), prog.end());
+        const Result tracked = run(argv);
+        EXPECT_EQ(tracked.status, plain.status) << prog[0];
+        EXPECT_EQ(tracked.out, plain.out) << prog[0];
+        std::ifstream in(dir_ / "r.json");
+        if (!in) {
+            ADD_FAILURE() << "no report for " << prog[0];
+            return json::object();
+        }
+        return json::parse(in);
+    }
+
+    fs::path dir_;
+};
+
+const json *key_named(const json &report, const std::string &name) {
+    for (const json &e : report["experts"])
+        if (e["name"] == name) return &e;
+    return nullptr;
+}
+
+std::string file_name(const std::string &path) { return fs::path(path).filename().string(); }
+
+// Bytes of the leak groups of key `e` whose stack has a frame in `function`.
+uint64_t leaked_in(const json &e, const std::string &function) {
+    uint64_t bytes = 0;
+    for (const json &l : e["leaks"]) {
+        bool hit = false;
+        for (const json &f : l["stack"])
+            if (f.value("function", "").find(function) != std::string::npos) hit = true;
+        if (hit) bytes += l["bytes"].get<uint64_t>();
+    }
+    return bytes;
+}
+
+TEST_F(WholeHeap, CProgramLeaksAreFoundAtTheirFunctions) {
+    const json r = run_both({NMT_HEAP_C});
+    const json *k = key_named(r, file_name(NMT_HEAP_C));
+    ASSERT_NE(k, nullptr) << r.dump(1).substr(0, 2000);
+    EXPECT_EQ(leaked_in(*k, "c_leak_malloc"), 10u * 1000 + (0 + 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80 + 90));
+    EXPECT_EQ(leaked_in(*k, "c_leak_strdup"), sizeof "left behind on purpose");
+    EXPECT_EQ(leaked_in(*k, "c_leak_aligned"), 3000u);
+    EXPECT_EQ(k->value("misuse", json::array()).size(), 0u);
+    EXPECT_GE((*k)["allocs"].get<uint64_t>(), 107u);
+}
+
+TEST_F(WholeHeap, CppThreadsAcrossThreadFreesAndStlLeaks) {
+    const json r = run_both({NMT_HEAP_CPP});
+    const json *k = key_named(r, file_name(NMT_HEAP_CPP));
+    ASSERT_NE(k, nullptr);
+    // The vector itself (operator new called from cpp_leak_strings), and 20 strings of 100 chars
+    // (101-byte buffers, made by allocator code inlined into it) at the program's own code.
+    EXPECT_EQ(leaked_in(*k, "cpp_leak_strings"), 24u);
+    bool strings = false;
+    for (const json &l : (*k)["leaks"])
+        if (l["size"] == 101 && l["count"] == 20 && l["stack"].size() &&
+            l["stack"][0].value("module", "").find("nmt_heap_cpp") != std::string::npos)
+            strings = true;
+    EXPECT_TRUE(strings) << (*k)["leaks"].dump(1).substr(0, 3000);
+    EXPECT_EQ(leaked_in(*k, "cpp_leak_array"), 64u * sizeof(int));
+    // 20000 strings made on 4 threads were all deleted on 4 others: none is left.
+    for (const json &l : (*k)["leaks"])
+        for (const json &f : l["stack"]) EXPECT_EQ(f.value("function", "").find("producer"), std::string::npos);
+    EXPECT_GE((*k)["frees"].get<uint64_t>(), 20000u);
+}
+
+TEST_F(WholeHeap, MismatchedFreesAreRecordedAndTheProgramGoesOn) {
+    const json r = run_both({NMT_HEAP_CPP, "--mismatch"});
+    const json *k = key_named(r, file_name(NMT_HEAP_CPP));
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ((*k)["misuse"].size(), 2u) << (*k)["misuse"].dump(1);
+}
+
+TEST_F(WholeHeap, PluginLeaksAreChargedToThePlugin) {
+    const json r = run_both({NMT_HEAP_DLOPEN, NMT_HEAP_PLUGIN});
+    const json *plugin = key_named(r, file_name(NMT_HEAP_PLUGIN));
+    ASSERT_NE(plugin, nullptr) << "no key for the plugin";
+    // One per load, the plugin unloaded in between: both on the one key of its file name.
+    EXPECT_EQ((*plugin)["outstanding_bytes"].get<uint64_t>(), 2u * 777);
+    EXPECT_EQ((*plugin)["outstanding_blocks"].get<uint64_t>(), 2u);
+    const json *main_key = key_named(r, file_name(NMT_HEAP_DLOPEN));
+    ASSERT_NE(main_key, nullptr);
+    bool own = false; // the main program's 333 bytes, made in main itself
+    for (const json &l : (*main_key)["leaks"])
+        if (l["bytes"] == 333 && l["stack"].size() && l["stack"][0].value("function", "") == "main") own = true;
+    EXPECT_TRUE(own) << (*main_key)["leaks"].dump(1).substr(0, 3000);
+}
+
+TEST_F(WholeHeap, ForkAndExec) {
+    const json r = run_both({NMT_HEAP_FORK});
+    const json *k = key_named(r, file_name(NMT_HEAP_FORK));
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ(leaked_in(*k, "fork_parent_leak"), sizeof "parent leak");
+    EXPECT_EQ(r["process"]["pid"].get<int>() > 0, true);
+}
+
+TEST_F(WholeHeap, NoHeapLeavesTheProgramUntracked) {
+    const Result plain = run({NMT_HEAP_C});
+    const Result r = run({NMT_NMLEAK, "run", "-q", "--no-heap", "--report", (dir_ / "r.json").string(), "--", NMT_HEAP_C});
+    EXPECT_EQ(r.out, plain.out);
+    EXPECT_EQ(r.status, plain.status);
+    // The agent's libnmapi still writes the report: with no keys at all.
+    std::ifstream in(dir_ / "r.json");
+    ASSERT_TRUE(in);
+    EXPECT_TRUE(json::parse(in)["experts"].empty());
+}
+
+TEST_F(WholeHeap, FailOnLeakCountsModuleKeysAndSuppressionsApply) {
+    const Result leaky = run({NMT_NMLEAK, "run", "-q", "--fail-on-leak", "--", NMT_HEAP_C});
+    EXPECT_EQ(leaky.status, 23);
+    std::ofstream(dir_ / "supp.txt") << "leak:" << file_name(NMT_HEAP_C) << "\nleak:libc.so*\nleak:ld-linux*\n";
+    const Result quiet = run({NMT_NMLEAK, "run", "-q", "--fail-on-leak", "--suppressions", (dir_ / "supp.txt").string(),
+                              "--", NMT_HEAP_C});
+    EXPECT_EQ(quiet.status, 0) << quiet.out;
+}
+
+// Debian's own programs, built without frame pointers: same output and status under nmleak.
+TEST_F(WholeHeap, DebianProgramsRunUnchanged) {
+    std::ofstream(dir_ / "in.txt") << "pear\napple\nfig\nbanana\napple\n";
+    const std::string in = (dir_ / "in.txt").string();
+    std::vector<std::vector<std::string>> progs = {
+        {"/usr/bin/sort", "-r", in},
+        {"/usr/bin/perl", "-e", "my %h; $h{$_ % 97} .= 'x' x $_ for 1..3000; print scalar(keys %h), \"\\n\""},
+        {"/usr/bin/python3", "-c",
+         "import json,sqlite3,decimal\n"
+         "c=sqlite3.connect(':memory:'); c.execute('create table t(x)');"
+         "c.executemany('insert into t values(?)',[(i,) for i in range(5000)]);"
+         "print(c.execute('select sum(x) from t').fetchone()[0], len(json.dumps([str(decimal.Decimal(i)/7) for i in range(3000)])))"},
+    };
+    for (const auto &p : progs) {
+        if (!fs::exists(p[0])) continue;
+        const json r = run_both(p);
+        EXPECT_NE(key_named(r, fs::path(p[0]).filename().string()) ? 1 : (r["experts"].size() ? 1 : 0), 0) << p[0];
+    }
+}
+
+} // namespace
