@@ -9,6 +9,7 @@
 #include "model/reach_capture.hpp"
 #include "model/symbolize.hpp"
 #include "nmleak/capture.hpp"
+#include "nmleak/heap.hpp"
 #include "track/query.hpp"
 
 namespace nm {
@@ -41,6 +42,8 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     snap.process.start_unix_ms = track::Query::start_unix_ms();
     snap.process.snapshot_ms = track::Query::now_ms();
     snap.process.stack_depth = track::Query::stack_depth();
+    snap.process.heap_tracked = heap::active();
+    snap.process.foreign_frees = heap::foreign_frees();
 
     track::Reading reading;
     track::Query::read(reading, include_blocks);

@@ -20,6 +20,7 @@ model::Expert expert_from(const track::KeyRecord &k) {
     model::Expert e;
     e.id = k.id;
     e.name = k.name;
+    e.kind = k.kind == 1 ? model::KeyKind::Module : model::KeyKind::Expert;
     switch (k.phase) {
     case track::KeyPhase::Open: e.state = model::ExpertState::Running; break;
     case track::KeyPhase::Terminating: e.state = model::ExpertState::TerminateRequested; break;
@@ -43,7 +44,9 @@ model::Expert expert_from(const track::KeyRecord &k) {
     e.crash_stack = k.crash_stack;
     e.blocks.reserve(k.blocks.size());
     for (const track::BlockRecord &b : k.blocks)
-        e.blocks.push_back({b.address, b.size, b.stack, b.time_ms, model::BlockOrigin::Api, model::Reach::Unknown});
+        e.blocks.push_back({b.address, b.size, b.stack, b.time_ms,
+                            b.origin == 1 ? model::BlockOrigin::Heap : model::BlockOrigin::Api,
+                            model::Reach::Unknown});
     if (k.closed) {
         e.outcome = model::Outcome(k.close.outcome);
         e.closed_ms = k.close.time_ms;

@@ -55,8 +55,9 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
                      ? " of " + std::to_string(g.min_size) + " bytes"
                      : " of " + std::to_string(g.min_size) + ".." + std::to_string(g.max_size) +
                            " bytes";
-        o += " allocated by expert " + detail::expert_label(e);
-        if (kind == LeakKind::Outstanding) o += std::string(", ") + detail::state_name(e.state);
+        const bool module = e.kind == model::KeyKind::Module;
+        o += (module ? " allocated in module " : " allocated by expert ") + detail::expert_label(e);
+        if (kind == LeakKind::Outstanding && !module) o += std::string(", ") + detail::state_name(e.state);
         if (g.reach != model::Reach::Unknown) o += std::string(", ") + detail::reach_phrase(g.reach);
         o += ":\n";
         sp.print(o, g.stack, "    ");

@@ -260,7 +260,7 @@ struct HeapOps {
             // An ExpertAllocMemory block: its key owns it, and frees it at close.
             Tracker::unclaim(g);
             ts->in_api.store(0, std::memory_order_release);
-            record(t, ts, k, MisuseKind::ForeignKey, fn_name(fn), user, slot, frame);
+            record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, slot, frame);
             return;
         }
         Lane *lane = t.lane_for(ts, k, encode_key(slot, gen), gen);
@@ -277,7 +277,7 @@ struct HeapOps {
         ts->in_api.store(0, std::memory_order_release);
         mi_free(header_of(user));
         if (NM_UNLIKELY(made_by != uint32_t(fn))) // freed all the same: the program goes on
-            record(t, ts, k, MisuseKind::ForeignKey, fn_name(fn), user, 0, frame);
+            record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, 0, frame);
     }
 
     static void release(void *p, heap::Fn fn, const void *frame) noexcept {

@@ -21,6 +21,7 @@ enum class MisuseKind : uint32_t {
     InteriorPointer = 2,
     ForeignKey = 3,
     CorruptHeader = 4,
+    MismatchedFree = 5, // released by the wrong family (free of new'd or API memory, delete of new[])
 };
 
 struct StatusRecord {
