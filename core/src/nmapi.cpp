@@ -1,6 +1,7 @@
 // nmapi.cpp - libnmapi's start-up, the one place that sees every layer: starts the tracker and
 // arranges the exit report.
 #include "report/exit_report.hpp"
+#include "track/exit_hook.hpp"
 #include "track/tracker.hpp"
 
 namespace {
@@ -9,7 +10,8 @@ namespace {
 // first key) and arranges the NMLEAK_REPORT report at exit.
 __attribute__((constructor)) void nmapi_init() {
     nm::track::Tracker::get();
-    nm::report::arrange_exit_report();
+    // _exit skips atexit: libnmapi's _exit (host/threads.cpp) writes the report through this hook.
+    if (nm::report::arrange_exit_report()) nm::track::set_exit_hook(&nm::report::write_exit_report_once);
 }
 
 } // namespace

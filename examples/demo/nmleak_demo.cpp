@@ -8,6 +8,7 @@
 // tree's examples/experts; the installed library folder otherwise) on the sample capture.
 #include <nmhost.h>
 #include <nmleak/capture.hpp>
+#include <nmleak/text.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -80,8 +81,11 @@ const nm::model::Expert *find_record(const nm::model::Snapshot &snap, const std:
 std::string short_function(const std::string &fn) {
     if (fn.empty()) return "??";
     size_t paren = fn.find('(');
-    return paren == std::string::npos || paren == 0 ? fn : fn.substr(0, paren);
+    return nm::text::escape(paren == std::string::npos || paren == 0 ? fn : fn.substr(0, paren));
 }
+
+// Names, details and status texts are the experts' words: escaped before they reach the terminal.
+std::string shown(const std::string &s) { return nm::text::escape(s); }
 
 // "conv_table_insert <- track_segment <- Run": the expert's own frames of a stack, up to the first
 // one inside libnmapi (the runner's).
@@ -145,7 +149,7 @@ int main(int argc, char **argv) {
     if (experts.empty()) experts = default_experts(dir);
     if (capture.empty()) capture = default_capture(dir).string();
     if (experts.empty()) {
-        std::fprintf(stderr, "nmleak-demo: no experts found in %s/experts; pass --expert PATH\n", dir.c_str());
+        std::fprintf(stderr, "nmleak-demo: no experts found in %s/experts; pass --expert PATH\n", shown(dir.string()).c_str());
         return 1;
     }
 
@@ -154,7 +158,7 @@ int main(int argc, char **argv) {
     opts.DeadlineMs = DWORD(deadline_s * 1000.0 + 0.5);
     opts.GraceMs = NM_DEFAULT_GRACE_MS;
     std::printf("nmleak-demo: %s on %s, deadline %.1f s (then %u ms grace)\n\n", plural(experts.size(), "expert").c_str(),
-                capture.c_str(), deadline_s, unsigned(opts.GraceMs));
+                shown(capture).c_str(), deadline_s, unsigned(opts.GraceMs));
 
     // Load and start every expert first, so they all run at once; a bad one is reported and
     // skipped, the others go on.
@@ -187,7 +191,7 @@ int main(int argc, char **argv) {
 
     nm::model::Snapshot snap = nm::capture_snapshot(false);
     int w = 14; // the name column
-    for (const Job &j : jobs) w = std::max(w, int((j.error.empty() ? std::string(j.result.szKeyName) : j.name).size()));
+    for (const Job &j : jobs) w = std::max(w, int(shown(j.error.empty() ? std::string(j.result.szKeyName) : j.name).size()));
     // Fixed widths: byte counts with units (bytes_text), block counts up to 10 digits.
     std::printf("%-*s %-10s %7s %10s %10s  %-22s %-22s %8s\n", w, "expert", "outcome", "frames", "live", "peak",
                 "leaks blocks / bytes", "cleanup blocks / bytes", "time");
@@ -195,7 +199,7 @@ int main(int argc, char **argv) {
     int failures = 0;
     for (const Job &j : jobs) {
         if (!j.error.empty()) {
-            std::printf("%-*s %-10s\n", w, j.name.c_str(), "not run");
+            std::printf("%-*s %-10s\n", w, shown(j.name).c_str(), "not run");
             ++failures;
             continue;
         }
@@ -204,7 +208,7 @@ int main(int argc, char **argv) {
         bool done = r.Outcome == NM_OUTCOME_DONE;
         std::string leaks = done ? blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes) : "-";
         std::string forced = done ? "-" : blocks_bytes(r.Cleanup.Blocks, r.Cleanup.Bytes);
-        std::printf("%-*s %-10s %7u %10s %10s  %-22s %-22s %5u ms\n", w, r.szKeyName, outcome_name(r.Outcome),
+        std::printf("%-*s %-10s %7u %10s %10s  %-22s %-22s %5u ms\n", w, shown(r.szKeyName).c_str(), outcome_name(r.Outcome),
                     r.FramesRead, bytes_text(r.Cleanup.Bytes).c_str(), bytes_text(rec ? rec->peak_bytes : 0).c_str(),
                     leaks.c_str(), forced.c_str(), r.ElapsedMs);
     }
@@ -213,13 +217,13 @@ int main(int argc, char **argv) {
                 "reclaimed by the forced cleanup otherwise)\n\n");
     for (const Job &j : jobs) {
         if (!j.error.empty()) {
-            std::printf("%-*s %s\n", w, j.name.c_str(), j.error.c_str());
+            std::printf("%-*s %s\n", w, shown(j.name).c_str(), shown(j.error).c_str());
             continue;
         }
         const NMRUNRESULT &r = j.result;
-        std::printf("%-*s %s\n", w, r.szKeyName, r.szDetail);
+        std::printf("%-*s %s\n", w, shown(r.szKeyName).c_str(), shown(r.szDetail).c_str());
         const nm::model::Expert *rec = find_record(snap, r.szKeyName);
-        if (rec && !rec->status.text.empty()) std::printf("%-*s   status: %s\n", w, "", rec->status.text.c_str());
+        if (rec && !rec->status.text.empty()) std::printf("%-*s   status: %s\n", w, "", shown(rec->status.text).c_str());
         if (rec && (!rec->events.empty() || rec->events_dropped)) {
             size_t warnings = 0;
             for (const auto &ev : rec->events) warnings += ev.severity > 0;
@@ -244,8 +248,8 @@ int main(int argc, char **argv) {
     for (const auto &[format, extension] : formats) {
         fs::path out = fs::path(report_dir) / (std::string("nmleak-report.") + extension);
         DWORD rc = NmWriteReport(out.c_str(), format);
-        if (rc == NMERR_SUCCESS) std::printf("wrote %s (%s)\n", out.c_str(), format);
-        else std::printf("could not write %s (%s): error %u\n", out.c_str(), format, unsigned(rc));
+        if (rc == NMERR_SUCCESS) std::printf("wrote %s (%s)\n", shown(out.string()).c_str(), format);
+        else std::printf("could not write %s (%s): error %u\n", shown(out.string()).c_str(), format, unsigned(rc));
     }
     return failures ? 1 : 0;
 }

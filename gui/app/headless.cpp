@@ -7,6 +7,8 @@
 
 #include <imgui.h>
 
+#include <nmleak/text.hpp>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -47,7 +49,7 @@ void apply_filter(const Options &o, App &app, const ModelData &m) {
             app.ui().select_expert(e.id);
             return;
         }
-    std::fprintf(stderr, "nmleak-gui: no key named '%s'; showing every key\n", o.expert.c_str());
+    std::fprintf(stderr, "nmleak-gui: no key named '%s'; showing every key\n", text::escape(o.expert).c_str());
 }
 
 } // namespace
@@ -63,7 +65,7 @@ int run_headless(const Options &o, Window &window, App &app, Session &session, d
     if (!o.view.empty()) {
         const auto tab = parse_tab(o.view);
         if (!tab) {
-            std::fprintf(stderr, "nmleak-gui: unknown view '%s'\n", o.view.c_str());
+            std::fprintf(stderr, "nmleak-gui: unknown view '%s'\n", text::escape(o.view).c_str());
             return 1;
         }
         app.ui().select_tab(*tab);
@@ -151,12 +153,12 @@ int run_headless(const Options &o, Window &window, App &app, Session &session, d
     if (!o.screenshot.empty()) {
         std::string error;
         if (!window.write_png(o.screenshot, &error)) {
-            std::fprintf(stderr, "nmleak-gui: %s\n", error.c_str());
+            std::fprintf(stderr, "nmleak-gui: %s\n", text::escape_lines(error).c_str());
             return 1;
         }
     }
     if (!st.message.empty() && (st.level == Level::Error || st.level == Level::Warning))
-        std::fprintf(stderr, "nmleak-gui: %s\n", st.message.c_str());
+        std::fprintf(stderr, "nmleak-gui: %s\n", text::escape_lines(st.message).c_str());
     if (wants_data && !have) {
         if (now_ms() >= deadline) std::fprintf(stderr, "nmleak-gui: no data after %.0f s\n", o.timeout_s);
         return 1;

@@ -7,8 +7,10 @@
 
 #include <CLI/CLI.hpp>
 #include <imgui.h>
+#include <nmleak/text.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 #ifndef NMLEAK_VERSION
 #define NMLEAK_VERSION "0.0.0"
@@ -59,7 +61,7 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     for (const std::string &c : clicks) {
         float x = 0, y = 0;
         if (std::sscanf(c.c_str(), "%f,%f", &x, &y) != 2) {
-            std::fprintf(stderr, "nmleak-gui: --click wants X,Y, not '%s'\n", c.c_str());
+            std::fprintf(stderr, "nmleak-gui: --click wants X,Y, not '%s'\n", nm::text::escape(c).c_str());
             return 1;
         }
         o->clicks.emplace_back(x, y);
@@ -97,7 +99,7 @@ int main(int argc, char **argv) {
     wo.title = "nmleak";
     std::unique_ptr<Window> window = Window::create(wo, &error);
     if (!window) {
-        std::fprintf(stderr, "nmleak-gui: %s\n", error.c_str());
+        std::fprintf(stderr, "nmleak-gui: %s\n", nm::text::escape_lines(error).c_str());
         ImGui::DestroyContext();
         return 2;
     }
@@ -134,6 +136,14 @@ int main(int argc, char **argv) {
                     compared = true;
                 }
             }
+        }
+        // A source that still has not answered when the headless timeout ended the run (a read
+        // that never returns) must not keep the process alive: end without joining it.
+        if (headless && rc != 0 && !session.wait_idle(2000)) {
+            std::fprintf(stderr, "nmleak-gui: %s still not answering; exiting without it\n",
+                         session.status().connection.empty() ? "the source" : nm::text::escape(session.status().connection).c_str());
+            std::fflush(nullptr);
+            std::_Exit(rc);
         }
         // Session and scanner stop their threads here, before the window and ImGui go away.
     }

@@ -24,6 +24,16 @@
 
 #define NM_AGENT_API extern "C" __attribute__((visibility("default")))
 
+// Preloaded, the agent comes before libc in every lookup, and so before libnmapi's own _exit:
+// a program that ends with _exit (a shell does) still writes its NMLEAK_REPORT report, and an
+// expert's _exit in a host still ends only its run.
+NM_AGENT_API void _exit(int status) noexcept {
+    nm::exit_without_atexit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+NM_AGENT_API void _Exit(int status) noexcept {
+    nm::exit_without_atexit(status, reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+
 // Why the last nmleak_agent_start() failed (NUL-terminated). The injector reads it out of the
 // target's memory, since the target's stderr is not the user's terminal.
 extern "C" {

@@ -10,6 +10,7 @@
 #include "session.hpp"
 
 #include <nmleak/protocol.hpp>
+#include <nmleak/text.hpp>
 
 #include "netmon.h"
 #include "nmhost.h"
@@ -89,7 +90,8 @@ void Server::log(const char *fmt, ...) {
     va_start(ap, fmt);
     std::vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    std::fprintf(stderr, "nmleak-agent[%d]: %s\n", int(::getpid()), line);
+    // Lines quote client names and paths: escaped for the analyzer's terminal.
+    std::fprintf(stderr, "nmleak-agent[%d]: %s\n", int(::getpid()), nm::text::escape(line).c_str());
 }
 
 bool Server::open(std::string *error) {

@@ -1,6 +1,7 @@
 // main.cpp - the nmleak command line: builds one CLI11 subcommand per registered verb and runs it.
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +44,8 @@ std::vector<VerbInfo> registered_verbs() {
 }
 
 int fail(const std::string &message) {
-    std::fprintf(stderr, "nmleak: %s\n", message.c_str());
+    // Messages quote paths, process names and agents' words: nothing in them reaches the terminal raw.
+    std::fprintf(stderr, "nmleak: %s\n", nm::text::escape_lines(message).c_str());
     return kExitUsage;
 }
 

@@ -1,6 +1,8 @@
 // verb_attach.cpp - `nmleak attach PID`: inject the agent into a running analyzer (ptrace).
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include "live_target.hpp"
 
 #include <cstdio>
@@ -29,11 +31,11 @@ public:
         if (!inject::attach(pid_, tid_, &out, &error)) return fail(error);
         if (quiet_) return kExitOk;
         if (out.was_running && !out.inject.tid) {
-            std::printf("nmleak: process %d already has an agent: %s\n", pid_, out.socket.c_str());
+            std::printf("nmleak: process %d already has an agent: %s\n", pid_, text::escape(out.socket).c_str());
             return kExitOk;
         }
-        std::printf("nmleak: attached to %d (%s): agent listening on %s\n", pid_, out.hello.command.c_str(),
-                    out.socket.c_str());
+        std::printf("nmleak: attached to %d (%s): agent listening on %s\n", pid_,
+                    text::escape(out.hello.command).c_str(), text::escape(out.socket).c_str());
         std::printf("nmleak: thread %d (%s) was stopped %.1f ms in all (%d interrupt%s); %s; %.1f ms end to end\n",
                     int(out.inject.tid), out.inject.thread_state.c_str(), out.inject.stopped_ms, out.inject.tries,
                     out.inject.tries == 1 ? "" : "s",

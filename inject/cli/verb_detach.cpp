@@ -1,6 +1,8 @@
 // verb_detach.cpp - `nmleak detach PID`: ask a process's agent to stop.
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include "live_target.hpp"
 
 #include <cstdio>
@@ -25,7 +27,7 @@ public:
         if (!quiet_)
             std::printf("nmleak: agent in %d stopped and %s removed; libnmleak-agent.so stays mapped (inert), "
                         "libnmapi keeps tracking\n",
-                        pid_, socket.c_str());
+                        pid_, text::escape(socket).c_str());
         return kExitOk;
     }
 

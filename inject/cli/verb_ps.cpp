@@ -1,6 +1,8 @@
 // verb_ps.cpp - `nmleak ps`: processes that use libnmapi, with their agents' live figures.
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include "live_target.hpp"
 #include "proc.hpp"
 
@@ -104,7 +106,8 @@ public:
                         "COMMAND");
             for (const Row &r : rows)
                 std::printf("%7d  %-7s  %5s  %5s  %8s  %10s  %s%s\n", r.pid, r.agent.c_str(), r.keys.c_str(),
-                            r.open.c_str(), r.blocks.c_str(), r.bytes.c_str(), r.command.c_str(), r.note.c_str());
+                            r.open.c_str(), r.blocks.c_str(), r.bytes.c_str(), text::escape(r.command).c_str(),
+                            text::escape(r.note).c_str());
         }
         if (hidden && ::geteuid() != 0)
             std::printf("nmleak: %d processes of other users not inspected (run as root to see them)\n", hidden);

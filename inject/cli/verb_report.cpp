@@ -3,6 +3,8 @@
 #include "progress.hpp"
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include <cstdio>
 
 #include <unistd.h>
@@ -98,7 +100,7 @@ public:
         if (!quiet_ && !output_.empty() && output_ != "-")
             std::fprintf(stderr, "nmleak: wrote %s report to %s: %llu leaking stacks (%llu bytes), "
                                  "%llu suppressed\n",
-                         report::to_string(format), output_.c_str(),
+                         report::to_string(format), text::escape(output_).c_str(),
                          static_cast<unsigned long long>(count.unsuppressed()),
                          static_cast<unsigned long long>(count.leaked.bytes + count.outstanding.bytes),
                          static_cast<unsigned long long>(count.suppressed.stacks));

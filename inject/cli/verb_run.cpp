@@ -4,6 +4,8 @@
 #include "live_target.hpp"
 
 #include <nmleak/report.hpp>
+#include <nmleak/snapshot_io.hpp>
+#include <nmleak/text.hpp>
 
 #include <limits.h>
 #include <signal.h>
@@ -11,10 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace nm::cli {
 namespace {
@@ -65,6 +71,34 @@ std::string absolute(const std::string &path) {
     return std::string(cwd) + "/" + path;
 }
 
+// FILE with ".PID" before its extension: where another process's report of the run goes.
+std::string sibling_path(const std::string &file, long pid) {
+    for (const char *two : {".pb.gz", ".sarif.json"})
+        if (file.size() > std::strlen(two) && file.ends_with(two))
+            return file.substr(0, file.size() - std::strlen(two)) + "." + std::to_string(pid) + two;
+    const size_t slash = file.rfind('/');
+    const size_t dot = file.rfind('.');
+    const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
+    if (!has_ext) return file + "." + std::to_string(pid);
+    return file.substr(0, dot) + "." + std::to_string(pid) + file.substr(dot);
+}
+
+// A private directory for the run's at-exit snapshots (0700, removed afterwards).
+std::string make_private_dir() {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/nmleak-run.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) return "";
+    return tmpl;
+}
+
+// "report.1234.nmsnap" -> 1234; 0 for anything else.
+long pid_of_report(const std::string &name) {
+    if (!name.starts_with("report.") || !name.ends_with(".nmsnap")) return 0;
+    const std::string digits = name.substr(7, name.size() - 7 - 7);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return std::strtol(digits.c_str(), nullptr, 10);
+}
+
 class RunVerb final : public Verb {
 public:
     void configure(CLI::App &cmd) override {
@@ -104,8 +138,12 @@ public:
                    "inherit the agent unless --follow-children.\n"
                    "The whole heap is tracked too (libnmleak-heap.so: malloc and new of every module, each block "
                    "charged to the module that asked for it, blocks served by mimalloc) unless --no-heap.\n"
-                   "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when leaks "
-                   "remain or when a key is over its --limit budget; 1 if PROG cannot be started.");
+                   "Reports: every libnmapi process of the run (PROG, its children, a wrapper script's commands) "
+                   "records its own; PROG's (the process nmleak started) goes to --report FILE, each other one "
+                   "to FILE with .PID before the extension.\n"
+                   "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when PROG's "
+                   "own report has unsuppressed leaks (lost blocks, unless --leaks all), or when one of its keys is over its --limit budget; 1 if "
+                   "PROG cannot be started.");
     }
 
     int run() override {
@@ -114,11 +152,42 @@ public:
         if (!report_.empty() && format_.empty() && !report::format_for_path(report_))
             return fail("cannot tell the report format from '" + report_ + "': use .txt .json .sarif .folded "
                         ".pb.gz .html .nmsnap or --format");
-        std::vector<report::Budget> budgets;
-        if (!parse_budgets(limits_, &budgets)) return kExitUsage;
-        for (const report::Budget &b : budgets)
+        if (!parse_budgets(limits_, &budgets_)) return kExitUsage;
+        for (const report::Budget &b : budgets_)
             if (b.text.find(';') != std::string::npos)
                 return fail("--limit '" + b.text + "': NAME may not hold ';' (NMLEAK_LIMITS separates budgets with it)");
+        // The environment's NMLEAK_FAIL_ON_LEAK=1 and NMLEAK_LIMITS mean what --fail-on-leak and
+        // --limit do: nmleak applies them to PROG's own report.
+        if (const char *v = std::getenv("NMLEAK_FAIL_ON_LEAK"); v && (!std::strcmp(v, "1") || !std::strcmp(v, "true") ||
+                                                                     !std::strcmp(v, "yes")))
+            fail_on_leak_ = true;
+        if (const char *v = std::getenv("NMLEAK_LIMITS"); limits_.empty() && v && *v) {
+            std::vector<std::string> texts;
+            for (std::string_view rest = v; !rest.empty();) {
+                const size_t semi = rest.find(';');
+                if (semi != 0) texts.emplace_back(rest.substr(0, semi));
+                rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            }
+            if (!parse_budgets(texts, &budgets_)) return kExitUsage;
+        }
+        if (const char *v = std::getenv("NMLEAK_LEAKS"); leaks_.empty() && v && *v) {
+            if (std::strcmp(v, "lost") != 0 && std::strcmp(v, "all") != 0)
+                return fail(std::string("NMLEAK_LEAKS='") + v + "' is not lost or all");
+            leaks_ = v;
+        }
+        report::Suppressions suppressions;
+        if (const char *v = std::getenv("NMLEAK_SUPPRESSIONS"); suppressions_.empty() && v && *v) suppressions_ = v;
+        if (!suppressions_.empty()) {
+            std::string why;
+            if (!suppressions.add_file(suppressions_, &why)) return fail(why);
+        }
+        // Each process of the run writes its at-exit snapshot as report.PID.nmsnap in a private
+        // directory; nmleak turns PROG's into --report FILE afterwards, so no process of the run can
+        // overwrite another's.
+        if (!report_.empty() || fail_on_leak_ || !budgets_.empty()) {
+            collect_dir_ = make_private_dir();
+            if (collect_dir_.empty()) return fail(std::string("cannot create a temporary directory: ") + std::strerror(errno));
+        }
         std::string agent, heap;
         if (!no_agent_ || !no_heap_) {
             std::string error;
@@ -137,7 +206,11 @@ public:
         }
 
         const pid_t child = ::fork();
-        if (child < 0) return fail(std::string("fork: ") + std::strerror(errno));
+        if (child < 0) {
+            const int err = errno;
+            if (!collect_dir_.empty()) ::rmdir(collect_dir_.c_str());
+            return fail(std::string("fork: ") + std::strerror(err));
+        }
         if (child == 0) exec_program(heap, agent); // does not return
 
         g_child = child;
@@ -150,7 +223,7 @@ public:
         sigaction(SIGQUIT, &ignore, nullptr);
         if (!quiet_ && !no_agent_)
             std::fprintf(stderr, "nmleak: %s is pid %d; its agent answers 'nmleak snapshot %d -o FILE' and nmleak-gui\n",
-                         command_.front().c_str(), int(child), int(child));
+                         text::escape(command_.front()).c_str(), int(child), int(child));
         int status = 0;
         while (::waitpid(child, &status, 0) < 0)
             if (errno != EINTR) return fail(std::string("waitpid: ") + std::strerror(errno));
@@ -160,16 +233,10 @@ public:
             code = WEXITSTATUS(status);
         } else {
             code = 128 + WTERMSIG(status);
-            if (!quiet_) std::fprintf(stderr, "nmleak: %s was killed by signal %d (%s)\n", command_.front().c_str(),
+            if (!quiet_) std::fprintf(stderr, "nmleak: %s was killed by signal %d (%s)\n", text::escape(command_.front()).c_str(),
                                       WTERMSIG(status), strsignal(WTERMSIG(status)));
         }
-        if (!quiet_ && !report_.empty()) {
-            if (::access(absolute(report_).c_str(), F_OK) == 0)
-                std::fprintf(stderr, "nmleak: report written to %s\n", report_.c_str());
-            else
-                std::fprintf(stderr, "nmleak: no report at %s (PROG did not exit normally, or does not use libnmapi and ran with --no-heap)\n",
-                             report_.c_str());
-        }
+        if (!collect_dir_.empty()) code = collect_reports(child, code, suppressions);
         return code;
     }
 
@@ -191,14 +258,13 @@ private:
             if (const char *old = std::getenv("NMLEAK_WRAPPERS"); old && *old) list += std::string(":") + old;
             ::setenv("NMLEAK_WRAPPERS", list.c_str(), 1);
         }
-        if (!report_.empty()) ::setenv("NMLEAK_REPORT", absolute(report_).c_str(), 1);
-        if (!format_.empty()) ::setenv("NMLEAK_REPORT_FORMAT", format_.c_str(), 1);
-        if (fail_on_leak_) ::setenv("NMLEAK_FAIL_ON_LEAK", "1", 1);
-        if (!leaks_.empty()) ::setenv("NMLEAK_LEAKS", leaks_.c_str(), 1);
-        if (!limits_.empty()) {
-            std::string joined;
-            for (const std::string &l : limits_) joined += (joined.empty() ? "" : ";") + l;
-            ::setenv("NMLEAK_LIMITS", joined.c_str(), 1);
+        if (!collect_dir_.empty()) {
+            ::setenv("NMLEAK_REPORT", (collect_dir_ + "/report.%p.nmsnap").c_str(), 1);
+            ::setenv("NMLEAK_REPORT_FORMAT", "snapshot", 1);
+            // nmleak itself decides from PROG's report: a child's leaks must not change the
+            // exit status of whatever started it.
+            ::unsetenv("NMLEAK_FAIL_ON_LEAK");
+            ::unsetenv("NMLEAK_LIMITS");
         }
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
@@ -207,12 +273,80 @@ private:
         for (std::string &a : command_) argv.push_back(a.data());
         argv.push_back(nullptr);
         ::execvp(argv[0], argv.data());
-        std::fprintf(stderr, "nmleak: cannot run %s: %s\n", argv[0], std::strerror(errno));
+        std::fprintf(stderr, "nmleak: cannot run %s: %s\n", text::escape(argv[0]).c_str(), std::strerror(errno));
         ::_exit(127);
     }
 
+    // After PROG ended: PROG's snapshot becomes --report FILE (and decides --fail-on-leak), the
+    // other processes' ones go beside it. Returns the exit status.
+    int collect_reports(pid_t child, int code, const report::Suppressions &suppressions) {
+        std::map<long, std::string> found; // pid -> snapshot path
+        if (DIR *d = ::opendir(collect_dir_.c_str())) {
+            while (dirent *e = ::readdir(d))
+                if (long pid = pid_of_report(e->d_name)) found[pid] = collect_dir_ + "/" + e->d_name;
+            ::closedir(d);
+        }
+        report::Options options;
+        if (!suppressions_.empty()) options.suppressions = &suppressions;
+        options.budgets = budgets_;
+        options.count_reachable = leaks_ == "all";
+        std::vector<std::string> others;
+        bool own_written = false, own_found = false;
+        for (const auto &[pid, path] : found) {
+            model::Snapshot snap;
+            std::string error;
+            if (!snapshot_io::read_file(path, &snap, &error)) {
+                std::fprintf(stderr, "nmleak: the report of process %ld is unreadable: %s\n", pid,
+                             text::escape(error).c_str());
+                continue;
+            }
+            const bool own = pid == long(child);
+            if (own) {
+                own_found = true;
+                const report::LeakCount count = report::count_leaks(snap, options);
+                if (code == 0 && (fail_on_leak_ || !budgets_.empty()) &&
+                    report::exit_code_for(count, fail_on_leak_) != 0) {
+                    for (const report::BudgetCheck &c : count.over_budget)
+                        std::fprintf(stderr, "nmleak: over budget: %s\n",
+                                     text::escape(report::describe(c, budgets_)).c_str());
+                    if (!count.over_budget.empty())
+                        std::fprintf(stderr, "nmleak: %zu budget%s exceeded (NMLEAK_LIMITS): exit 23\n",
+                                     count.over_budget.size(), count.over_budget.size() == 1 ? "" : "s");
+                    else if (!quiet_)
+                        std::fprintf(stderr, "nmleak: unsuppressed leaks remain in %s: exit 23\n",
+                                     text::escape(command_.front()).c_str());
+                    code = kExitLeaks;
+                }
+            }
+            if (report_.empty()) continue;
+            const std::string out = own ? report_ : sibling_path(report_, pid);
+            if (!report::write_file(snap, out, format_, options, &error)) {
+                std::fprintf(stderr, "nmleak: cannot write the report of process %ld: %s\n", pid,
+                             text::escape(error).c_str());
+                if (own && code == 0) code = kExitUsage;
+                continue;
+            }
+            if (own) own_written = true;
+            else others.push_back(out);
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(collect_dir_, ec);
+        if (!quiet_ && !report_.empty()) {
+            if (own_written)
+                std::fprintf(stderr, "nmleak: report written to %s\n", text::escape(report_).c_str());
+            else if (!own_found)
+                std::fprintf(stderr, "nmleak: no report from %s (it did not exit normally, or does not use libnmapi)\n",
+                             text::escape(command_.front()).c_str());
+            for (const std::string &o : others)
+                std::fprintf(stderr, "nmleak: report of another process of the run written to %s\n",
+                             text::escape(o).c_str());
+        }
+        return code;
+    }
+
     std::vector<std::string> command_, wrappers_;
-    std::string report_, format_, suppressions_, leaks_;
+    std::string report_, format_, suppressions_, leaks_, collect_dir_;
+    std::vector<report::Budget> budgets_;
     std::vector<std::string> limits_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, no_heap_ = false, quiet_ = false;

@@ -2,6 +2,8 @@
 #include "progress.hpp"
 #include "verb.hpp"
 
+#include <nmleak/text.hpp>
+
 #include "live_target.hpp"
 
 #include <nmleak/snapshot_io.hpp>
@@ -63,7 +65,7 @@ public:
         client.close();
         if (attached_here) {
             std::string socket, why;
-            if (!inject::detach(pid_, &socket, &why)) std::fprintf(stderr, "nmleak: warning: %s\n", why.c_str());
+            if (!inject::detach(pid_, &socket, &why)) std::fprintf(stderr, "nmleak: warning: %s\n", text::escape(why).c_str());
         }
         if (rc != kExitOk) return fail(error);
         progress.stage("writing " + output_);
@@ -83,7 +85,7 @@ public:
         std::fprintf(stderr,
                      "nmleak: wrote %s: process %d, %zu keys (%llu open), %llu live blocks (%s), %llu cleanups; "
                      "%.2f s\n",
-                     output_.c_str(), snap.process.pid, snap.experts.size(), static_cast<unsigned long long>(open),
+                     text::escape(output_).c_str(), snap.process.pid, snap.experts.size(), static_cast<unsigned long long>(open),
                      static_cast<unsigned long long>(blocks), inject::human_bytes(bytes).c_str(),
                      static_cast<unsigned long long>(cleanups), now_s() - start);
         return kExitOk;

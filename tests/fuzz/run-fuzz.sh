@@ -37,7 +37,7 @@ echo "run-fuzz: building $bin with $cxx" >&2
     "${sources[@]}" $(pkg-config --cflags --libs libzstd) -o "$bin"
 
 # Seeds. Snapshot: the checked-in version-1 file (tests/golden/sample.nmsnap). Protocol: valid
-# conversations, so mutations start past the magic and the length checks.
+# conversations, so mutations start past the magic and the length checks. Both: bomb_seeds.py.
 seed_protocol() {
     le32() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $((($1 >> 8) & 255)))\\x$(printf %02x $((($1 >> 16) & 255)))\\x$(printf %02x $((($1 >> 24) & 255)))"; }
     frame() { # TYPE_LO SEQ PAYLOAD_FILE
@@ -63,6 +63,12 @@ case "$target" in
     snapshot) cp -f "$root/tests/golden/sample.nmsnap" "$corpus/seed-sample.nmsnap" ;;
     protocol) seed_protocol ;;
 esac
+# Both targets: decompression bombs and lying counts (a few KiB of zstd claiming hundreds of MiB).
+if command -v python3 >/dev/null; then
+    python3 "$here/bomb_seeds.py" "$target" "$corpus"
+else
+    echo "run-fuzz: python3 not found: no bomb-shaped seeds" >&2
+fi
 
 echo "run-fuzz: fuzzing $target for ${seconds}s" >&2
 log="$out/fuzz-$target.log"

@@ -4,6 +4,7 @@
 
 #include <stb/stb_image.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -236,6 +237,26 @@ TEST_F(GuiScreenshot, UnknownViewIsAUsageError) {
     const RunResult r = run(kGui + " --screenshot " + path("x.png") + " --view nonsense --open " + path("phase1.nmsnap"));
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("unknown view"), std::string::npos) << r.output;
+}
+
+// A FIFO with no writer: refused at once, by name, and the headless run ends (coreutils' timeout
+// would end a run that blocks, with status 124).
+TEST_F(GuiScreenshot, AFifoIsRefusedAndTheRunEnds) {
+    const std::string fifo = path("fifo.nmsnap");
+    fs::remove(fifo);
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    const std::string png = path("fifo.png");
+    const RunResult r = run("timeout -s KILL 60 " + kGui + " --timeout 5 --screenshot " + png + " --open " + fifo);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("FIFO"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(fifo), std::string::npos) << r.output;
+    EXPECT_TRUE(fs::exists(png)) << "the window rendered the error";
+    // --compare reads a file too.
+    const RunResult cmp = run("timeout -s KILL 60 " + kGui + " --timeout 5 --screenshot " + png + " --open " +
+                              path("phase1.nmsnap") + " --compare " + fifo);
+    EXPECT_NE(cmp.exit_code, -1) << cmp.output;
+    EXPECT_NE(cmp.exit_code, 124) << cmp.output;
+    EXPECT_NE(cmp.output.find("FIFO"), std::string::npos) << cmp.output;
 }
 
 TEST(GuiNoDisplay, FailsWithAClearMessage) {

@@ -15,12 +15,16 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 extern "C" {
 // The last frame count "frames" saw (the tests read it through dlsym).
 __attribute__((visibility("default"))) DWORD probe_last_frames_seen = 0;
 // The write end of the pipe "blocked_read" waits on; -1 until the probe made it.
 __attribute__((visibility("default"))) std::atomic<int> probe_block_fd{-1};
+// "thread_crash_after": the thread the probe started (join it), and the word that lets it crash.
+__attribute__((visibility("default"))) pthread_t probe_thread{};
+__attribute__((visibility("default"))) std::atomic<int> probe_thread_go{0};
 }
 
 namespace {
@@ -103,6 +107,21 @@ __attribute__((noinline)) void probe_api_forever(HEXPERTKEY key) {
     }
 }
 
+// A thread of the expert's own: waits for the test's word, then crashes (it never returns 1).
+__attribute__((noinline)) void *probe_thread_crash_later(void *) {
+    while (!probe_thread_go.load()) usleep(1000);
+    probe_crash_segv();
+    return reinterpret_cast<void *>(1);
+}
+
+// Waits until the run is told to terminate (a thread of the expert failed).
+BOOL wait_for_terminate(HEXPERTKEY key) {
+    while (ExpertIndicateStatus(key, EXPERTSTATUS_RUNNING, 0, "waiting", 10) != NMERR_EXPERT_TERMINATE) usleep(500);
+    return FALSE;
+}
+
+__attribute__((noinline)) void probe_thread_crash_now() { probe_crash_segv(); }
+
 // Reads the capture forward, then backward; returns whether everything was consistent.
 BOOL read_all_frames(HEXPERTKEY key) {
     EXPERTFRAMEDESCRIPTOR d{};
@@ -144,7 +163,8 @@ extern "C" {
 
 
 __attribute__((visibility("default"))) BOOL WINAPI Register(PEXPERTENUMINFO info) {
-    std::strncpy(info->szName, "probe", EXPERTSTRINGLENGTH - 1);
+    const char *name = std::getenv("NMT_PROBE_NAME"); // a host with no key names (nmleak-demo)
+    std::strncpy(info->szName, name && *name ? name : "probe", EXPERTSTRINGLENGTH - 1);
     std::strncpy(info->szVendor, "nmleak tests", EXPERTSTRINGLENGTH - 1);
     std::strncpy(info->szDescription, "does what the test asks", EXPERTSTRINGLENGTH - 1);
     info->Version = 0; // must be 0
@@ -160,11 +180,13 @@ __attribute__((visibility("default"))) BOOL WINAPI Configure(HEXPERTKEY key, PEX
     }
     if (*ppConfig && std::strcmp(reinterpret_cast<const char *>((*ppConfig)->RawConfigData), "refuse") == 0)
         return FALSE;
-    static const char kText[] = "configured";
-    auto *c = static_cast<PEXPERTCONFIG>(ExpertAllocMemory(key, sizeof(EXPERTCONFIG) + sizeof kText, nullptr));
+    // A host that gives no config (nmleak-demo) can still pick a behaviour through the environment.
+    const char *env = std::getenv("NMT_PROBE_BEHAVIOUR");
+    const std::string text = env && *env ? env : "configured";
+    auto *c = static_cast<PEXPERTCONFIG>(ExpertAllocMemory(key, sizeof(EXPERTCONFIG) + text.size() + 1, nullptr));
     if (!c) return FALSE;
-    c->RawConfigLength = DWORD(sizeof(EXPERTCONFIG) + sizeof kText); // the whole structure
-    std::memcpy(c->RawConfigData, kText, sizeof kText);
+    c->RawConfigLength = DWORD(sizeof(EXPERTCONFIG) + text.size() + 1); // the whole structure
+    std::memcpy(c->RawConfigData, text.c_str(), text.size() + 1);
     *ppConfig = c;
     return TRUE;
 }
@@ -213,6 +235,25 @@ __attribute__((visibility("default"))) BOOL WINAPI Run(HEXPERTKEY key, PEXPERTCO
     if (what == "honour") return honour_terminate(key, held);
     if (what == "blocked_read") return probe_block_in_read();
     if (what == "pthread_exit") pthread_exit(nullptr);
+    if (what == "hostile_status") { // terminal control sequences in everything an expert can say
+        ExpertIndicateStatus(key, EXPERTSTATUS_RUNNING, 0, "\x1b]0;owned\x07\r\x1b[2Kstatus", 50);
+        throw std::runtime_error("\x1b[2J\x9b" "cleared");
+    }
+    if (what == "exit") std::exit(std::atoi(arg.c_str()));
+    if (what == "_exit") _exit(std::atoi(arg.c_str()));
+    if (what == "thread_crash_after") { // a raw pthread that crashes once the run is over
+        release(key, held);
+        return pthread_create(&probe_thread, nullptr, probe_thread_crash_later, nullptr) == 0;
+    }
+    if (what == "thread_crash") { // a std::thread that crashes while Run waits
+        std::thread([] { probe_thread_crash_now(); }).detach();
+        return wait_for_terminate(key);
+    }
+    if (what == "thread_exit") { // a std::thread that calls exit() while Run waits
+        const int status = std::atoi(arg.c_str());
+        std::thread([status] { std::exit(status); }).detach();
+        return wait_for_terminate(key);
+    }
     if (what == "write_frame") { // frames are read-only: this crashes, contained
         EXPERTFRAMEDESCRIPTOR d{};
         if (ExpertGetFrame(key, GET_SPECIFIED_FRAME, 0, 0, nullptr, &d) != NMERR_SUCCESS) return FALSE;

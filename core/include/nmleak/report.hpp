@@ -234,6 +234,11 @@ bool write_file(const model::Snapshot &snap, const std::string &path, std::strin
 bool write_file(const model::Snapshot &snap, const std::string &path, std::string_view format,
                 const Options &options, std::string *error);
 
+// The path of one process's at-exit report: every "%p" of NMLEAK_REPORT becomes the process id and
+// "%%" a single '%' (as LeakSanitizer's log_path does); any other '%' stays. Without "%p", every
+// process that inherits the variable writes the same file, and the last one to exit wins.
+std::string report_path_for_pid(std::string_view pattern, long pid);
+
 // The at-exit policy, from the environment:
 //   NMLEAK_FAIL_ON_LEAK=1     exit with kExitLeaks when unsuppressed leaks remain ("0", "" or unset:
 //                             keep the program's own exit code)

@@ -27,4 +27,9 @@ void thread_recover_after_unwind() noexcept;
 // not roots of the reachability pass, which holds it like any other thread while it runs.
 void mark_nmleak_thread() noexcept;
 
+// The body of libnmapi's _exit() and _Exit(): unwinds a guarded expert thread whose own code
+// (caller_pc) called it, else writes the NMLEAK_REPORT report (not in a fork child) and ends the
+// process with `status`. For an interposer that comes before libnmapi (the preloaded agent).
+[[noreturn]] void exit_without_atexit(int status, uintptr_t caller_pc) noexcept;
+
 } // namespace nm

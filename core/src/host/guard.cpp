@@ -213,7 +213,8 @@ void chain(int sig, siginfo_t *info, void *context) {
 
 void on_fault(int sig, siginfo_t *info, void *context) {
     Guard *g = t_guard;
-    if (g && g->armed.exchange(0, std::memory_order_relaxed)) {
+    // A fork child inherits the thread's guard, armed: its crashes are its own.
+    if (g && g->pid == getpid() && g->armed.exchange(0, std::memory_order_relaxed)) {
         Registers r = registers_of(context);
         g->fault.signal = sig;
         g->fault.code = info ? info->si_code : 0;
@@ -231,7 +232,7 @@ void on_fault(int sig, siginfo_t *info, void *context) {
 void on_interrupt(int sig, siginfo_t *info, void *context) {
     int saved = errno;
     Guard *g = t_guard;
-    if (g && g->armed.load(std::memory_order_relaxed) && g->interrupt_wanted &&
+    if (g && g->pid == getpid() && g->armed.load(std::memory_order_relaxed) && g->interrupt_wanted &&
         g->interrupt_wanted->load(std::memory_order_relaxed)) {
         Registers r = registers_of(context);
         // thread_in_api() is the tracker's own word that this thread is not inside a libnmapi
@@ -375,6 +376,7 @@ __attribute__((noinline)) GuardExit run_guarded(Guard &g, void (*fn)(void *), vo
     Guard *volatile self = &g; // read again after a siglongjmp
     Guard *outer = t_guard;
     g.outer = outer;
+    g.pid = getpid();
     t_guard = &g;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (sigsetjmp(g.env, 1) != 0) {
@@ -414,6 +416,30 @@ void leave_guard(Guard &g) {
     g.armed.store(0, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (t_guard == &g) t_guard = g.outer;
+}
+
+std::shared_ptr<ThreadPolicy> guarded_thread_policy() {
+    Guard *g = t_guard;
+    if (!g || !g->threads || !g->armed.load(std::memory_order_relaxed) || g->pid != getpid()) return nullptr;
+    // Threads libnmapi starts for itself during an API call are not the expert's.
+    if (nm::thread_in_api()) return nullptr;
+    return g->threads;
+}
+
+void unwind_if_guarded_exit(int status, uintptr_t caller_pc) {
+    Guard *g = t_guard;
+    if (!g || g->pid != getpid() || !g->armed.load(std::memory_order_relaxed)) return;
+    // Only a call made by the expert's own code: a library that calls exit() while its frames
+    // (and perhaps its locks) are on the stack is left to end the process.
+    if (!in_ranges(g->expert_text, g->n_expert_text, caller_pc) || nm::thread_in_api()) return;
+    if (!g->armed.exchange(0, std::memory_order_relaxed)) return;
+    g->exit_status = status;
+    g->fault = FaultInfo{};
+    g->fault.pc = caller_pc;
+    g->fault.frames[0] = caller_pc;
+    g->fault.n_frames = 1;
+    g->exit_kind = int(GuardExit::Exited);
+    siglongjmp(g->env, 3);
 }
 
 std::vector<CodeRange> text_ranges_except(const void *inside) {

@@ -14,6 +14,10 @@
 #include <vector>
 
 #include <atomic>
+#include <memory>
+#include <string>
+
+#include <sys/types.h>
 
 namespace nm::host {
 
@@ -21,7 +25,8 @@ struct CodeRange {
     uintptr_t lo = 0, hi = 0;
 };
 
-enum class GuardExit : int { Returned = 0, Crashed = 1, Interrupted = 2 };
+// Exited: the guarded code called exit(), _exit() or _Exit() itself; the process goes on.
+enum class GuardExit : int { Returned = 0, Crashed = 1, Interrupted = 2, Exited = 3 };
 
 inline constexpr size_t kFaultFrames = 64;
 
@@ -33,6 +38,21 @@ struct FaultInfo {
     uintptr_t pc = 0;
     uintptr_t frames[kFaultFrames] = {}; // innermost first; frames[0] is the pc
     size_t n_frames = 0;
+};
+
+struct Guard;
+
+// What the threads of one guarded run share, so that a thread the guarded code creates is guarded
+// as well (see guarded_thread_policy): the code ranges, and what happens when such a thread
+// crashes or calls exit(). Every guard of the run's threads keeps it alive.
+struct ThreadPolicy {
+    std::vector<CodeRange> expert_text; // the code whose direct exit() calls are caught
+    std::vector<CodeRange> other_text;  // every other object's code (see Guard::other_text)
+    virtual ~ThreadPolicy() = default;
+    // Runs on a created thread after its guard unwound it (Crashed or Exited), or after its start
+    // routine threw (how == Returned, *exception says what), in ordinary context. The thread then
+    // ends with a null result.
+    virtual void thread_failed(GuardExit how, const Guard &g, const std::string &exception) = 0;
 };
 
 // One per guarded call, on the guarded thread's own stack.
@@ -55,7 +75,11 @@ struct Guard {
     const CodeRange *other_text = nullptr;
     size_t n_other_text = 0;
     FaultInfo fault;
+    int exit_status = 0;    // for GuardExit::Exited: the status passed to exit()
+    pid_t pid = 0;          // set by run_guarded; a fork child's copy of the guard is never used
     Guard *outer = nullptr; // the thread's guard before this one (nested guards)
+    // Set by the caller: threads the guarded code creates while armed are guarded with it.
+    std::shared_ptr<ThreadPolicy> threads;
 };
 
 // Installs the process-wide handlers (once; later calls are no-ops).
@@ -89,6 +113,16 @@ GuardExit run_guarded(Guard &g, void (*fn)(void *), void *arg);
 // Disarms the guard and makes it no longer the thread's, for a call that left run_guarded by an
 // exception (pthread_exit's forced unwind) instead of returning.
 void leave_guard(Guard &g);
+
+// For pthread_create: the policy of the calling thread's guard when the call comes from guarded
+// code (armed, this process, not inside a libnmapi call), else null.
+std::shared_ptr<ThreadPolicy> guarded_thread_policy();
+// For exit(), _exit() and _Exit(): unwinds the calling thread back to its run_guarded (which
+// returns GuardExit::Exited) when the call comes straight from the guarded expert's code
+// (caller_pc in its text); returns otherwise, and the process exits.
+void unwind_if_guarded_exit(int status, uintptr_t caller_pc);
+// The start routine of a created thread under `policy`: runs fn(arg) guarded.
+void *run_guarded_thread(const std::shared_ptr<ThreadPolicy> &policy, void *(*fn)(void *), void *arg);
 
 // The executable segments of the loaded object that contains the address `inside`.
 std::vector<CodeRange> text_ranges_of(const void *inside);

@@ -23,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 // Running -> TerminateRequested (deadline or host) -> Interrupting (grace over) -> Finished.
 // A run that returns on its own goes straight to Finished from any phase.
 enum class Phase { Running, TerminateRequested, Interrupting, Finished };
-enum class StopReason { None, Deadline, Host };
+// ExpertThread: a thread the expert created crashed (or called exit()) while Run was running.
+enum class StopReason { None, Deadline, Host, ExpertThread };
 
 // The configuration an expert keeps between runs (host-owned bytes: RawConfigLength of them).
 struct ConfigStore {
@@ -75,6 +76,15 @@ struct RunState {
     bool finished = false;    // key closed, result final
     bool orphaned = false;    // the handle is gone: the thread detaches itself when it ends
     NMRUNRESULT result{};
+
+    // The first failure of a thread the expert created, while the run was going: it becomes the
+    // run's outcome (NM_OUTCOME_CRASHED for a crash, NM_OUTCOME_FAILED for exit() or a throw).
+    bool thread_failed = false;
+    DWORD thread_outcome = 0;
+    std::string thread_detail; // "thread 1234 of the expert crashed: SIGSEGV ..."
+    int thread_signal = 0;
+    uint64_t thread_fault_address = 0;
+    std::vector<uintptr_t> thread_frames;
 };
 
 // "deadline of 2000 ms passed" / "terminate requested by the host" (mu held).

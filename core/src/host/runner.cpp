@@ -2,9 +2,12 @@
 // own key, decide the outcome, record why, and close the key.
 #include <nmhost.h>
 
+#include <nmleak/text.hpp>
 #include <nmleak/tracker.hpp>
 
 #include <cxxabi.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cinttypes>
 #include <csignal>
@@ -159,6 +162,68 @@ std::string crash_text(const FaultInfo &f) {
     return s + ", pc " + describe_code_address(f.pc);
 }
 
+std::string exit_text(const char *who, const Guard &g) {
+    return std::string(who) + " called exit(" + std::to_string(g.exit_status) + ") at " +
+           describe_code_address(g.fault.pc) + "; the run ended there and the host goes on";
+}
+
+// The threads the expert starts while it runs: guarded like Run. A failure while the run goes on
+// is the run's failure (terminate is requested at once); after the run ended it can only be told.
+class RunThreads final : public ThreadPolicy {
+public:
+    explicit RunThreads(const std::shared_ptr<RunState> &run) : run_(run), key_name_(run->key_name) {}
+
+    void thread_failed(GuardExit how, const Guard &g, const std::string &exception) override {
+        const long tid = long(::syscall(SYS_gettid));
+        std::string what;
+        DWORD outcome = NM_OUTCOME_FAILED;
+        if (how == GuardExit::Crashed) {
+            what = crash_text(g.fault);
+            outcome = NM_OUTCOME_CRASHED;
+        } else if (how == GuardExit::Exited) {
+            what = "called exit(" + std::to_string(g.exit_status) + ") at " + describe_code_address(g.fault.pc);
+        } else {
+            what = "threw " + exception + " out of its start routine";
+        }
+        const std::string detail = "thread " + std::to_string(tid) + " of the expert " + what;
+        bool taken = false, request = false;
+        std::shared_ptr<RunState> run = run_.lock();
+        if (run) {
+            std::lock_guard<std::mutex> lock(run->mu);
+            if (!run->left_expert && !run->thread_failed) {
+                taken = true;
+                run->thread_failed = true;
+                run->thread_outcome = outcome;
+                run->thread_detail = detail;
+                if (how == GuardExit::Crashed) {
+                    run->thread_signal = g.fault.signal;
+                    run->thread_fault_address = g.fault.address;
+                    run->thread_frames.assign(g.fault.frames, g.fault.frames + g.fault.n_frames);
+                }
+                if (run->phase == Phase::Running) {
+                    run->phase = Phase::TerminateRequested;
+                    run->stop_reason = StopReason::ExpertThread;
+                    run->terminate_at = Clock::now();
+                    request = true;
+                }
+            } else if (!run->left_expert) {
+                taken = true; // a later failure of the same run: the first one is its outcome
+            }
+        }
+        if (request) {
+            NmRequestExpertTerminate(run->key);
+            wake_watchdog();
+        }
+        if (!taken)
+            std::fprintf(stderr, "nmleak: %s after the run of '%s' ended; that thread was stopped, the host goes on\n",
+                         nm::text::escape(detail).c_str(), nm::text::escape(key_name_).c_str());
+    }
+
+private:
+    std::weak_ptr<RunState> run_;
+    std::string key_name_;
+};
+
 std::string ended_text(const RunCall &c) {
     if (c.thread_exited) return std::string(c.threw_in) + " ended the run's thread (pthread_exit)";
     if (!c.bad_config.empty()) return c.bad_config;
@@ -188,6 +253,11 @@ void finish(RunState &run, GuardExit how, const Guard &g, const RunCall &c) {
     uint64_t fault_address = 0;
     const uintptr_t *frames = nullptr;
     size_t n_frames = 0;
+    bool thread_failed = false;
+    {
+        std::lock_guard<std::mutex> lock(run.mu);
+        thread_failed = run.thread_failed; // final: left_expert is set
+    }
     if (how == GuardExit::Crashed) {
         outcome = NM_OUTCOME_CRASHED;
         detail = crash_text(g.fault);
@@ -195,6 +265,21 @@ void finish(RunState &run, GuardExit how, const Guard &g, const RunCall &c) {
         fault_address = g.fault.address;
         frames = g.fault.frames;
         n_frames = g.fault.n_frames;
+        if (thread_failed) detail += " (after " + run.thread_detail + ")";
+    } else if (thread_failed) {
+        // A thread of the expert failed first: that is how the run ended, whatever Run did after.
+        outcome = run.thread_outcome;
+        detail = run.thread_detail + "; then " +
+                 (how == GuardExit::Interrupted ? "Run was stopped by interrupt at " + describe_code_address(g.fault.pc)
+                  : how == GuardExit::Exited    ? exit_text(c.threw_in, g)
+                                                : ended_text(c));
+        signal = run.thread_signal;
+        fault_address = run.thread_fault_address;
+        frames = run.thread_frames.data();
+        n_frames = run.thread_frames.size();
+    } else if (how == GuardExit::Exited) {
+        outcome = NM_OUTCOME_FAILED;
+        detail = exit_text(c.threw_in, g);
     } else if (how == GuardExit::Interrupted) {
         outcome = NM_OUTCOME_TIMEOUT;
         detail = reason + "; still running " + std::to_string(run.grace_ms) +
@@ -230,7 +315,9 @@ void finish(RunState &run, GuardExit how, const Guard &g, const RunCall &c) {
     r.RunValue = c.returned ? c.value : FALSE;
     r.Signal = signal;
     r.FaultAddress = fault_address;
-    r.FaultPc = how == GuardExit::Returned ? 0 : g.fault.pc;
+    r.FaultPc = how == GuardExit::Crashed || how == GuardExit::Interrupted ? g.fault.pc
+                : thread_failed && n_frames                                ? frames[0]
+                                                                           : 0;
     r.FramesRead = frames_read;
     r.ElapsedMs = ms_between(run.started, Clock::now());
     r.Cleanup = cleanup;
@@ -249,14 +336,18 @@ void *run_thread(void *arg) {
     // Creates the tracker's per-thread state now, so the interrupt handler's thread_in_api() never
     // has to allocate it inside a signal handler.
     (void)nm::thread_in_api();
+    // Shared with the threads the expert starts. Taken now, in ordinary context: the handlers
+    // only read it.
+    auto threads = std::make_shared<RunThreads>(run);
+    threads->expert_text = run->module->text;
+    threads->other_text = text_ranges_except(reinterpret_cast<const void *>(run->module->run_fn));
     Guard guard;
-    guard.expert_text = run->module->text.data();
-    guard.n_expert_text = run->module->text.size();
+    guard.expert_text = threads->expert_text.data();
+    guard.n_expert_text = threads->expert_text.size();
     guard.interrupt_wanted = &run->interrupt_wanted;
-    // Taken now, in ordinary context: the handler only reads it.
-    std::vector<CodeRange> other_text = text_ranges_except(reinterpret_cast<const void *>(run->module->run_fn));
-    guard.other_text = other_text.data();
-    guard.n_other_text = other_text.size();
+    guard.other_text = threads->other_text.data();
+    guard.n_other_text = threads->other_text.size();
+    guard.threads = threads;
     set_stack_bounds(guard);
     RunCall call;
     call.guard = &guard;

@@ -136,6 +136,7 @@ void *watchdog_main(void *) {
 
 std::string stop_reason_text(const RunState &run) {
     if (run.stop_reason == StopReason::Host) return "terminate requested by the host";
+    if (run.stop_reason == StopReason::ExpertThread) return run.thread_detail;
     return "deadline of " + std::to_string(run.deadline_ms) + " ms passed";
 }
 

@@ -16,6 +16,15 @@ std::string errno_text(const char *what, const std::string &path, int err) {
     return std::string("cannot ") + what + " '" + path + "': " + std::strerror(err);
 }
 
+const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
 bool write_fd(int fd, std::span<const uint8_t> bytes, int *err) {
     size_t done = 0;
     while (done < bytes.size()) {
@@ -44,8 +53,19 @@ bool write_atomically(const std::string &path, std::span<const uint8_t> bytes, s
         return false;
     }
     const std::string target = special ? path : path + ".tmp." + std::to_string(::getpid());
+    // O_NONBLOCK for a special file: a FIFO that nobody reads fails with ENXIO at once instead of
+    // blocking the open forever. It is cleared again before writing.
     int fd = ::open(target.c_str(),
-                    O_WRONLY | O_CLOEXEC | (special ? 0 : O_CREAT | O_TRUNC | O_EXCL), 0644);
+                    O_WRONLY | O_CLOEXEC | O_NOCTTY | (special ? O_NONBLOCK : O_CREAT | O_TRUNC | O_EXCL),
+                    0644);
+    if (fd < 0 && special && errno == ENXIO) {
+        if (error) *error = "cannot write '" + path + "': it is a FIFO that no process has open for reading";
+        return false;
+    }
+    if (fd >= 0 && special) {
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
     if (fd < 0 && !special && errno == EEXIST) {
         // A stale temporary of an earlier process with our pid: it is ours to replace.
         ::unlink(target.c_str());
@@ -81,16 +101,26 @@ Input::~Input() {
 
 bool Input::open(const std::string &path, std::string *error) {
     path_ = path;
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait forever, before the
+    // fstat below could refuse it. O_NOCTTY: a terminal device never becomes ours.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd_ < 0) {
         if (error) *error = errno_text("open", path, errno);
         return false;
     }
     struct stat st {};
-    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (error) *error = "cannot read '" + path + "': it is a directory";
+    if (::fstat(fd_, &st) != 0) {
+        if (error) *error = errno_text("stat", path, errno);
         return false;
     }
+    if (!S_ISREG(st.st_mode)) {
+        if (error)
+            *error = "cannot read '" + path + "': it is " + file_kind(st.st_mode) +
+                     "; only regular files are read";
+        return false;
+    }
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
     return true;
 }
 

@@ -32,12 +32,16 @@
 //                                 | u32 c, then c x { str name | u32 type | str value } }
 //     v2: u64 events_dropped
 //     v2: n x str justification_text (one per event, in order)
+//   tail      v2, optional (older v2 writers stop before it): str reach_note
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
 // every index points at something that exists, so consumers can index without checking.
 #include <nmleak/snapshot_io.hpp>
 
+#include "model/payload_source.hpp"
+
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -48,6 +52,17 @@ namespace {
 constexpr uint32_t kEndMarker = 0x444E4521u;
 constexpr size_t kBlockBytesV1 = 28;
 constexpr size_t kBlockBytes = 30;
+// Lists are decoded element by element and grow with what was read; at most this many elements are
+// reserved before any of them arrived. Blocks are taken kBlockBatch at a time.
+constexpr uint64_t kReserveAhead = 1024;
+constexpr size_t kBlockBatch = 4096;
+
+// Makes room for n elements that are still to be read, without trusting n for more than
+// kReserveAhead of them.
+template <class T> void reserve_ahead(std::vector<T> &v, uint64_t n) {
+    v.clear();
+    v.reserve(static_cast<size_t>(std::min(n, kReserveAhead)));
+}
 
 inline void store_le32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -95,16 +110,20 @@ private:
     std::vector<uint8_t> *out_;
 };
 
-// A bounds-checked cursor. The first failure sticks, so callers can read a whole record and test
-// ok() once; every read past the end returns zeros.
+// A bounds-checked cursor over the payload, which is either one span in memory or a stream of
+// pieces from a ByteSource (zstd output): only the current piece is held, plus the bytes of one
+// field that straddles two pieces. The first failure sticks, so callers can read a whole record
+// and test ok() once; every read past the end returns zeros. Sizes are checked against the
+// payload's declared size, and memory grows only with bytes that really arrived.
 class Reader {
 public:
-    explicit Reader(std::span<const uint8_t> in) : in_(in) {}
+    explicit Reader(std::span<const uint8_t> in) : piece_(in), size_(in.size()) {}
+    Reader(ByteSource &source, uint64_t size) : source_(&source), size_(size) {}
 
     bool ok() const { return error_.empty(); }
     const std::string &error() const { return error_; }
-    size_t offset() const { return pos_; }
-    size_t remaining() const { return in_.size() - pos_; }
+    uint64_t offset() const { return base_ + at_; }
+    uint64_t remaining() const { return size_ - offset(); }
     void fail(const std::string &why) {
         if (error_.empty()) error_ = why;
     }
@@ -123,9 +142,22 @@ public:
         return p ? load_le64(p) : 0;
     }
     std::string str(const char *what) {
-        uint32_t n = u32(what);
-        const uint8_t *p = take(n, what);
-        return p ? std::string(reinterpret_cast<const char *>(p), n) : std::string();
+        const uint32_t n = u32(what);
+        std::string s;
+        if (!ok() || !room(n, what)) return s;
+        if (piece_.size() - at_ >= n) {
+            s.assign(reinterpret_cast<const char *>(piece_.data() + at_), n);
+            at_ += n;
+            return s;
+        }
+        // Across pieces: the string grows as its bytes arrive, never from the length alone.
+        while (s.size() < n) {
+            if (at_ == piece_.size() && !advance(what)) return std::string();
+            const size_t k = std::min<size_t>(n - s.size(), piece_.size() - at_);
+            s.append(reinterpret_cast<const char *>(piece_.data() + at_), k);
+            at_ += k;
+        }
+        return s;
     }
     // A list length, refused unless n elements of at least min_bytes each could still follow: a
     // corrupted count then fails here instead of reserving gigabytes.
@@ -133,27 +165,66 @@ public:
         if (!ok()) return 0;
         if (n > remaining() / min_bytes) {
             fail("corrupted payload: " + std::to_string(n) + " " + what + " at offset " +
-                 std::to_string(pos_) + " cannot fit in the " + std::to_string(remaining()) +
+                 std::to_string(offset()) + " cannot fit in the " + std::to_string(remaining()) +
                  " bytes left");
             return 0;
         }
         return n;
     }
+    // n contiguous bytes (n at most kMaxTake: lists are read in batches), valid until the next read.
     const uint8_t *take(size_t n, const char *what) {
-        if (!ok()) return nullptr;
-        if (n > remaining()) {
-            fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(pos_) +
-                 " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
-            return nullptr;
+        if (!ok() || !room(n, what)) return nullptr;
+        if (piece_.size() - at_ >= n) {
+            const uint8_t *p = piece_.data() + at_;
+            at_ += n;
+            return p;
         }
-        const uint8_t *p = in_.data() + pos_;
-        pos_ += n;
-        return p;
+        joint_.clear();
+        while (joint_.size() < n) {
+            if (at_ == piece_.size() && !advance(what)) return nullptr;
+            const size_t k = std::min(n - joint_.size(), piece_.size() - at_);
+            joint_.insert(joint_.end(), piece_.data() + at_, piece_.data() + at_ + k);
+            at_ += k;
+        }
+        return joint_.data();
     }
 
 private:
-    std::span<const uint8_t> in_;
-    size_t pos_ = 0;
+    bool room(uint64_t n, const char *what) {
+        if (n <= remaining()) return true;
+        fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(offset()) +
+             " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
+        return false;
+    }
+    // The next piece of a stream; false (failed) when there is none.
+    bool advance(const char *what) {
+        base_ += piece_.size();
+        at_ = 0;
+        piece_ = {};
+        std::string why;
+        if (!source_ || !source_->next(&piece_, &why)) {
+            fail(why.empty() ? "truncated payload: " + std::string(what) + " at offset " +
+                                   std::to_string(offset()) + ": the data ended"
+                             : why);
+            return false;
+        }
+        if (piece_.empty() || piece_.size() > size_ - base_) {
+            fail(piece_.empty() ? "truncated payload: " + std::string(what) + " at offset " +
+                                      std::to_string(offset()) + ": the data ended"
+                                : "corrupted payload: more data than the " + std::to_string(size_) +
+                                      " bytes announced");
+            piece_ = {};
+            return false;
+        }
+        return true;
+    }
+
+    std::span<const uint8_t> piece_; // the current piece (the whole payload for a span)
+    size_t at_ = 0;                  // read position in piece_
+    uint64_t base_ = 0;              // payload offset of piece_'s first byte
+    ByteSource *source_ = nullptr;   // null: piece_ is all there is
+    uint64_t size_ = 0;              // the payload's declared size
+    std::vector<uint8_t> joint_;     // a field that straddles two pieces
     std::string error_;
 };
 
@@ -264,10 +335,14 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
     e.crash_stack = r.u32("crash stack");
 
     const size_t block_bytes = version >= 2 ? kBlockBytes : kBlockBytesV1;
-    uint64_t n_blocks = r.count(r.u64("block count"), block_bytes, "blocks");
-    if (const uint8_t *p = r.take(n_blocks * block_bytes, "blocks")) {
-        e.blocks.resize(n_blocks);
-        for (model::Block &b : e.blocks) {
+    const uint64_t n_blocks = r.count(r.u64("block count"), block_bytes, "blocks");
+    reserve_ahead(e.blocks, n_blocks);
+    for (uint64_t done = 0; done < n_blocks;) {
+        const size_t batch = static_cast<size_t>(std::min<uint64_t>(n_blocks - done, kBlockBatch));
+        const uint8_t *p = r.take(batch * block_bytes, "blocks");
+        if (!p) return false;
+        for (size_t i = 0; i < batch; ++i, p += block_bytes) {
+            model::Block &b = e.blocks.emplace_back();
             b.address = load_le64(p);
             b.size = load_le64(p + 8);
             b.stack = load_le32(p + 16);
@@ -276,19 +351,22 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
                 b.origin = static_cast<model::BlockOrigin>(p[28]);
                 b.reach = static_cast<model::Reach>(p[29]);
             }
-            p += block_bytes;
         }
+        done += batch;
     }
 
-    uint64_t n_cleanups = r.count(r.u32("cleanup count"), 32, "cleanups");
-    e.cleanups.resize(n_cleanups);
-    for (model::Cleanup &c : e.cleanups) {
+    const uint64_t n_cleanups = r.count(r.u32("cleanup count"), 32, "cleanups");
+    reserve_ahead(e.cleanups, n_cleanups);
+    for (uint64_t i = 0; i < n_cleanups; ++i) {
+        model::Cleanup &c = e.cleanups.emplace_back();
         c.time_ms = r.u64("cleanup time");
         c.outcome = static_cast<model::Outcome>(r.u32("cleanup outcome"));
         c.blocks = r.u64("cleanup blocks");
         c.bytes = r.u64("cleanup bytes");
-        c.stacks.resize(r.count(r.u32("cleanup stack count"), 20, "cleanup stacks"));
-        for (model::StackGroup &g : c.stacks) {
+        const uint64_t n_groups = r.count(r.u32("cleanup stack count"), 20, "cleanup stacks");
+        reserve_ahead(c.stacks, n_groups);
+        for (uint64_t k = 0; k < n_groups && r.ok(); ++k) {
+            model::StackGroup &g = c.stacks.emplace_back();
             g.stack = r.u32("cleanup stack");
             g.blocks = r.u64("cleanup stack blocks");
             g.bytes = r.u64("cleanup stack bytes");
@@ -296,8 +374,11 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         if (version >= 2) {
             c.left_blocks = r.u64("left-behind blocks");
             c.left_bytes = r.u64("left-behind bytes");
-            c.left_stacks.resize(r.count(r.u32("left-behind stack count"), 20, "left-behind stacks"));
-            for (model::StackGroup &g : c.left_stacks) {
+            const uint64_t n_left =
+                r.count(r.u32("left-behind stack count"), 20, "left-behind stacks");
+            reserve_ahead(c.left_stacks, n_left);
+            for (uint64_t k = 0; k < n_left && r.ok(); ++k) {
+                model::StackGroup &g = c.left_stacks.emplace_back();
                 g.stack = r.u32("left-behind stack");
                 g.blocks = r.u64("left-behind stack blocks");
                 g.bytes = r.u64("left-behind stack bytes");
@@ -306,8 +387,10 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         if (!r.ok()) return false;
     }
 
-    e.misuse.resize(r.count(r.u32("misuse count"), 32, "misuse events"));
-    for (model::Misuse &m : e.misuse) {
+    const uint64_t n_misuse = r.count(r.u32("misuse count"), 32, "misuse events");
+    reserve_ahead(e.misuse, n_misuse);
+    for (uint64_t i = 0; i < n_misuse; ++i) {
+        model::Misuse &m = e.misuse.emplace_back();
         m.time_ms = r.u64("misuse time");
         m.kind = static_cast<model::MisuseKind>(r.u32("misuse kind"));
         m.function = r.str("misuse function");
@@ -319,8 +402,10 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
     if (version < 2) return r.ok();
 
     e.kind = static_cast<model::KeyKind>(r.u32("key kind"));
-    e.events.resize(r.count(r.u32("event count"), 52, "events"));
-    for (model::Event &ev : e.events) {
+    const uint64_t n_events = r.count(r.u32("event count"), 52, "events");
+    reserve_ahead(e.events, n_events);
+    for (uint64_t i = 0; i < n_events; ++i) {
+        model::Event &ev = e.events.emplace_back();
         ev.time_ms = r.u64("event time");
         ev.ident = r.u32("event ident");
         ev.flags = r.u32("event flags");
@@ -332,8 +417,10 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         ev.machine = r.str("event machine");
         ev.url = r.str("event url");
         ev.event_unix_ms = r.u64("event system time");
-        ev.columns.resize(r.count(r.u32("event column count"), 12, "event columns"));
-        for (model::EventColumn &c : ev.columns) {
+        const uint64_t n_columns = r.count(r.u32("event column count"), 12, "event columns");
+        reserve_ahead(ev.columns, n_columns);
+        for (uint64_t k = 0; k < n_columns && r.ok(); ++k) {
+            model::EventColumn &c = ev.columns.emplace_back();
             c.name = r.str("event column name");
             c.type = r.u32("event column type");
             c.value = r.str("event column value");
@@ -341,7 +428,10 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         if (!r.ok()) return false;
     }
     e.events_dropped = r.u64("events dropped");
-    for (model::Event &ev : e.events) ev.justification_text = r.str("event justification text");
+    for (model::Event &ev : e.events) {
+        ev.justification_text = r.str("event justification text");
+        if (!r.ok()) return false;
+    }
     return r.ok();
 }
 
@@ -445,16 +535,17 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     }
     w.count32(snap.experts, "experts");
     for (const model::Expert &e : snap.experts) encode_expert(w, e);
+    w.str(p.reach_note);
     w.u32(kEndMarker);
 }
 
-bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error,
-                    uint32_t version) {
+namespace {
+
+bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t version) {
     if (version < kOldestFormatVersion || version > kFormatVersion) {
         if (error) *error = "unsupported snapshot payload version " + std::to_string(version);
         return false;
     }
-    Reader r(payload);
     model::Snapshot s;
     s.version = kFormatVersion;
     model::Process &p = s.process;
@@ -471,16 +562,20 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
         p.reach_classified = r.u8("reach_classified") != 0;
     }
 
-    s.modules.resize(r.count(r.u32("module count"), 24, "modules"));
-    for (model::Module &m : s.modules) {
+    const uint64_t n_modules = r.count(r.u32("module count"), 24, "modules");
+    reserve_ahead(s.modules, n_modules);
+    for (uint64_t i = 0; i < n_modules; ++i) {
+        model::Module &m = s.modules.emplace_back();
         m.path = r.str("module path");
         m.base = r.u64("module base");
         m.size = r.u64("module size");
         m.build_id = r.str("module build id");
         if (!r.ok()) break;
     }
-    s.frames.resize(r.count(r.u32("frame count"), 32, "frames"));
-    for (model::Frame &f : s.frames) {
+    const uint64_t n_frames = r.count(r.u32("frame count"), 32, "frames");
+    reserve_ahead(s.frames, n_frames);
+    for (uint64_t i = 0; i < n_frames && r.ok(); ++i) {
+        model::Frame &f = s.frames.emplace_back();
         f.address = r.u64("frame address");
         f.function = r.str("frame function");
         f.file = r.str("frame file");
@@ -489,21 +584,26 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
         f.module_offset = r.u64("frame module offset");
         if (!r.ok()) break;
     }
-    s.stacks.resize(r.count(r.u32("stack count"), 4, "stacks"));
-    for (model::Stack &st : s.stacks) {
-        uint64_t depth = r.count(r.u32("stack depth"), 4, "frames in one stack");
-        if (const uint8_t *q = r.take(depth * 4, "stack frames")) {
-            st.frames.resize(depth);
-            for (uint32_t &f : st.frames) {
-                f = load_le32(q);
-                q += 4;
-            }
+    const uint64_t n_stacks = r.count(r.u32("stack count"), 4, "stacks");
+    reserve_ahead(s.stacks, n_stacks);
+    for (uint64_t i = 0; i < n_stacks && r.ok(); ++i) {
+        model::Stack &st = s.stacks.emplace_back();
+        const uint64_t depth = r.count(r.u32("stack depth"), 4, "frames in one stack");
+        reserve_ahead(st.frames, depth);
+        for (uint64_t done = 0; done < depth;) {
+            const size_t batch = static_cast<size_t>(std::min<uint64_t>(depth - done, kBlockBatch));
+            const uint8_t *q = r.take(batch * 4, "stack frames");
+            if (!q) break;
+            for (size_t k = 0; k < batch; ++k, q += 4) st.frames.push_back(load_le32(q));
+            done += batch;
         }
-        if (!r.ok()) break;
     }
-    s.experts.resize(r.count(r.u32("expert count"), 120, "experts"));
-    for (model::Expert &e : s.experts)
-        if (!decode_expert(r, e, version)) break;
+    const uint64_t n_experts = r.count(r.u32("expert count"), 120, "experts");
+    reserve_ahead(s.experts, n_experts);
+    for (uint64_t i = 0; i < n_experts; ++i)
+        if (!decode_expert(r, s.experts.emplace_back(), version)) break;
+    // An older v2 payload ends with the marker here; a newer one has the tail first.
+    if (version >= 2 && r.ok() && r.remaining() > 4) p.reach_note = r.str("reach note");
 
     if (r.ok() && r.u32("end marker") != kEndMarker)
         r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));
@@ -517,6 +617,20 @@ bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std:
     if (!validate(s, error)) return false;
     *out = std::move(s);
     return true;
+}
+
+} // namespace
+
+bool decode_payload(std::span<const uint8_t> payload, model::Snapshot *out, std::string *error,
+                    uint32_t version) {
+    Reader r(payload);
+    return decode_all(r, out, error, version);
+}
+
+bool decode_payload_stream(ByteSource &source, uint64_t size, model::Snapshot *out, std::string *error,
+                           uint32_t version) {
+    Reader r(source, size);
+    return decode_all(r, out, error, version);
 }
 
 } // namespace nm::snapshot_io

@@ -18,6 +18,7 @@
 #include <nmleak/snapshot_io.hpp>
 
 #include "model/file_io.hpp"
+#include "model/payload_source.hpp"
 
 #include <zstd.h>
 
@@ -34,6 +35,16 @@ namespace {
 
 constexpr uint32_t kFlagZstd = 1u;
 constexpr uint32_t kKnownFlags = kFlagZstd;
+// zstd's window, decoding and encoding: 16 MiB (levels up to 19 use no more on snapshot payloads).
+constexpr int kWindowLogMax = 24;
+// Decompressed bytes handed to the payload decoder at a time.
+constexpr size_t kPieceBytes = size_t{256} << 10;
+// A payload may be at most this many times larger than its compressed form, beyond the first
+// kRatioSlack bytes. Most snapshots compress 4-6x, but a live agent's snapshot of many alike keys
+// was seen at 64x (340 KB holding 21.8 MB); a file that claims more than 1024x is a decompression
+// bomb, refused before anything is decompressed (the stream decoder bounds memory below that).
+constexpr uint64_t kMaxRatio = 1024;
+constexpr uint64_t kRatioSlack = uint64_t{16} << 20;
 
 // Slicing-by-8 tables: 8 KiB, built at compile time; ~2 GB/s keeps the check off the profile.
 constexpr std::array<std::array<uint32_t, 256>, 8> make_crc_tables() {
@@ -129,6 +140,12 @@ bool parse_header(std::span<const uint8_t> bytes, Header *h, const DecodeLimits 
         return fail(error, "corrupted snapshot: " + std::to_string(h->stored_size) +
                                " stored bytes cannot encode a payload of " +
                                std::to_string(h->payload_size));
+    if ((h->flags & kFlagZstd) && h->payload_size > kRatioSlack &&
+        h->payload_size / kMaxRatio > h->stored_size)
+        return fail(error, "corrupted snapshot: " + std::to_string(h->stored_size) +
+                               " bytes of zstd data claim to hold " + std::to_string(h->payload_size) +
+                               " bytes (more than " + std::to_string(kMaxRatio) +
+                               " times as many): refused as a decompression bomb");
     if (!(h->flags & kFlagZstd) && h->payload_size != h->stored_size)
         return fail(error, "corrupted snapshot: uncompressed data of " +
                                std::to_string(h->stored_size) + " bytes, header says " +
@@ -136,54 +153,85 @@ bool parse_header(std::span<const uint8_t> bytes, Header *h, const DecodeLimits 
     return true;
 }
 
-bool decompress(std::span<const uint8_t> stored, uint64_t payload_size, std::vector<uint8_t> *out,
-                std::string *error) {
-    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx *)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-    if (!dctx) return fail(error, "out of memory creating a zstd context");
-    // Frames must be built from real input: cap the window like zstd's default decoder does.
-    ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
-    unsigned long long frame_size = ZSTD_getFrameContentSize(stored.data(), stored.size());
-    if (frame_size == ZSTD_CONTENTSIZE_ERROR)
-        return fail(error, "corrupted snapshot: the data is not a zstd frame");
-    if (frame_size != ZSTD_CONTENTSIZE_UNKNOWN && frame_size != payload_size)
-        return fail(error, "corrupted snapshot: zstd frame of " + std::to_string(frame_size) +
-                               " bytes, header says " + std::to_string(payload_size));
+// The payload as zstd produces it, one piece of at most kPieceBytes at a time: the decoder holds
+// this piece and zstd's window (at most 2^kWindowLogMax bytes, and no more than the frame needs),
+// never the whole payload. Output past the header's payload size is refused as it appears.
+class ZstdSource final : public ByteSource {
+public:
+    ZstdSource(std::span<const uint8_t> stored, uint64_t payload_size)
+        : dctx_(ZSTD_createDCtx(), ZSTD_freeDCtx), in_{stored.data(), stored.size(), 0},
+          payload_size_(payload_size) {}
 
-    // Grow the output as zstd produces it, starting small: the header's size is a claim not yet
-    // backed by data. One byte of room past it lets an overlong frame show itself.
-    const uint64_t room = payload_size + 1;
-    out->clear();
-    out->resize(static_cast<size_t>(std::min<uint64_t>(room, uint64_t{1} << 20)));
-    ZSTD_inBuffer in{stored.data(), stored.size(), 0};
-    ZSTD_outBuffer ob{out->data(), out->size(), 0};
-    for (;;) {
-        const size_t in_before = in.pos, out_before = ob.pos;
-        size_t rc = ZSTD_decompressStream(dctx.get(), &ob, &in);
-        if (ZSTD_isError(rc))
-            return fail(error, std::string("corrupted snapshot: zstd: ") + ZSTD_getErrorName(rc));
-        if (ob.pos > payload_size)
-            return fail(error, "corrupted snapshot: the data decompresses to more than the " +
-                                   std::to_string(payload_size) + " bytes the header says");
-        if (rc == 0) break; // frame complete, zstd's content checksum verified
-        if (ob.pos == ob.size) {
-            out->resize(static_cast<size_t>(std::min<uint64_t>(room, uint64_t{ob.size} * 2)));
-            ob.dst = out->data();
-            ob.size = out->size();
-        } else if (in.pos == in.size) {
-            return fail(error, "truncated snapshot: the zstd frame ends early");
-        } else if (in.pos == in_before && ob.pos == out_before) {
-            return fail(error, "corrupted snapshot: zstd made no progress");
-        }
+    bool start(std::string *error) {
+        if (!dctx_) return fail(error, "out of memory creating a zstd context");
+        // A hostile frame header could ask for a window of up to 2 GiB: cap it at what the encoder
+        // ever writes (encode() caps its window the same way).
+        ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kWindowLogMax);
+        const unsigned long long frame_size = ZSTD_getFrameContentSize(in_.src, in_.size);
+        if (frame_size == ZSTD_CONTENTSIZE_ERROR)
+            return fail(error, "corrupted snapshot: the data is not a zstd frame");
+        if (frame_size != ZSTD_CONTENTSIZE_UNKNOWN && frame_size != payload_size_)
+            return fail(error, "corrupted snapshot: zstd frame of " + std::to_string(frame_size) +
+                                   " bytes, header says " + std::to_string(payload_size_));
+        return true;
     }
-    if (in.pos != in.size)
-        return fail(error, "corrupted snapshot: " + std::to_string(in.size - in.pos) +
-                               " bytes after the zstd frame");
-    if (ob.pos != payload_size)
-        return fail(error, "corrupted snapshot: the data decompresses to " + std::to_string(ob.pos) +
-                               " bytes, header says " + std::to_string(payload_size));
-    out->resize(ob.pos);
-    return true;
-}
+
+    bool next(std::span<const uint8_t> *piece, std::string *error) override {
+        *piece = {};
+        if (done_) return true;
+        out_.resize(kPieceBytes);
+        ZSTD_outBuffer ob{out_.data(), out_.size(), 0};
+        while (ob.pos == 0) {
+            const size_t in_before = in_.pos;
+            const size_t rc = ZSTD_decompressStream(dctx_.get(), &ob, &in_);
+            if (ZSTD_isError(rc))
+                return fail(error, std::string("corrupted snapshot: zstd: ") + ZSTD_getErrorName(rc));
+            if (rc == 0) { // frame complete, zstd's content checksum verified
+                done_ = true;
+                break;
+            }
+            if (ob.pos == 0 && in_.pos == in_.size) return fail(error, "truncated snapshot: the zstd frame ends early");
+            if (ob.pos == 0 && in_.pos == in_before) return fail(error, "corrupted snapshot: zstd made no progress");
+        }
+        produced_ += ob.pos;
+        if (produced_ > payload_size_)
+            return fail(error, "corrupted snapshot: the data decompresses to more than the " +
+                                   std::to_string(payload_size_) + " bytes the header says");
+        if (done_ && !finished_well(error)) return false;
+        *piece = {out_.data(), ob.pos};
+        return true;
+    }
+
+    // After the payload was decoded: the frame must end here, with nothing after it.
+    bool finish(std::string *error) {
+        std::span<const uint8_t> piece;
+        while (!done_) {
+            if (!next(&piece, error)) return false;
+            if (!piece.empty())
+                return fail(error, "corrupted snapshot: the data decompresses to more than the " +
+                                       std::to_string(payload_size_) + " bytes the header says");
+        }
+        return finished_well(error);
+    }
+
+private:
+    bool finished_well(std::string *error) const {
+        if (in_.pos != in_.size)
+            return fail(error, "corrupted snapshot: " + std::to_string(in_.size - in_.pos) +
+                                   " bytes after the zstd frame");
+        if (produced_ != payload_size_)
+            return fail(error, "corrupted snapshot: the data decompresses to " + std::to_string(produced_) +
+                                   " bytes, header says " + std::to_string(payload_size_));
+        return true;
+    }
+
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx *)> dctx_;
+    ZSTD_inBuffer in_;
+    uint64_t payload_size_;
+    uint64_t produced_ = 0;
+    bool done_ = false;
+    std::vector<uint8_t> out_;
+};
 
 bool decode_checked(std::span<const uint8_t> bytes, model::Snapshot *out, std::string *error,
                     const DecodeLimits &limits) {
@@ -203,9 +251,13 @@ bool decode_checked(std::span<const uint8_t> bytes, model::Snapshot *out, std::s
         return fail(error, "corrupted snapshot: data checksum mismatch (header " +
                                hex32(h.stored_crc) + ", data " + hex32(crc) + ")");
     if (!(h.flags & kFlagZstd)) return decode_payload(stored, out, error, h.version);
-    std::vector<uint8_t> payload;
-    if (!decompress(stored, h.payload_size, &payload, error)) return false;
-    return decode_payload(payload, out, error, h.version);
+    ZstdSource source(stored, h.payload_size);
+    if (!source.start(error)) return false;
+    model::Snapshot snap;
+    if (!decode_payload_stream(source, h.payload_size, &snap, error, h.version)) return false;
+    if (!source.finish(error)) return false;
+    *out = std::move(snap);
+    return true;
 }
 
 } // namespace
@@ -248,6 +300,9 @@ bool encode(const model::Snapshot &snap, std::vector<uint8_t> *out, std::string 
                                    std::min(options.zstd_level, ZSTD_maxCLevel()));
             ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
             ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, 1);
+            // Levels up to 19 use a window of at most 2^23; the "ultra" levels above want more than
+            // decode accepts.
+            if (options.zstd_level > 19) ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, kWindowLogMax);
             out->resize(start + kHeaderSize + ZSTD_compressBound(payload.size()));
             size_t n = ZSTD_compress2(cctx.get(), out->data() + start + kHeaderSize,
                                       out->size() - start - kHeaderSize, payload.data(),

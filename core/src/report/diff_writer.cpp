@@ -33,7 +33,7 @@ void expert_table(std::string &o, const SnapshotDiff &d) {
     rows.push_back({"name", "change", "keys", "retained before", "retained after", "delta",
                     "peak after", "allocs", "frees", "misuse"});
     for (const ExpertDiff &e : d.experts)
-        rows.push_back({e.name.empty() ? "<unnamed>" : e.name, to_string(e.change),
+        rows.push_back({e.name.empty() ? "<unnamed>" : text::escape(e.name), to_string(e.change),
                         std::to_string(e.before.keys) + "->" + std::to_string(e.after.keys),
                         std::to_string(e.before.retained_bytes()),
                         std::to_string(e.after.retained_bytes()),
@@ -64,7 +64,7 @@ void stack_entry(std::string &o, Printers &p, const StackDiff &s) {
     const int64_t blocks = s.delta_blocks();
     o += signed_num(s.delta_bytes()) + " bytes (" + signed_num(blocks) +
          (blocks == 1 || blocks == -1 ? " block" : " blocks") + ") in expert " +
-         (s.expert.empty() ? std::string("<unnamed>") : s.expert) + " [" + to_string(s.change) +
+         (s.expert.empty() ? std::string("<unnamed>") : text::escape(s.expert)) + " [" + to_string(s.change) +
          "]: " + std::to_string(s.before.bytes) + " -> " + std::to_string(s.after.bytes) +
          " bytes, " + std::to_string(s.before.blocks) + " -> " + std::to_string(s.after.blocks) +
          " blocks\n";
@@ -107,6 +107,7 @@ void write_diff_text(std::ostream &out, const SnapshotDiff &d) {
          " grew, " + std::to_string(d.count(Change::Shrank)) + " shrank, " +
          std::to_string(d.count(Change::Gone)) + " gone, " + std::to_string(d.unchanged_stacks) +
          " unchanged " + (d.unchanged_stacks == 1 ? "stack" : "stacks") + ".\n";
+    if (!text::is_clean(o, true)) o = text::escape_lines(o); // whatever a field above missed
     out.write(o.data(), static_cast<std::streamsize>(o.size()));
 }
 

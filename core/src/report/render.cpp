@@ -136,13 +136,15 @@ std::string frame_line(const model::Frame &f, size_t index) {
 std::string frame_text(const model::Frame &f) {
     // LeakSanitizer's shape: "#N 0xADDR in FUNCTION FILE:LINE (MODULE+0xOFF)"; parts that are
     // unknown are left out, as the sanitizers do.
+    // Symbols and paths come from the recorded process (or a crafted snapshot): escaped for the
+    // terminal.
     std::string s = padded_hex(f.address);
-    if (!f.function.empty()) s += " in " + f.function;
+    if (!f.function.empty()) s += " in " + text::escape(f.function);
     if (!f.file.empty()) {
-        s += " " + f.file;
+        s += " " + text::escape(f.file);
         if (f.line) s += ":" + std::to_string(f.line);
     }
-    if (!f.module.empty()) s += " (" + f.module + "+" + hex(f.module_offset) + ")";
+    if (!f.module.empty()) s += " (" + text::escape(f.module) + "+" + hex(f.module_offset) + ")";
     else if (f.function.empty() && f.file.empty()) s += " (<unknown module>)";
     return s;
 }
@@ -154,8 +156,8 @@ std::string frame_label(const model::Frame &f) {
 }
 
 std::string expert_label(const model::Expert &e) {
-    return (e.name.empty() ? std::string("<unnamed>") : e.name) + " (key " + std::to_string(e.id) +
-           ")";
+    return (e.name.empty() ? std::string("<unnamed>") : text::escape(e.name)) + " (key " +
+           std::to_string(e.id) + ")";
 }
 
 void StackPrinter::print(std::string &out, uint32_t stack, std::string_view indent) {

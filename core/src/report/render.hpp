@@ -3,6 +3,7 @@
 
 #include <nmleak/model.hpp>
 #include <nmleak/report.hpp>
+#include <nmleak/text.hpp>
 
 #include <cstdint>
 #include <functional>

@@ -27,9 +27,10 @@ void header(std::string &o, const LeakReport &r) {
     else
         o += tag + "nmleak: no unsuppressed leaks\n";
     o += "process " + std::to_string(p.pid);
-    if (!p.command.empty()) o += ": " + p.command;
+    if (!p.command.empty()) o += ": " + text::escape(p.command);
     o += '\n';
-    o += "host " + (p.hostname.empty() ? std::string("?") : p.hostname) + ", tracking since " +
+    o += "host " + (p.hostname.empty() ? std::string("?") : text::escape(p.hostname)) +
+         ", tracking since " +
          detail::utc_time(p.start_unix_ms) + ", snapshot at " + when(p.snapshot_ms) +
          ", stack depth " + std::to_string(p.stack_depth) + "\n";
 }
@@ -77,7 +78,7 @@ void cleanup_section(std::string &o, detail::StackPrinter &sp, const LeakReport 
             o += "\nexpert " + detail::expert_label(e) + " closed as " +
                  detail::outcome_name(c.outcome) + " at " + when(c.time_ms) + ": reclaimed " +
                  bytes_in_blocks(c.bytes, c.blocks) + "\n";
-            if (!e.outcome_detail.empty()) o += "    reason: " + e.outcome_detail + "\n";
+            if (!e.outcome_detail.empty()) o += "    reason: " + text::escape(e.outcome_detail) + "\n";
             for (const model::StackGroup &g : c.stacks) {
                 o += "    " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
                 sp.print(o, g.stack, "        ");
@@ -105,9 +106,9 @@ void misuse_section(std::string &o, detail::StackPrinter &sp, const LeakReport &
     for (const model::Expert &e : s.experts) {
         for (const model::Misuse &m : e.misuse) {
             o += "\n" + std::string(detail::misuse_phrase(m.kind)) + ": " +
-                 (m.function.empty() ? std::string("?") : m.function) + "(" +
+                 (m.function.empty() ? std::string("?") : text::escape(m.function)) + "(" +
                  detail::padded_hex(m.address) + ") by expert " + detail::expert_label(e);
-            if (!m.owner.empty()) o += ", block owned by " + m.owner;
+            if (!m.owner.empty()) o += ", block owned by " + text::escape(m.owner);
             o += " at " + when(m.time_ms) + ":\n";
             sp.print(o, m.stack, "    ");
         }
@@ -132,7 +133,7 @@ void expert_table(std::string &o, const LeakReport &r) {
         uint64_t cleaned = 0;
         for (const model::Cleanup &c : e.cleanups)
             if (c.outcome != model::Outcome::Done) cleaned += c.bytes;
-        rows.push_back({std::to_string(e.id), e.name.empty() ? "<unnamed>" : e.name,
+        rows.push_back({std::to_string(e.id), e.name.empty() ? "<unnamed>" : text::escape(e.name),
                         detail::state_name(e.state),
                         e.state == model::ExpertState::Closed ? detail::outcome_name(e.outcome) : "-",
                         std::to_string(e.live_blocks), std::to_string(e.live_bytes),
@@ -163,10 +164,10 @@ void expert_table(std::string &o, const LeakReport &r) {
         if (e.status.percent >= 0 || !e.status.text.empty() || e.status.status != 0)
             notes += "status " + std::to_string(e.status.status) + "/" +
                      std::to_string(e.status.substatus) +
-                     (e.status.text.empty() ? std::string() : " \"" + e.status.text + "\"") +
+                     (e.status.text.empty() ? std::string() : " \"" + text::escape(e.status.text) + "\"") +
                      (e.status.percent >= 0 ? " " + std::to_string(e.status.percent) + "%" : "");
         if (!e.outcome_detail.empty())
-            notes += (notes.empty() ? "" : "; ") + std::string("ended: ") + e.outcome_detail;
+            notes += (notes.empty() ? "" : "; ") + std::string("ended: ") + text::escape(e.outcome_detail);
         if (!notes.empty()) o += "  " + detail::expert_label(e) + ": " + notes + "\n";
     }
 }
@@ -211,7 +212,7 @@ void suppression_section(std::string &o, const LeakReport &r) {
                       static_cast<unsigned long long>(t.blocks),
                       static_cast<unsigned long long>(t.bytes));
         o += buf;
-        o += "leak:" + rules[i].pattern;
+        o += "leak:" + text::escape(rules[i].pattern);
         if (t.stacks == 0) o += "  (matched nothing)";
         o += '\n';
     }
@@ -264,7 +265,8 @@ void summary(std::string &o, const LeakReport &r) {
 } // namespace
 
 namespace detail {
-void render_text(std::string &o, const LeakReport &r) {
+void render_text(std::string &out, const LeakReport &r) {
+    std::string o;
     header(o, r);
     detail::StackPrinter sp(*r.snapshot);
     leak_section(o, sp, r, LeakKind::Leaked);
@@ -277,6 +279,10 @@ void render_text(std::string &o, const LeakReport &r) {
     suppression_section(o, r);
     budget_section(o, r);
     summary(o, r);
+    // Every field above is escaped where it goes in; this pass guarantees that nothing missed
+    // reaches the terminal raw (a no-op scan for clean text).
+    if (text::is_clean(o, true)) out += o;
+    else out += text::escape_lines(o);
 }
 } // namespace detail
 

@@ -78,6 +78,23 @@ bool write_file(const model::Snapshot &snap, const std::string &path, std::strin
         path, {reinterpret_cast<const uint8_t *>(text.data()), text.size()}, error);
 }
 
+std::string report_path_for_pid(std::string_view pattern, long pid) {
+    std::string out;
+    out.reserve(pattern.size() + 16);
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == 'p') {
+            out += std::to_string(pid);
+            ++i;
+        } else if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == '%') {
+            out += '%';
+            ++i;
+        } else {
+            out += pattern[i];
+        }
+    }
+    return out;
+}
+
 bool settings_from_env(EnvSettings *out, std::string *error) {
     *out = EnvSettings{};
     bool ok = true;

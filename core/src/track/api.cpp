@@ -1,10 +1,13 @@
 // api.cpp - the exported C functions of netmon.h and nmhost.h (but NmWriteReport, which the report
-// layer provides), and the C++ entry points of nmleak/tracker.hpp.
+// layer provides), the C++ entry points of nmleak/tracker.hpp, and the exit report's hook.
 #include <string>
+
+#include <unistd.h>
 
 #include "netmon.h"
 #include "nmhost.h"
 #include "nmleak/tracker.hpp"
+#include "track/exit_hook.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -78,3 +81,22 @@ bool thread_in_api() noexcept {
 void thread_recover_after_unwind() noexcept { Tracker::get().thread_recover(); }
 
 } // namespace nm
+
+// ---- the at-exit report hook (track/exit_hook.hpp) ----------------------------------------------
+
+namespace nm::track {
+namespace {
+ExitHook g_exit_hook = nullptr;
+pid_t g_exit_hook_pid = 0;
+} // namespace
+
+void set_exit_hook(ExitHook hook) {
+    g_exit_hook_pid = ::getpid();
+    g_exit_hook = hook;
+}
+
+void run_exit_hook() noexcept {
+    if (g_exit_hook && ::getpid() == g_exit_hook_pid) g_exit_hook();
+}
+
+} // namespace nm::track
