@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "model/reach_capture.hpp"
+#include "nmleak/capture.hpp"
 #include "track/query.hpp"
 #include "track/reach.hpp"
 
@@ -49,5 +50,11 @@ __attribute__((noinline)) void classify_reach(model::Snapshot &snap) {
 }
 
 const track::reach::Stats &last_reach_stats() { return g_last; }
+
+static_assert(sizeof(track::reach::Entry) <= sizeof(uintptr_t) * 17, "ReachEntry holds a track::reach::Entry");
+
+ReachEntry::ReachEntry() noexcept { track::reach::enter(reinterpret_cast<track::reach::Entry *>(storage_)); }
+
+ReachEntry::~ReachEntry() { track::reach::leave(reinterpret_cast<track::reach::Entry *>(storage_)); }
 
 } // namespace nm

@@ -45,6 +45,7 @@ uint64_t now_us() noexcept {
 pid_t sys_gettid() noexcept { return pid_t(syscall(SYS_gettid)); }
 
 thread_local bool t_internal = false;
+thread_local const Entry *t_entry = nullptr; // innermost public entry point on this thread
 constexpr size_t kMaxInternal = 64;
 std::atomic<pid_t> g_internal[kMaxInternal]; // tids of nmleak's own threads (slots reused when 0)
 
@@ -844,12 +845,32 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
     st.pass_us = now_us() - t0;
 }
 
+__attribute__((noinline)) void enter(Entry *e) noexcept {
+    // The caller's callee-saved registers: what its own caller had, or (for one it already used)
+    // the value it pushed in its frame, which lies above *e and is scanned with it.
+    for (uintptr_t &r : e->regs) r = 0;
+    callee_saved(e->regs);
+    e->prev = t_entry;
+    t_entry = e;
+    asm volatile("" : : "r"(e) : "memory");
+}
+
+void leave(Entry *e) noexcept {
+    if (t_entry == e) t_entry = e->prev;
+}
+
 __attribute__((noinline)) void classify_here(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out,
                                              const Options &options, Stats *stats,
                                              bool (*still_live)(const BlockRef &, void *), void *ctx) {
     // The caller's callee-saved registers as they are now, in this frame; the scan of this thread's
     // stack starts here, so they and the caller's frames above are roots, the pass's own frames
     // below are not.
+    if (const Entry *e = t_entry) {
+        // The entry's saved registers start the range scanned; without registers, start after it.
+        classify(blocks, out, options, options.registers ? static_cast<const void *>(e) : e + 1, stats,
+                 still_live, ctx);
+        return;
+    }
     uintptr_t regs[16] = {};
     if (options.registers) callee_saved(regs);
     classify(blocks, out, options, regs, stats, still_live, ctx);

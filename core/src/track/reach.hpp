@@ -65,11 +65,24 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
               const void *caller_frame, Stats *stats, bool (*still_live)(const BlockRef &, void *) = nullptr,
               void *ctx = nullptr);
 
-// classify() for a caller on an analyzer thread: scans this thread's stack from this call's own
-// frame up, with the callee-saved registers the caller had. Call it from a frame that holds no
-// block address (build `blocks` in a separate function).
+// classify() for a caller on an analyzer thread: scans this thread's stack from the innermost
+// Entry (see enter()) up, or without one from this call's own frame up, with the callee-saved
+// registers the caller had. Without an Entry, call it from a frame that holds no block address
+// (build `blocks` in a separate function).
 void classify_here(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, const Options &options,
                    Stats *stats, bool (*still_live)(const BlockRef &, void *) = nullptr, void *ctx = nullptr);
+
+// A public entry point that may end in a pass on its own thread (NmWriteReport, the exit report)
+// calls enter() first with an Entry in its own frame, and leave() before it returns. A pass started
+// below it on this thread scans the stack from the Entry up, with the callee-saved registers as
+// enter() found them, instead of from classify_here's frame: nmleak's own frames in between walked
+// every block, and their dead slots (a spill, alignment padding) would otherwise be taken for roots.
+struct Entry {
+    uintptr_t regs[16]; // filled by enter()
+    const Entry *prev;
+};
+void enter(Entry *e) noexcept;
+void leave(Entry *e) noexcept;
 
 // The calling thread is nmleak's own (the agent, the watchdog): its stack and registers are never
 // roots, and the stop signal is unblocked for it so it can be held like any other thread.
