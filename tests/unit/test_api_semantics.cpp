@@ -372,7 +372,9 @@ TEST(Stacks, SizesOnlyModeRecordsNoStacks) {
     e = nmtest::find_expert(s, "sizes-only");
     ASSERT_EQ(e->blocks.size(), 2u);
     for (const auto &b : e->blocks) {
-        if (b.size == 65) EXPECT_TRUE(nmtest::stack_has_function(s, b.stack, "allocate_for_close_test"));
+        if (b.size == 65) {
+            EXPECT_TRUE(nmtest::stack_has_function(s, b.stack, "allocate_for_close_test"));
+        }
     }
     EXPECT_EQ(NmSetStackDepth(NM_MAX_STACK_DEPTH + 1), DWORD(NMERR_INVALID_PARAMETER));
     NmCloseExpertKey(k, NM_OUTCOME_DONE, nullptr);
