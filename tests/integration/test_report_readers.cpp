@@ -230,6 +230,34 @@ TEST_F(Pprof, SampleSnapshotFromTheCliKeepsEveryFrameKind) {
     EXPECT_NE(last_output_.find("suppressed: 2 stacks, 3 blocks, 6144 bytes"), std::string::npos) << last_output_;
 }
 
+TEST_F(Pprof, ModuleKeysAreTaggedWithTheirKind) {
+    // A module key (the whole heap) beside the sample's expert keys: its kind label says so.
+    nm::model::Snapshot s = nm::test::sample_snapshot();
+    nm::model::Expert lib;
+    lib.id = 100;
+    lib.name = "libplugin.so";
+    lib.kind = nm::model::KeyKind::Module;
+    lib.state = nm::model::ExpertState::Running;
+    lib.live_blocks = 2;
+    lib.live_bytes = 96;
+    lib.allocs = 2;
+    lib.blocks = {{0x7f00dd000010, 64, 3, 900}, {0x7f00dd000060, 32, 4, 910}};
+    for (auto &b : lib.blocks) b.origin = nm::model::BlockOrigin::Heap;
+    s.experts.push_back(lib);
+    const fs::path snap = dir_.path() / "module.nmsnap", out = dir_.path() / "module.pb.gz";
+    std::string error;
+    ASSERT_TRUE(nm::snapshot_io::write_file(s, snap.string(), &error)) << error;
+    const Result cli = run(quote(std::string(NM_BUILD_DIR) + "/inject/nmleak") + " report " + quote(snap.string()) +
+                           " -o " + quote(out.string()));
+    ASSERT_EQ(cli.status, 0) << cli.output;
+    const Result tags = pprof("-tags -sample_index=outstanding_space -tagfocus=key=libplugin.so", out);
+    ASSERT_EQ(tags.status, 0) << tags.output;
+    EXPECT_NE(tags.output.find("96.0B (  100%): module"), std::string::npos) << tags.output;
+    EXPECT_EQ(tags.output.find(": expert"), std::string::npos) << tags.output;
+    const Result experts = pprof("-tags -sample_index=outstanding_space -tagfocus=key=dns", out);
+    EXPECT_NE(experts.output.find("(  100%): expert"), std::string::npos) << experts.output;
+}
+
 // ---- headless Chromium --------------------------------------------------------------------------
 
 class Html : public ::testing::Test {

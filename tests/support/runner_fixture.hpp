@@ -38,9 +38,9 @@ private:
 
 struct RunSpec {
     std::string expert = NMT_PROBE_EXPERT;
-    std::string behaviour;      // empty: no config (the probe's Configure runs)
-    std::string key_name;       // empty: the registered name
-    std::string capture;        // empty: none
+    std::string behaviour{}; // empty: no config (the probe's Configure runs)
+    std::string key_name{}; // empty: the registered name
+    std::string capture{}; // empty: none
     DWORD deadline_ms = 0;
     DWORD grace_ms = 0;
 };

@@ -207,7 +207,8 @@ TEST_F(Events, BadEventsAreRefusedAndChangeNothing) {
          NMERR_INVALID_PARAMETER},
         {"bad column type", [](NMEVENTDATA *e, char *, const char *) {
              e->NumColumns = 1;
-             e->Column[0].VariantData.Type = NMCOLUMNTYPE(16);
+             const uint32_t bad_type = 16; // stored as an expert's C code could: not a valid enumerator
+             std::memcpy(&e->Column[0].VariantData.Type, &bad_type, sizeof bad_type);
          }, NMERR_INVALID_PARAMETER},
         {"bad column name", [](NMEVENTDATA *e, char *u, const char *) {
              e->NumColumns = 1;

@@ -157,7 +157,9 @@ TEST(SnapshotBomb, FourGibibytesOfZerosInAFewHundredKilobytes) {
     std::printf("4 GiB claimed in %zu bytes: peak +%ld KiB: %s\n", file.size(), d.growth_kib, d.error.c_str());
     EXPECT_FALSE(d.ok);
     EXPECT_NE(d.error.find("decompression bomb"), std::string::npos) << d.error;
-    if (!kSanitized) EXPECT_LT(d.growth_kib, 32 * 1024) << "peak KiB above the start";
+    if (!kSanitized) {
+        EXPECT_LT(d.growth_kib, 32 * 1024) << "peak KiB above the start";
+    }
 }
 
 // Within the plausible ratio: 16 MiB of zeros behind a valid start. The stream is decoded as it
@@ -168,7 +170,9 @@ TEST(SnapshotBomb, ZerosAfterAValidStartEndAtTheFirstBadField) {
     std::printf("16 MiB of zeros: peak +%ld KiB: %s\n", d.growth_kib, d.error.c_str());
     EXPECT_FALSE(d.ok);
     EXPECT_NE(d.error.find("end marker missing"), std::string::npos) << d.error;
-    if (!kSanitized) EXPECT_LT(d.growth_kib, 8 * 1024);
+    if (!kSanitized) {
+        EXPECT_LT(d.growth_kib, 8 * 1024);
+    }
 }
 
 // Counts that lie. A count larger than what the declared payload can hold is refused before
@@ -179,7 +183,9 @@ TEST(SnapshotBomb, LyingCountsReserveNothing) {
     std::printf("4,294,967,295 frames claimed: peak +%ld KiB: %s\n", huge.growth_kib, huge.error.c_str());
     EXPECT_FALSE(huge.ok);
     EXPECT_NE(huge.error.find("cannot fit"), std::string::npos) << huge.error;
-    if (!kSanitized) EXPECT_LT(huge.growth_kib, 8 * 1024);
+    if (!kSanitized) {
+        EXPECT_LT(huge.growth_kib, 8 * 1024);
+    }
 
     // 500,000 frames fit in 16 MiB; the data behind them is zeros: empty frames, then no stacks, no
     // experts and no end marker. Memory grows with the frames actually read, and is released.
@@ -187,7 +193,9 @@ TEST(SnapshotBomb, LyingCountsReserveNothing) {
     std::printf("500,000 empty frames in 16 MiB: peak +%ld KiB: %s\n", fits.growth_kib, fits.error.c_str());
     EXPECT_FALSE(fits.ok);
     EXPECT_NE(fits.error.find("end marker missing"), std::string::npos) << fits.error;
-    if (!kSanitized) EXPECT_LT(fits.growth_kib, 160 * 1024);
+    if (!kSanitized) {
+        EXPECT_LT(fits.growth_kib, 160 * 1024);
+    }
 
     // The same lie without compression: the count is checked against the bytes really there.
     std::vector<uint8_t> stored = payload_prefix(0xFFFFFFFFu);
@@ -231,7 +239,9 @@ TEST(SnapshotBomb, TwoMillionBlocksStillOpen) {
     ASSERT_TRUE(d.ok) << d.error;
     std::printf("2M blocks: file %zu KiB, block list %lu KiB, decode peak +%ld KiB\n", bytes.size() / 1024,
                 static_cast<unsigned long>(model_kib), d.growth_kib);
-    if (!kSanitized) EXPECT_LT(d.growth_kib, long(model_kib * 8 / 5) + 32 * 1024);
+    if (!kSanitized) {
+        EXPECT_LT(d.growth_kib, long(model_kib * 8 / 5) + 32 * 1024);
+    }
 
     nm::model::Snapshot back;
     ASSERT_TRUE(io::decode(bytes, &back, &error)) << error;

@@ -286,7 +286,7 @@ private:
 
     void keys(std::string &o) {
         o += "<h2 id=\"keys\">Keys</h2>\n<div class=\"scroll\"><table class=\"sortable\" id=\"key-table\"><thead><tr>"
-             "<th class=\"l\">key</th><th>id</th><th class=\"l\">state</th><th>live blocks</th>"
+             "<th class=\"l\">key</th><th>id</th><th class=\"l\">kind</th><th class=\"l\">state</th><th>live blocks</th>"
              "<th>live bytes</th><th>peak bytes</th><th>allocs</th><th>reallocs</th><th>frees</th>"
              "<th>misuse</th><th>leaked bytes</th><th>outstanding bytes</th><th>reclaimed bytes</th>"
              "<th>suppressed bytes</th></tr></thead>\n<tbody>\n";
@@ -296,6 +296,7 @@ private:
             o += t.leaked.bytes + t.outstanding.bytes > 0 ? "<tr class=\"bad\">" : "<tr>";
             o += "<td>" + esc(e.name.empty() ? "<unnamed>" : e.name) + "</td>";
             num_cell(o, e.id);
+            o += std::string("<td class=\"l\">") + model::to_string(e.kind) + "</td>";
             o += "<td class=\"l\">" + esc(model::state_label(e));
             if (!e.outcome_detail.empty()) o += ": " + esc(e.outcome_detail);
             o += "</td>";

@@ -245,7 +245,7 @@ private:
         return "leaked_space";
     }
 
-    static const char *key_kind(const model::Expert &) { return "expert"; }
+    static const char *key_kind(const model::Expert &e) { return model::to_string(e.kind); }
 
     void value_type(std::string &msg, const std::string &type, const char *unit) {
         msg.clear();

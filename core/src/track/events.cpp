@@ -218,7 +218,11 @@ uint32_t read_event(const void *event, EventRecord *out) {
         for (unsigned i = 0; i < head.NumColumns; ++i) {
             const NMCOLUMNINFO &c = cols[i];
             EventColumnRecord col;
-            uint32_t type = uint32_t(c.VariantData.Type);
+            // Read as bytes: an expert may store any value in the enum's storage, and loading an
+            // out-of-range enumerator is undefined.
+            uint32_t type = 0;
+            static_assert(sizeof c.VariantData.Type == sizeof type, "NMCOLUMNTYPE is 32 bits");
+            std::memcpy(&type, &c.VariantData.Type, sizeof type);
             if (type > NMCOLUMNTYPE_STRING) return NMERR_INVALID_PARAMETER;
             col.type = type;
             if (!read_string(c.szColumnName, &col.name)) return NMERR_INVALID_PARAMETER;
