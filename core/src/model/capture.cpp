@@ -42,8 +42,8 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     snap.process.start_unix_ms = track::Query::start_unix_ms();
     snap.process.snapshot_ms = track::Query::now_ms();
     snap.process.stack_depth = track::Query::stack_depth();
-    snap.process.heap_tracked = heap::active();
-    snap.process.foreign_frees = heap::foreign_frees();
+    snap.process.heap_tracked = heap::active() || heap::observing();
+    snap.process.foreign_frees = heap::foreign_frees() + heap::observed_foreign_frees();
 
     track::Reading reading;
     track::Query::read(reading, include_blocks);

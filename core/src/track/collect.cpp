@@ -1,6 +1,7 @@
 // collect.cpp - reads the tracker's keys and history (Query::read) while the process keeps running.
 #include <algorithm>
 
+#include "track/observe.hpp"
 #include "track/tracker.hpp"
 
 namespace nm::track {
@@ -75,6 +76,10 @@ void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
         if (st != KeyState::Open && st != KeyState::Terminating) continue;
         out.open.emplace_back();
         read_key(k, out.open.back(), include_blocks);
+        if (k->module.load(std::memory_order_acquire)) { // blocks of an observed heap (nmleak attach)
+            if (include_blocks) observe_reserve(s, out.open.back());
+            observe_fill(s, out.open.back(), include_blocks);
+        }
     }
     std::sort(out.open.begin(), out.open.end(), [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
     history_.read(out, since);

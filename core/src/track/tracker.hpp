@@ -112,6 +112,7 @@ public:
 
 private:
     friend struct HeapOps; // the whole-heap entry points (heap_ops.cpp)
+    friend struct ObserveOps; // the observed heap of an attached process (heap_observe.cpp)
     Tracker();
 
     Key *key_of(void *handle, KeyHandle &kh) const noexcept {
