@@ -5,6 +5,7 @@
  *   free-old       -> frees the blocks made before the attach: "freed-old N"
  *   leak N         -> N blocks of 4242 bytes from nmt_attach_c_leak, kept: "leaked N"
  *   plugin PATH    -> dlopen PATH and call its plugin_work(): "plugin R" (its leak: 777 bytes)
+ *   whose-malloc   -> the file the executable's GOT entry for malloc points into: "malloc-in F"
  *   quit           -> stops the workers, runs a fixed workload: "done errors=E checksum=C"
  */
 #define _GNU_SOURCE
@@ -119,6 +120,16 @@ int main(void) {
             void *h = dlopen(line + 7, RTLD_NOW);
             int (*work)(int) = h ? (int (*)(int))dlsym(h, "plugin_work") : NULL;
             printf("plugin %d\n", work ? work(21) : -1);
+        }
+#endif
+#ifndef NMT_STATIC
+        /* Where this executable's GOT entry for malloc leads (an address taken through it). */
+        else if (strcmp(line, "whose-malloc") == 0) {
+            void *(*volatile fp)(size_t) = malloc;
+            Dl_info info;
+            const char *name = dladdr((void *)(uintptr_t)fp, &info) && info.dli_fname ? info.dli_fname : "?";
+            const char *slash = strrchr(name, '/');
+            printf("malloc-in %s\n", slash ? slash + 1 : name);
         }
 #endif
         else if (strcmp(line, "quit") == 0) {

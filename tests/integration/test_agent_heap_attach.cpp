@@ -108,6 +108,25 @@ TEST_F(HeapAttach, CxxProgramWithThreadsSurvives50AttachSnapshotDetachCycles) {
     fifty_cycles(NMT_ATTACH_CPP, "nmt_attach_cpp");
 }
 
+// The executable's own GOT entry for malloc, as the program sees it: glibc's, the hook while
+// attached, glibc's again after the detach (and after a second round).
+TEST_F(HeapAttach, DetachPutsTheGotEntriesBack) {
+    Process p;
+    ASSERT_TRUE(p.start({NMT_ATTACH_C}));
+    const pid_t pid = p.wait_ready();
+    ASSERT_GT(pid, 0);
+    EXPECT_EQ(p.ask("whose-malloc", "malloc-in"), "malloc-in libc.so.6");
+    for (int round = 0; round < 2; ++round) {
+        ASSERT_EQ(attach(pid).status, 0);
+        EXPECT_EQ(p.ask("whose-malloc", "malloc-in"), "malloc-in libnmleak-agent.so");
+        ASSERT_EQ(detach(pid).status, 0);
+        EXPECT_EQ(p.ask("whose-malloc", "malloc-in"), "malloc-in libc.so.6");
+    }
+    ASSERT_TRUE(p.send("quit"));
+    EXPECT_TRUE(p.wait_line("done errors=0", nullptr, 60000));
+    EXPECT_EQ(p.wait_exit(), 0);
+}
+
 TEST_F(HeapAttach, FreesOfBlocksMadeBeforeTheAttachAreForeignAndHarmless) {
     for (const char *program : {NMT_ATTACH_C, NMT_ATTACH_CPP}) {
         Process p;
