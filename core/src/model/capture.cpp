@@ -32,7 +32,9 @@ std::string read_exe() {
 
 } // namespace
 
-model::Snapshot capture_snapshot(bool include_blocks) {
+model::Snapshot capture_snapshot(bool include_blocks) { return capture_snapshot_seq(include_blocks, nullptr); }
+
+model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq) {
     model::Snapshot snap;
     snap.process.pid = getpid();
     snap.process.command = read_cmdline();
@@ -48,6 +50,7 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     track::Reading reading;
     track::Query::read(reading, include_blocks);
     snap.experts = experts_from(reading);
+    if (history_seq) *history_seq = reading.history_seq;
     if (include_blocks && reach_enabled()) classify_reach(snap);
     snap.modules = list_modules();
 

@@ -155,7 +155,7 @@ struct ObserveOps {
             if (!h) {
                 h = t.open_key(m->name);
                 KeyHandle kh;
-                if (Key *k = t.key_of(h, kh)) k->module.store(true, std::memory_order_release);
+                if (Key *k = t.keys().find(h, kh)) k->module.store(true, std::memory_order_release);
             }
             entry.key.store(h, std::memory_order_release);
         }
@@ -172,17 +172,17 @@ struct ObserveOps {
             t_obs_seen = true;
             ts = t.thread_state_slow();
         }
-        const uint32_t depth = t.depth_.load(std::memory_order_relaxed);
+        const uint32_t depth = t.options().depth.load(std::memory_order_relaxed);
         uintptr_t buf[StackDepot::kMaxDepth];
-        size_t nf = 0;
+        Walk w;
         const size_t want = depth < 16 ? 16 : depth;
         if (g_dwarf) {
             UnwindRegs r;
-            if (caller_regs(frame, ts->stack, r)) nf = unwind_dwarf(r, ts->stack, buf, want);
+            if (caller_regs(frame, ts->stack, r)) w = unwind_dwarf(r, ts->stack, buf, want);
         } else {
-            nf = walk_frame_pointers(frame, ts->stack, buf, want);
+            w = walk_frame_pointers(frame, ts->stack, buf, want);
         }
-        const ModuleEntry *m = charged_module(buf, nf);
+        const ModuleEntry *m = charged_module(buf, w.n);
         if (m->role == ModuleRole::Own) return;
         void *h = m->key.load(std::memory_order_acquire);
         uint32_t slot;
@@ -190,7 +190,11 @@ struct ObserveOps {
         if (__builtin_expect(h && decode_key(h, kh), 1)) slot = kh.slot;
         else slot = open_module_key(t, m);
         if (!slot) return;
-        const uint32_t stack = depth ? t.depot_.intern(buf, uint32_t(nf < depth ? nf : depth)) : 0;
+        uint32_t stack = 0;
+        if (depth && w.n) { // hashed during the walk; the thread's stack cache before the depot
+            const uint32_t kept = w.n < depth ? w.n : depth;
+            stack = ts->stacks.intern(t.depot_, buf, kept, kept == w.n ? w.hash : stack_hash(buf, kept));
+        }
         const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, uint32_t(t.now_ms()), slot,
                       uint32_t(fn)};
 
