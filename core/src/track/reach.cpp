@@ -399,25 +399,6 @@ void save_context(Slot &s, const ucontext_t *uc) noexcept {
 #endif
 }
 
-// The calling thread's callee-saved registers: its callers' values that nmleak's own frames (not
-// scanned) may have saved.
-__attribute__((noinline)) size_t callee_saved(uintptr_t *out) noexcept {
-#if defined(__x86_64__)
-    asm volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
-                 "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
-                 : : "r"(out) : "memory");
-    return 6;
-#elif defined(__aarch64__)
-    asm volatile("stp x19, x20, [%0, #0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
-                 "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"
-                 : : "r"(out) : "memory");
-    return 11;
-#else
-    (void)out;
-    return 0;
-#endif
-}
-
 void chain(int sig, siginfo_t *si, void *uc) {
     const struct sigaction &p = g_previous;
     if (p.sa_flags & SA_SIGINFO) {
@@ -598,14 +579,21 @@ size_t static_tls_size() {
 
 // Static TLS and the thread control block of the thread whose thread pointer is tp; then the
 // dynamic TLS blocks its DTV lists (glibc: dtv[-1] is the length, dtv[i] = {block, to_free}).
+// sp: where the thread's live stack starts. glibc puts a thread's static TLS just above its stack,
+// and the static size it reports includes a surplus: below sp is the dead part of the stack, not
+// TLS, so the range never reaches below it.
 void scan_tls(Flood &flood, SafeReader &reader, uintptr_t tp, size_t static_size,
-              const std::vector<std::pair<size_t, size_t>> &tls_sizes) {
+              const std::vector<std::pair<size_t, size_t>> &tls_sizes, uintptr_t sp) {
     if (!tp) return;
 #if defined(__x86_64__)
-    const uintptr_t lo = tp > static_size ? tp - static_size : 0, hi = tp + 0x1000;
+    uintptr_t lo = tp > static_size ? tp - static_size : 0;
+    const uintptr_t hi = tp + 0x1000;
+    if (sp > lo && sp < tp) lo = sp;
     const uintptr_t dtv_at = tp + 8;
 #elif defined(__aarch64__)
-    const uintptr_t lo = tp > 0x1000 ? tp - 0x1000 : 0, hi = tp + 16 + static_size;
+    uintptr_t lo = tp > 0x1000 ? tp - 0x1000 : 0;
+    const uintptr_t hi = tp + 16 + static_size;
+    if (sp > lo && sp < hi) lo = sp;
     const uintptr_t dtv_at = tp;
 #else
     return;
@@ -790,7 +778,8 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
     };
     if (!t_internal) {
         if (options.stacks) scan_stack(reinterpret_cast<uintptr_t>(caller_frame));
-        if (options.tls) scan_tls(flood, reader, thread_pointer(), tls_static, tls_sizes);
+        if (options.tls)
+            scan_tls(flood, reader, thread_pointer(), tls_static, tls_sizes, reinterpret_cast<uintptr_t>(caller_frame));
     }
     for (size_t j = 0; j < used; ++j) {
         Slot &s = slots[j];
@@ -802,7 +791,7 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
                 flood.root_words(s.fp, s.n_fp);
             }
             if (options.stacks) scan_stack(s.sp);
-            if (options.tls) scan_tls(flood, reader, s.tp, tls_static, tls_sizes);
+            if (options.tls) scan_tls(flood, reader, s.tp, tls_static, tls_sizes, s.sp);
         } else if (state == kBlocked || state == kAbandoned) {
             // Not stopped: no registers; its stack from where the kernel says it is waiting.
             const uintptr_t sp = syscall_sp(s.tid.load(std::memory_order_relaxed), scratch.data(), scratch.size());
@@ -846,10 +835,21 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
 }
 
 __attribute__((noinline)) void enter(Entry *e) noexcept {
-    // The caller's callee-saved registers: what its own caller had, or (for one it already used)
-    // the value it pushed in its frame, which lies above *e and is scanned with it.
+    // First thing, before the compiler needs a callee-saved register of its own: the caller's
+    // values (or, for one it already used, the value it pushed in its frame above *e).
+#if defined(__x86_64__)
+    asm volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
+                 "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
+                 : : "r"(e->regs) : "memory");
+    for (size_t i = 6; i < 16; ++i) e->regs[i] = 0;
+#elif defined(__aarch64__)
+    asm volatile("stp x19, x20, [%0, #0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
+                 "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"
+                 : : "r"(e->regs) : "memory");
+    for (size_t i = 11; i < 16; ++i) e->regs[i] = 0;
+#else
     for (uintptr_t &r : e->regs) r = 0;
-    callee_saved(e->regs);
+#endif
     e->prev = t_entry;
     t_entry = e;
     asm volatile("" : : "r"(e) : "memory");
@@ -859,25 +859,113 @@ void leave(Entry *e) noexcept {
     if (t_entry == e) t_entry = e->prev;
 }
 
-__attribute__((noinline)) void classify_here(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out,
-                                             const Options &options, Stats *stats,
-                                             bool (*still_live)(const BlockRef &, void *), void *ctx) {
-    // The caller's callee-saved registers as they are now, in this frame; the scan of this thread's
-    // stack starts here, so they and the caller's frames above are roots, the pass's own frames
-    // below are not.
+} // namespace nm::track::reach
+
+// nm_reach_classify_here: the caller's callee-saved registers pushed first, then the C++ body with
+// the address of what was pushed: the scan of this thread's stack starts exactly there.
+extern "C" __attribute__((visibility("hidden"), used)) void
+nm_reach_here_body(const std::vector<nm::track::reach::BlockRef> *blocks, std::vector<uint8_t> *out,
+                   const nm::track::reach::Options *options, nm::track::reach::Stats *stats,
+                   nm::track::reach::StillLive still_live, void *ctx, const uintptr_t *pushed, size_t n_pushed) {
+    using namespace nm::track::reach;
     if (const Entry *e = t_entry) {
         // The entry's saved registers start the range scanned; without registers, start after it.
-        classify(blocks, out, options, options.registers ? static_cast<const void *>(e) : e + 1, stats,
+        classify(*blocks, *out, *options, options->registers ? static_cast<const void *>(e) : e + 1, stats,
                  still_live, ctx);
         return;
     }
-    uintptr_t regs[16] = {};
-    if (options.registers) callee_saved(regs);
-    classify(blocks, out, options, regs, stats, still_live, ctx);
-    asm volatile("" : : "r"(regs) : "memory");
+    classify(*blocks, *out, *options, options->registers ? pushed : pushed + n_pushed, stats, still_live, ctx);
 }
 
-} // namespace nm::track::reach
+#if defined(__x86_64__)
+// Entry: rsp = 8 mod 16. Six pushes keep it there; 8 bytes of padding and the two stack arguments
+// (pushed, n_pushed) make it 0 mod 16 at the call, as the ABI wants.
+asm(R"(
+    .text
+    .globl nm_reach_classify_here
+    .type nm_reach_classify_here, @function
+nm_reach_classify_here:
+    .cfi_startproc
+    push %rbp
+    .cfi_adjust_cfa_offset 8
+    push %rbx
+    .cfi_adjust_cfa_offset 8
+    push %r12
+    .cfi_adjust_cfa_offset 8
+    push %r13
+    .cfi_adjust_cfa_offset 8
+    push %r14
+    .cfi_adjust_cfa_offset 8
+    push %r15
+    .cfi_adjust_cfa_offset 8
+    mov %rsp, %rax
+    sub $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    push $6
+    .cfi_adjust_cfa_offset 8
+    push %rax
+    .cfi_adjust_cfa_offset 8
+    call nm_reach_here_body
+    add $24, %rsp
+    .cfi_adjust_cfa_offset -24
+    pop %r15
+    .cfi_adjust_cfa_offset -8
+    pop %r14
+    .cfi_adjust_cfa_offset -8
+    pop %r13
+    .cfi_adjust_cfa_offset -8
+    pop %r12
+    .cfi_adjust_cfa_offset -8
+    pop %rbx
+    .cfi_adjust_cfa_offset -8
+    pop %rbp
+    .cfi_adjust_cfa_offset -8
+    ret
+    .cfi_endproc
+    .size nm_reach_classify_here, .-nm_reach_classify_here
+)");
+#elif defined(__aarch64__)
+asm(R"(
+    .text
+    .globl nm_reach_classify_here
+    .type nm_reach_classify_here, %function
+nm_reach_classify_here:
+    .cfi_startproc
+    stp x29, x30, [sp, #-96]!
+    .cfi_def_cfa_offset 96
+    .cfi_offset x29, -96
+    .cfi_offset x30, -88
+    stp x19, x20, [sp, #16]
+    stp x21, x22, [sp, #32]
+    stp x23, x24, [sp, #48]
+    stp x25, x26, [sp, #64]
+    stp x27, x28, [sp, #80]
+    mov x29, sp
+    add x6, sp, #16
+    mov x7, #10
+    bl nm_reach_here_body
+    ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    ldp x23, x24, [sp, #48]
+    ldp x25, x26, [sp, #64]
+    ldp x27, x28, [sp, #80]
+    ldp x29, x30, [sp], #96
+    .cfi_def_cfa_offset 0
+    ret
+    .cfi_endproc
+    .size nm_reach_classify_here, .-nm_reach_classify_here
+)");
+#else
+extern "C" __attribute__((noinline)) void nm_reach_classify_here(
+    const std::vector<nm::track::reach::BlockRef> *blocks, std::vector<uint8_t> *out,
+    const nm::track::reach::Options *options, nm::track::reach::Stats *stats, nm::track::reach::StillLive still_live,
+    void *ctx) {
+    uintptr_t here = 0;
+    nm_reach_here_body(blocks, out, options, stats, still_live, ctx, &here, 0);
+    asm volatile("" : : "r"(&here) : "memory");
+}
+#endif
+
 
 namespace nm {
 void mark_nmleak_thread() noexcept { track::reach::mark_internal_thread(); }

@@ -69,8 +69,18 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
 // Entry (see enter()) up, or without one from this call's own frame up, with the callee-saved
 // registers the caller had. Without an Entry, call it from a frame that holds no block address
 // (build `blocks` in a separate function).
-void classify_here(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, const Options &options,
-                   Stats *stats, bool (*still_live)(const BlockRef &, void *) = nullptr, void *ctx = nullptr);
+// (On x86-64 and AArch64 a small assembly entry pushes the caller's callee-saved registers and the
+// scan starts at them, so this call's own frame, whose padding may hold what deeper calls left, is
+// never read.)
+using StillLive = bool (*)(const BlockRef &, void *);
+extern "C" void nm_reach_classify_here(const std::vector<BlockRef> *blocks, std::vector<uint8_t> *out,
+                                       const Options *options, Stats *stats, StillLive still_live, void *ctx);
+__attribute__((always_inline)) inline void classify_here(const std::vector<BlockRef> &blocks,
+                                                         std::vector<uint8_t> &out, const Options &options,
+                                                         Stats *stats, StillLive still_live = nullptr,
+                                                         void *ctx = nullptr) {
+    nm_reach_classify_here(&blocks, &out, &options, stats, still_live, ctx);
+}
 
 // A public entry point that may end in a pass on its own thread (NmWriteReport, the exit report)
 // calls enter() first with an Entry in its own frame, and leave() before it returns. A pass started
