@@ -80,10 +80,11 @@ inline void record(void *p, size_t n, Fn fn, const void *frame) noexcept {
     if (p) nm::heap::observed_alloc(p, n, fn, frame);
 }
 
-inline void forget(void *p) noexcept {
+// frame: the hook's own (for the stack of a mismatched free).
+inline void forget(void *p, Fn fn, const void *frame) noexcept {
     if (p && !t_depth) {
         Depth d;
-        nm::heap::observed_free(p);
+        nm::heap::observed_free(p, nullptr, fn, frame);
     }
 }
 
@@ -99,7 +100,7 @@ HOOK void *nmleak_hook_malloc(size_t n) {
     return p;
 }
 HOOK void nmleak_hook_free(void *p) {
-    forget(p);
+    forget(p, Fn::Malloc, FRAME);
     r_free(p);
 }
 HOOK void *nmleak_hook_calloc(size_t count, size_t size) {
@@ -119,7 +120,7 @@ inline void *resize(void *p, size_t n, const void *frame, Call &&call) {
     if (t_depth) return call();
     Depth d;
     uint64_t old = 0;
-    const bool had = p && nm::heap::observed_free(p, &old);
+    const bool had = p && nm::heap::observed_free(p, &old, Fn::Malloc, frame);
     void *q = call();
     if (q) record(q, n, Fn::Malloc, frame);
     else if (had && n) record(p, old, Fn::Malloc, frame); // failed: p is still the program's
@@ -224,23 +225,23 @@ NM_NEW_HOOK(new_a_al, Fn::NewArray, (size_t n, std::align_val_t a), (n, a), n)
 NM_NEW_HOOK(new_al_nt, Fn::New, (size_t n, std::align_val_t a, const std::nothrow_t &t), (n, a, t), n)
 NM_NEW_HOOK(new_a_al_nt, Fn::NewArray, (size_t n, std::align_val_t a, const std::nothrow_t &t), (n, a, t), n)
 
-#define NM_DELETE_HOOK(name, params, args)                                                         \
+#define NM_DELETE_HOOK(name, fn, params, args)                                                     \
     HOOK void nmleak_hook_##name params noexcept {                                                 \
-        forget(p);                                                                                 \
+        forget(p, fn, FRAME);                                                                      \
         r_##name args;                                                                             \
     }
-NM_DELETE_HOOK(del, (void *p), (p))
-NM_DELETE_HOOK(del_a, (void *p), (p))
-NM_DELETE_HOOK(del_s, (void *p, size_t n), (p, n))
-NM_DELETE_HOOK(del_a_s, (void *p, size_t n), (p, n))
-NM_DELETE_HOOK(del_nt, (void *p, const std::nothrow_t &t), (p, t))
-NM_DELETE_HOOK(del_a_nt, (void *p, const std::nothrow_t &t), (p, t))
-NM_DELETE_HOOK(del_al, (void *p, std::align_val_t a), (p, a))
-NM_DELETE_HOOK(del_a_al, (void *p, std::align_val_t a), (p, a))
-NM_DELETE_HOOK(del_s_al, (void *p, size_t n, std::align_val_t a), (p, n, a))
-NM_DELETE_HOOK(del_a_s_al, (void *p, size_t n, std::align_val_t a), (p, n, a))
-NM_DELETE_HOOK(del_al_nt, (void *p, std::align_val_t a, const std::nothrow_t &t), (p, a, t))
-NM_DELETE_HOOK(del_a_al_nt, (void *p, std::align_val_t a, const std::nothrow_t &t), (p, a, t))
+NM_DELETE_HOOK(del, Fn::New, (void *p), (p))
+NM_DELETE_HOOK(del_a, Fn::NewArray, (void *p), (p))
+NM_DELETE_HOOK(del_s, Fn::New, (void *p, size_t n), (p, n))
+NM_DELETE_HOOK(del_a_s, Fn::NewArray, (void *p, size_t n), (p, n))
+NM_DELETE_HOOK(del_nt, Fn::New, (void *p, const std::nothrow_t &t), (p, t))
+NM_DELETE_HOOK(del_a_nt, Fn::NewArray, (void *p, const std::nothrow_t &t), (p, t))
+NM_DELETE_HOOK(del_al, Fn::New, (void *p, std::align_val_t a), (p, a))
+NM_DELETE_HOOK(del_a_al, Fn::NewArray, (void *p, std::align_val_t a), (p, a))
+NM_DELETE_HOOK(del_s_al, Fn::New, (void *p, size_t n, std::align_val_t a), (p, n, a))
+NM_DELETE_HOOK(del_a_s_al, Fn::NewArray, (void *p, size_t n, std::align_val_t a), (p, n, a))
+NM_DELETE_HOOK(del_al_nt, Fn::New, (void *p, std::align_val_t a, const std::nothrow_t &t), (p, a, t))
+NM_DELETE_HOOK(del_a_al_nt, Fn::NewArray, (void *p, std::align_val_t a, const std::nothrow_t &t), (p, a, t))
 
 // ---- attach and detach ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
  *   free-old       -> frees the blocks made before the attach: "freed-old N"
  *   leak N         -> N blocks of 4242 bytes from nmt_attach_c_leak, kept: "leaked N"
  *   plugin PATH    -> dlopen PATH and call its plugin_work(): "plugin R" (its leak: 777 bytes)
+ *   fork N         -> N children forked while the workers allocate, each allocating: "forked OK"
  *   whose-malloc   -> the file the executable's GOT entry for malloc points into: "malloc-in F"
  *   quit           -> stops the workers, runs a fixed workload: "done errors=E checksum=C"
  */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,6 +134,22 @@ int main(void) {
             printf("malloc-in %s\n", slash ? slash + 1 : name);
         }
 #endif
+        /* Forks while the workers allocate: the child allocates too, and exits 0. */
+        else if (strncmp(line, "fork ", 5) == 0) {
+            int ok = 0, n = atoi(line + 5);
+            for (int i = 0; i < n; ++i) {
+                fflush(stdout);
+                pid_t child = fork();
+                if (child == 0) {
+                    uint64_t sum = 0;
+                    for (uint64_t s = 0; s < 200; ++s) sum += round_of(s);
+                    _exit(sum ? 0 : 1);
+                }
+                int status = -1;
+                if (child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ok;
+            }
+            printf("forked %d\n", ok);
+        }
         else if (strcmp(line, "quit") == 0) {
             break;
         }

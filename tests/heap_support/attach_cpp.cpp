@@ -1,7 +1,8 @@
 // attach_cpp.cpp - an ordinary C++ program (STL, 4 threads, no libnmapi) for `nmleak attach`:
 // containers made before the attach, workers that keep building and checking maps of strings
 // and vectors and hand blocks to each other, and commands on stdin as attach_c.c:
-//   status, free-old, leak N (N `new Leaked` from nmt_attach_cpp_leak), quit.
+//   status, free-old, leak N (N `new Leaked` from nmt_attach_cpp_leak), mismatch (three frees by
+//   the wrong family), quit.
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -64,6 +66,19 @@ uint64_t round_of(uint64_t seed) {
     return sum;
 }
 
+// Frees by the wrong family (glibc serves all three, so the program runs on): new[]/free,
+// malloc/delete, new/delete[] of a trivially destructible type.
+void *volatile sink; // the compiler may not elide a pair it cannot see through
+
+__attribute__((noinline)) void nmt_attach_cpp_mismatch() {
+    sink = new int[10];
+    std::free(sink);
+    sink = std::malloc(24);
+    delete static_cast<char *>(sink);
+    sink = new int(5);
+    delete[] static_cast<int *>(sink);
+}
+
 __attribute__((noinline)) void nmt_attach_cpp_leak(int n) {
     for (int i = 0; i < n; ++i) leaks.push_back(new Leaked());
 }
@@ -101,6 +116,9 @@ int main() {
         } else if (line.rfind("leak ", 0) == 0) {
             nmt_attach_cpp_leak(std::stoi(line.substr(5)));
             std::printf("leaked %s\n", line.substr(5).c_str());
+        } else if (line == "mismatch") {
+            nmt_attach_cpp_mismatch();
+            std::printf("mismatched 3\n");
         } else if (line == "quit") {
             break;
         }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <set>
 
 namespace {
 
@@ -197,6 +198,46 @@ TEST_F(HeapAttach, LeakAfterTheAttachIsFoundAtItsFunctionAndChargedToItsModule) 
     }
 }
 
+// fork() while 4 threads allocate through the hooks: every child allocates and exits normally
+// (no lock of the observed heap is inherited held), the parent goes on.
+TEST_F(HeapAttach, ForkWhileAttachedLeavesChildrenRunningRight) {
+    Process p;
+    ASSERT_TRUE(p.start({NMT_ATTACH_C}));
+    const pid_t pid = p.wait_ready();
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(attach(pid).status, 0);
+    EXPECT_EQ(p.ask("fork 30", "forked", 60000), "forked 30");
+    const nm::model::Snapshot s = snapshot_of(pid);
+    EXPECT_TRUE(s.process.heap_tracked);
+    ASSERT_EQ(detach(pid).status, 0);
+    ASSERT_TRUE(p.send("quit"));
+    EXPECT_TRUE(p.wait_line("done errors=0", nullptr, 60000));
+    EXPECT_EQ(p.wait_exit(), 0);
+}
+
+// Frees by the wrong family are recorded as misuse on the block's key, with the freeing stack;
+// the program goes on (glibc serves both families).
+TEST_F(HeapAttach, MismatchedFreesAreRecordedAndTheProgramGoesOn) {
+    Process p;
+    ASSERT_TRUE(p.start({NMT_ATTACH_CPP}));
+    const pid_t pid = p.wait_ready();
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(attach(pid).status, 0);
+    EXPECT_EQ(p.ask("mismatch", "mismatched"), "mismatched 3");
+    const nm::model::Snapshot s = snapshot_of(pid);
+    const nm::model::Expert *e = nmt::expert(s, "nmt_attach_cpp");
+    ASSERT_NE(e, nullptr);
+    std::set<std::string> functions;
+    for (const auto &m : e->misuse)
+        if (m.kind == nm::model::MisuseKind::MismatchedFree && nmt::stack_has(s, m.stack, "nmt_attach_cpp_mismatch"))
+            functions.insert(m.function);
+    EXPECT_EQ(functions, (std::set<std::string>{"free", "operator delete", "operator delete[]"}));
+    ASSERT_EQ(detach(pid).status, 0);
+    ASSERT_TRUE(p.send("quit"));
+    EXPECT_TRUE(p.wait_line("done errors=0", nullptr, 60000));
+    EXPECT_EQ(p.wait_exit(), 0);
+}
+
 // A real program of Debian's that nobody here wrote: python3 running a loop that allocates
 // through the interpreter (big lists go to malloc), attached, snapshotted, detached; it finishes
 // its own work with the right answer.
@@ -241,9 +282,15 @@ TEST_F(HeapAttach, DebianPython3IsAttachedSnapshottedAndDetached) {
 // sleeps its time and exits 0.
 TEST_F(HeapAttach, DebianSleepIsAttachedAndEndsNormally) {
     Process p;
-    ASSERT_TRUE(p.start({"/bin/sleep", "2"}));
-    nmt::sleep_ms(200);
+    ASSERT_TRUE(p.start({"/bin/sleep", "3"}));
     const pid_t pid = p.pid();
+    // Until it sleeps: exec'd, and in clock_nanosleep(2) (number 230), not still starting.
+    for (int i = 0; i < 500; ++i) {
+        std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+        long nr = -1;
+        if (sc >> nr && nr == 230) break;
+        nmt::sleep_ms(10);
+    }
     const nmt::Result a = attach(pid);
     ASSERT_EQ(a.status, 0) << a.err;
     const nm::model::Snapshot s = snapshot_of(pid);

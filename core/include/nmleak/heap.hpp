@@ -58,7 +58,10 @@ void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept;
 // not observed (made before the attach, or by a path no hook covers): counted as a foreign free.
 // realloc: observed_free(p) before the real call (so a thread that gets p's address meanwhile
 // records it afresh), observed_alloc(q) after it; on failure observed_alloc(p, *size) again.
-bool observed_free(void *p, uint64_t *size = nullptr) noexcept;
+// fn, frame (the hook's frame): a block made by another family (free of new'd memory, delete of
+// malloc'd or new[]'d memory, delete[] of new'd) is recorded as a MismatchedFree misuse on its
+// key with the freeing stack; the caller still calls its real function, as the program asked.
+bool observed_free(void *p, uint64_t *size = nullptr, Fn fn = Fn::Malloc, const void *frame = nullptr) noexcept;
 
 // After a dlclose: cached module and unwind rules may name other code now.
 void observed_objects_changed() noexcept;

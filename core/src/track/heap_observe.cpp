@@ -10,6 +10,7 @@
 #include <nmleak/heap.hpp>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -59,7 +60,7 @@ constexpr size_t kShards = 4096;
 Shard *g_shards = nullptr;      // kShards, from mmap; never unmapped
 SlotStats *g_stats = nullptr;   // kMaxKeys, from mmap; never unmapped
 std::atomic<bool> g_observing{false};
-std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_live{0}, g_at_start{0};
+std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_at_start{0};
 std::mutex g_start_mu;
 alignas(ModuleTable) unsigned char g_modules_mem[sizeof(ModuleTable)];
 ModuleTable *g_modules = nullptr;
@@ -69,6 +70,9 @@ std::mutex g_open_mu;
 
 // This thread had a tracker state: if t_state is null again, its TLS destructors already ran.
 thread_local bool t_obs_seen __attribute__((tls_model("initial-exec"))) = false;
+// The clock, read every 64th block of a thread (as the tracker's lanes do).
+thread_local uint32_t t_obs_count __attribute__((tls_model("initial-exec"))) = 0;
+thread_local uint32_t t_obs_time __attribute__((tls_model("initial-exec"))) = 0;
 
 inline uint64_t hash(uint64_t a) noexcept { return (a >> 4) * 0x9E3779B97F4A7C15ull; }
 inline Shard &shard_of(uint64_t h) noexcept { return g_shards[h >> (64 - 12)]; }
@@ -125,7 +129,6 @@ void account_out(const Rec &r) noexcept {
     SlotStats &st = g_stats[r.slot];
     st.blocks.fetch_sub(1, std::memory_order_relaxed);
     st.bytes.fetch_sub(int64_t(r.size), std::memory_order_relaxed);
-    g_live.fetch_sub(1, std::memory_order_relaxed);
 }
 
 } // namespace
@@ -195,8 +198,8 @@ struct ObserveOps {
             const uint32_t kept = w.n < depth ? w.n : depth;
             stack = ts->stacks.intern(t.depot_, buf, kept, kept == w.n ? w.hash : stack_hash(buf, kept));
         }
-        const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, uint32_t(t.now_ms()), slot,
-                      uint32_t(fn)};
+        if ((t_obs_count++ & 63) == 0) t_obs_time = uint32_t(t.now_ms());
+        const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, t_obs_time, slot, uint32_t(fn)};
 
         const uint64_t hv = hash(rec.addr);
         Shard &s = shard_of(hv);
@@ -228,10 +231,9 @@ struct ObserveOps {
         const int64_t bytes = st.bytes.fetch_add(int64_t(n), std::memory_order_relaxed) + int64_t(n);
         for (int64_t peak = st.peak.load(std::memory_order_relaxed);
              bytes > peak && !st.peak.compare_exchange_weak(peak, bytes, std::memory_order_relaxed);) {}
-        g_live.fetch_add(1, std::memory_order_relaxed);
     }
 
-    static bool release(void *p, uint64_t *size) noexcept {
+    static bool release(void *p, uint64_t *size, heap::Fn fn, const void *frame) noexcept {
         if (!g_observing.load(std::memory_order_acquire)) return true;
         const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
         const uint64_t hv = hash(a);
@@ -249,7 +251,43 @@ struct ObserveOps {
         account_out(r);
         g_stats[r.slot].frees.fetch_add(1, std::memory_order_relaxed);
         if (size) *size = r.size;
+        if (__builtin_expect(frame && r.fn != uint32_t(fn), 0)) mismatch(r, fn, frame);
         return true;
+    }
+
+    __attribute__((noinline)) static void mismatch(const Rec &r, heap::Fn fn, const void *frame) noexcept {
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        Key *k = t.keys().at(r.slot);
+        if (!ts || !k) return;
+        const char *name = fn == heap::Fn::New ? "operator delete" : fn == heap::Fn::NewArray ? "operator delete[]" : "free";
+        t.record_misuse(k, MisuseKind::MismatchedFree, name, uintptr_t(r.addr), 0, frame, ts);
+    }
+};
+
+// fork() while another thread holds one of these locks would hand the child a lock nobody
+// releases: its next allocation would spin for ever. They are all taken around the fork, in an
+// order where no holder waits for a later one (as the whole heap's own handlers do).
+struct ObserveFork {
+    static void prepare() noexcept {
+        Tracker &t = Tracker::get();
+        t.history_.fork_lock();
+        t.threads_.fork_lock();
+        g_open_mu.lock();
+        t.keys_.fork_lock();
+        t.depot_.fork_lock();
+        g_modules->lock();
+        for (size_t i = 0; i < kShards; ++i) g_shards[i].acquire();
+    }
+    static void release() noexcept {
+        Tracker &t = Tracker::get();
+        for (size_t i = kShards; i-- > 0;) g_shards[i].release();
+        g_modules->unlock();
+        t.depot_.fork_unlock();
+        t.keys_.fork_unlock();
+        g_open_mu.unlock();
+        t.threads_.fork_unlock();
+        t.history_.fork_unlock();
     }
 };
 
@@ -315,6 +353,7 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
         std::strcpy(g_unknown.name, "[unknown]");
         const char *u = std::getenv("NMLEAK_UNWIND");
         g_dwarf = !(u && std::strcmp(u, "fp") == 0);
+        pthread_atfork(ObserveFork::prepare, ObserveFork::release, ObserveFork::release);
     }
     const struct mallinfo2 mi = mallinfo2();
     g_at_start.store(uint64_t(mi.uordblks + mi.hblkhd), std::memory_order_relaxed);
@@ -352,9 +391,24 @@ void observed_objects_changed() noexcept {
 bool observing() noexcept { return track::g_observing.load(std::memory_order_acquire); }
 
 void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept { ObserveOps::alloc(p, n, fn, frame); }
-bool observed_free(void *p, uint64_t *size) noexcept { return ObserveOps::release(p, size); }
+bool observed_free(void *p, uint64_t *size, Fn fn, const void *frame) noexcept {
+    return ObserveOps::release(p, size, fn, frame);
+}
 uint64_t observed_foreign_frees() noexcept { return track::g_foreign.load(std::memory_order_relaxed); }
-uint64_t observed_blocks() noexcept { return track::g_live.load(std::memory_order_relaxed); }
+// Counted from the shards (a process-wide counter would be one more cache line every allocating
+// thread writes).
+uint64_t observed_blocks() noexcept {
+    using namespace track;
+    if (!g_shards) return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = g_shards[i];
+        s.acquire();
+        n += s.count;
+        s.release();
+    }
+    return n;
+}
 uint64_t observed_replaced() noexcept { return track::g_replaced.load(std::memory_order_relaxed); }
 uint64_t observed_foreign_at_start() noexcept { return track::g_at_start.load(std::memory_order_relaxed); }
 

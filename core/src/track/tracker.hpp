@@ -104,6 +104,7 @@ private:
     friend class KeyCall;
     friend struct HeapOps;    // the whole-heap entry points (heap_ops.cpp): fork locks
     friend struct ObserveOps; // the observed heap of an attached process (heap_observe.cpp)
+    friend struct ObserveFork;
     Tracker();
 
     Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;

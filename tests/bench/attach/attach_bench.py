@@ -3,18 +3,19 @@
 (end to end, and how long the borrowed thread was away), and the cost of one malloc+free pair
 before, during and after the attach, in interleaved rounds.
 
-    python3 attach_bench.py BUILD_DIR [--rounds 5]
+    python3 attach_bench.py BUILD_DIR [--rounds 5] [--threads 1]
 """
 import argparse, re, statistics, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("build")
 ap.add_argument("--rounds", type=int, default=5)
+ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 nmleak = f"{args.build}/inject/nmleak"
 prog = f"{args.build}/tests/bench/attach_overhead"
 
-p = subprocess.Popen([prog], stdout=subprocess.PIPE, text=True)
+p = subprocess.Popen([prog, str(args.threads)], stdout=subprocess.PIPE, text=True)
 pid = p.stdout.readline().split()[1]
 
 def windows(n):
@@ -48,7 +49,7 @@ for r in range(args.rounds):
 p.kill()
 
 med = statistics.median
-print(f"rounds: {args.rounds}; windows of 200 ms, median ns per malloc+free pair")
+print(f"rounds: {args.rounds}, threads: {args.threads}; windows of 200 ms, median ns per malloc+free pair and thread")
 print(f"  before the attach  {med(plain):7.1f} ns")
 print(f"  attached           {med(attached):7.1f} ns  ({med(attached) / med(plain):.2f}x)")
 print(f"  after the detach   {med(after):7.1f} ns  ({med(after) / med(plain):.2f}x)")
