@@ -32,8 +32,9 @@
 //                                 | u32 c, then c x { str name | u32 type | str value } }
 //     v2: u64 events_dropped
 //     v2: n x str justification_text (one per event, in order)
-//   v2: heap  u32 0x50414548 ("HEAP"), then one { u64 heap_blocks | u64 heap_bytes
-//             | u64 heap_allocs | u64 heap_frees } per expert, in order (absent in older v2 files)
+//   tail      v2, optional (older v2 writers stop before it): str reach_note
+//   v2: heap  optional, after the tail: u32 0x50414548 ("HEAP"), then one { u64 heap_blocks
+//             | u64 heap_bytes | u64 heap_allocs | u64 heap_frees } per expert, in order
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -537,6 +538,7 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     }
     w.count32(snap.experts, "experts");
     for (const model::Expert &e : snap.experts) encode_expert(w, e);
+    w.str(p.reach_note);
     w.u32(kHeapMarker);
     for (const model::Expert &e : snap.experts)
         for (uint64_t v : {e.heap_blocks, e.heap_bytes, e.heap_allocs, e.heap_frees}) w.u64(v);
@@ -606,6 +608,8 @@ bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t ve
     reserve_ahead(s.experts, n_experts);
     for (uint64_t i = 0; i < n_experts; ++i)
         if (!decode_expert(r, s.experts.emplace_back(), version)) break;
+    // An older v2 payload ends with the marker here; a newer one has the tail first.
+    if (version >= 2 && r.ok() && r.remaining() > 4) p.reach_note = r.str("reach note");
 
     uint32_t marker = r.ok() ? r.u32("end marker") : 0;
     if (r.ok() && version >= 2 && marker == kHeapMarker) {

@@ -166,6 +166,7 @@ std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
         m += " on the heap, outside the API";
         if (e.state == model::ExpertState::Closed) m += ", left behind at its close";
     }
+    if (g.reach != model::Reach::Unknown) m += std::string(", ") + detail::reach_phrase(g.reach);
     const model::Stack &st = detail::stack_at(s, g.stack);
     if (!st.frames.empty()) m += ", allocated in " + detail::frame_label(detail::frame_at(s, st.frames[0]));
     return m + ".";
@@ -211,6 +212,7 @@ json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string 
         props["keyKind"] = model::to_string(e.kind);
         if (g.heap && e.kind == model::KeyKind::Expert && e.state == model::ExpertState::Closed) props["leftBehind"] = true;
     }
+    if (g.reach != model::Reach::Unknown) props["reach"] = detail::reach_name(g.reach);
     if (st.frames.size() > kMaxThreadFlowLocations) props["framesOmitted"] = st.frames.size() - kMaxThreadFlowLocations;
     r["properties"] = std::move(props);
     return r;
