@@ -186,11 +186,11 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     // No match: the graph greys out, nothing is highlighted.
     EXPECT_LT(count_color(none, kMatchR, kMatchG, kMatchB), 50u);
     EXPECT_GT(differing(all, none), 0.02);
-    // At 1280x800 with this snapshot the third row (y 316-333) starts with http_read_body, over
-    // two thirds of the width: clicking it zooms in (it and its callers become full width), and
+    // At 1280x800 with this snapshot the third row (y 334-351, below the key table and its kind
+    // filter) starts with http_read_body, over two thirds of the width: clicking it zooms in (it and its callers become full width), and
     // resting the mouse on it shows its tooltip.
-    const std::string zoomed = shot("flame-zoomed.png", "--click 300,324");
-    const std::string hover = shot("flame-hover.png", "--mouse 300,324");
+    const std::string zoomed = shot("flame-zoomed.png", "--click 300,342");
+    const std::string hover = shot("flame-hover.png", "--mouse 300,342");
     EXPECT_GT(differing(all, zoomed), 0.003);
     EXPECT_GT(differing(all, hover), 0.01);
     // Another measure: the reclaimed bytes of the forced cleanups are another graph.
@@ -199,7 +199,7 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     const std::string outstanding = shot("flame-outstanding.png", "--measure outstanding");
     EXPECT_LT(differing(all, outstanding), 0.005); // the default for data with outstanding blocks
     // Zoomed into the matching frame, the whole row is highlighted: more match colour than before.
-    const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,324 --search http_read_body");
+    const std::string zoomed_found = shot("flame-zoomed-search.png", "--click 300,342 --search http_read_body");
     EXPECT_GT(count_color(zoomed_found, kMatchR, kMatchG, kMatchB), match_found);
 }
 
