@@ -187,8 +187,8 @@ TEST_F(GuiScreenshot, FlameGraphFollowsTheSelectedKeyAndTheSearch) {
     EXPECT_LT(count_color(none, kMatchR, kMatchG, kMatchB), 50u);
     EXPECT_GT(differing(all, none), 0.02);
     // At 1280x800 with this snapshot the third row (y 334-351, below the key table and its kind
-    // filter) starts with http_read_body, over two thirds of the width: clicking it zooms in (it and its callers become full width), and
-    // resting the mouse on it shows its tooltip.
+    // filter) starts with http_read_body, over two thirds of the width: clicking it zooms in (it
+    // and its callers become full width), and resting the mouse on it shows its tooltip.
     const std::string zoomed = shot("flame-zoomed.png", "--click 300,342");
     const std::string hover = shot("flame-hover.png", "--mouse 300,342");
     EXPECT_GT(differing(all, zoomed), 0.003);
