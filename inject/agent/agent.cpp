@@ -10,6 +10,8 @@
 // thread that is just returning.
 #include "server.hpp"
 
+#include "heap_hooks.hpp"
+
 #include <nmleak/capture.hpp>
 
 #include <pthread.h>
@@ -38,6 +40,8 @@ NM_AGENT_API void _Exit(int status) noexcept {
 // target's memory, since the target's stderr is not the user's terminal.
 extern "C" {
 __attribute__((visibility("default"))) char nmleak_agent_error[512] = {};
+// What nmleak_agent_start_heap() did to the heap, for the injector to print.
+__attribute__((visibility("default"))) char nmleak_agent_heap_status[512] = {};
 }
 NM_AGENT_API int nmleak_agent_stop(void);
 
@@ -70,9 +74,12 @@ uint32_t env_interval() {
 
 void *agent_thread(void *arg) {
     auto *server = static_cast<nm::agent::Server *>(arg);
+    nm::got::mark_own_thread(); // the agent's own allocations are never observed
     pthread_setname_np(pthread_self(), "nmleak-agent");
     server->run();
     server->close(server->detach_requested() ? "detached" : "the agent is stopping");
+    // Detached: the heap's GOT entries go back to the process's own functions.
+    if (server->detach_requested()) nm::got::heap_detach();
     std::lock_guard<std::mutex> lock(g_mu);
     if (g_state == State::Running) {
         // Ended by a Detach command: no one will join this thread.
@@ -155,6 +162,22 @@ NM_AGENT_API int nmleak_agent_start(void) {
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
     return 0;
+}
+
+// nmleak_agent_start(), after observing the whole heap (`nmleak attach` of any process): the GOT
+// entries of the malloc family and operator new/delete of every module are redirected to hooks
+// that record each block (inject/got). Under `nmleak run` the heap is tracked already and only the
+// agent starts. 0, 1 or -1 as nmleak_agent_start(); nmleak_agent_heap_status says what was done.
+NM_AGENT_API int nmleak_agent_start_heap(void) {
+    std::string status, error;
+    if (!nm::got::heap_attach(&status, &error)) {
+        set_error(error);
+        return -1;
+    }
+    std::snprintf(nmleak_agent_heap_status, sizeof nmleak_agent_heap_status, "%s", status.c_str());
+    const int rc = nmleak_agent_start();
+    if (rc < 0) nm::got::heap_detach();
+    return rc;
 }
 
 // 0: stopped (or was not running). Joins the agent thread; never call it from that thread.

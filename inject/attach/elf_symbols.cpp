@@ -158,4 +158,26 @@ bool is_x86_64_elf(const std::string &path, std::string *what) {
     return true;
 }
 
+bool elf_program_kind(const std::string &path, bool *has_interp, bool *has_dynamic, std::string *error) {
+    ElfFile file(path);
+    Elf *elf = file.get();
+    if (!elf) {
+        *error = file.error();
+        return false;
+    }
+    size_t n = 0;
+    if (elf_getphdrnum(elf, &n) != 0) {
+        *error = path + ": no program headers";
+        return false;
+    }
+    *has_interp = *has_dynamic = false;
+    for (size_t i = 0; i < n; ++i) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, int(i), &ph)) continue;
+        *has_interp |= ph.p_type == PT_INTERP;
+        *has_dynamic |= ph.p_type == PT_DYNAMIC;
+    }
+    return true;
+}
+
 } // namespace nm::inject

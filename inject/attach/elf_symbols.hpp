@@ -27,4 +27,8 @@ bool resolve_symbol(pid_t pid, const Mapping &object, const std::string &name, u
 // True for a 64-bit x86-64 ELF file; *what describes anything else ("32-bit", "aarch64 (183)").
 bool is_x86_64_elf(const std::string &path, std::string *what);
 
+// Whether the ELF program at `path` asks for a dynamic loader (PT_INTERP) and has a dynamic
+// section. A static executable has neither; a static-pie has PT_DYNAMIC only.
+bool elf_program_kind(const std::string &path, bool *has_interp, bool *has_dynamic, std::string *error);
+
 } // namespace nm::inject

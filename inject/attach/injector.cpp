@@ -51,6 +51,7 @@
 #include "injector.hpp"
 
 #include "elf_symbols.hpp"
+#include "heap_target.hpp"
 #include "proc.hpp"
 
 #include <dlfcn.h>
@@ -275,6 +276,7 @@ public:
         uint64_t restore_rt = 0; // libc's signal-return stub (mov $15,%rax; syscall)
         uint64_t page = 0;       // the trampoline page when the target has one already
         std::string path;
+        std::string start_name = "nmleak_agent_start";
     };
     struct Outcome {
         bool dlopen_called = false, started = false;
@@ -583,7 +585,7 @@ private:
         const size_t fp_bytes = xstate_.empty() ? sizeof fpregs_ : xstate_.size() + 4;
         const uint64_t fp = (top - fp_bytes) & ~uint64_t(63);
         frame_ = ((fp - sizeof(KSigframe) - 8) & ~uint64_t(15)) + 8; // rsp % 16 == 8, as at a handler's entry
-        const size_t strings = c.path.size() + 1 + sizeof "nmleak_agent_start";
+        const size_t strings = c.path.size() + 1 + c.start_name.size() + 1;
         params_ = (frame_ - sizeof(TrampParams) - strings - 64) & ~uint64_t(15);
         scratch_low_ = params_;
         scratch_saved_.assign(size_t(saved_.rsp - kRedZone - scratch_low_), 0);
@@ -656,7 +658,7 @@ private:
         p.start_name = p.path + c.path.size() + 1;
         std::memcpy(block.data(), &p, sizeof p);
         std::memcpy(block.data() + sizeof p, c.path.c_str(), c.path.size() + 1);
-        std::memcpy(block.data() + sizeof p + c.path.size() + 1, "nmleak_agent_start", sizeof "nmleak_agent_start");
+        std::memcpy(block.data() + sizeof p + c.path.size() + 1, c.start_name.c_str(), c.start_name.size() + 1);
         if (!mem_.write(params_, block.data(), block.size())) return fail(error, "cannot write the target's stack");
         return true;
     }
@@ -822,12 +824,14 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
     const ProcessInfo info = inspect_process(pid);
     if (!info.exists) return fail(error, "no such process: " + std::to_string(pid));
     if (info.state == 'Z' || info.state == 'X') return fail(error, describe_exited(pid, info));
+    if (const std::string setid = setid_reason(pid); !setid.empty()) return fail(error, setid);
     if (!info.maps_readable)
         return fail(error, "permission denied reading /proc/" + std::to_string(pid) + "/maps: " +
                                explain_ptrace_denied(pid, info));
-    if (!info.has_libnmapi)
+    if (!info.has_libnmapi && !options.heap)
         return fail(error, "process " + std::to_string(pid) + " (" + info.comm +
-                               ") is not an nmleak process: libnmapi.so is not mapped in it");
+                               ") is not an nmleak process: libnmapi.so is not mapped in it (without --no-heap, "
+                               "nmleak attach observes the heap of any process)");
     if (info.state == 'T')
         return fail(error, "process " + std::to_string(pid) + " is stopped; resume it first: kill -CONT " + std::to_string(pid));
     if (info.tracer != 0) return fail(error, explain_ptrace_denied(pid, info));
@@ -841,6 +845,8 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
 
     std::vector<Mapping> maps;
     if (!read_maps(pid, &maps, error)) return false;
+    if (options.heap && !check_heap_target(pid, info, maps, error)) return false;
+    const std::string start_name = options.heap ? "nmleak_agent_start_heap" : "nmleak_agent_start";
     const Mapping *libc = find_by_name(maps, "libc.so.6");
     if (!libc) libc = find_by_name(maps, "libc-");
     if (!libc) return fail(error, "process " + std::to_string(pid) + " has no glibc mapped");
@@ -858,7 +864,7 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
     const Mapping *agent = find_by_name(maps, "libnmleak-agent.so");
     uint64_t start_fn = 0, error_buf = 0;
     if (agent) {
-        if (!resolve_symbol(pid, *agent, "nmleak_agent_start", &start_fn, error)) return false;
+        if (!resolve_symbol(pid, *agent, start_name, &start_fn, error)) return false;
         resolve_symbol(pid, *agent, "nmleak_agent_error", &error_buf, &why);
     }
 
@@ -890,6 +896,7 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
     calls.mmap_fn = mmap_fn;
     calls.start_fn = start_fn;
     calls.path = options.agent_path;
+    calls.start_name = start_name;
     calls.page = find_trampoline_page(maps, mem);
     if (!calls.page && !find_restore_rt(pid, maps, mem, &calls.restore_rt, error)) return false;
     if (!t.stop_at_safe_point(result, error)) return false;
@@ -900,7 +907,7 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
     if (got.dlopen_called && !got.handle)
         return fail(error, "dlopen(" + options.agent_path + ") failed in the target" +
                                (got.dl_error.empty() ? std::string() : ": " + got.dl_error));
-    if (!got.started) return fail(error, "the agent library has no nmleak_agent_start in process " + std::to_string(pid));
+    if (!got.started) return fail(error, "the agent library has no " + start_name + " in process " + std::to_string(pid));
     if (got.start_rc < 0) {
         // Why: the agent's own message, in its nmleak_agent_error buffer.
         std::string agent_error;
@@ -911,6 +918,10 @@ bool inject_agent(pid_t pid, const InjectOptions &options, InjectResult *result,
                                (agent_error.empty() ? "unknown reason" : agent_error));
     }
     result->already_running = got.start_rc == 1;
+    if (options.heap && read_maps(pid, &maps, &why))
+        if (const Mapping *a = find_by_name(maps, "libnmleak-agent.so"))
+            if (uint64_t status = 0; resolve_symbol(pid, *a, "nmleak_agent_heap_status", &status, &why))
+                result->heap_status = mem.read_string(status, 512);
     return true;
 #endif
 }

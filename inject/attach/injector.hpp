@@ -16,6 +16,9 @@ struct InjectOptions {
     std::string agent_path;       // absolute path of libnmleak-agent.so (as the target sees it)
     pid_t tid = 0;                // the thread to borrow; 0: choose (see choose_thread in .cpp)
     int call_timeout_ms = 20000;  // per injected call
+    // Observe the whole heap too (nmleak_agent_start_heap): any process of glibc, libnmapi or not.
+    // False: only the agent (nmleak_agent_start), and only into a process with libnmapi.
+    bool heap = true;
 };
 
 struct InjectResult {
@@ -25,6 +28,7 @@ struct InjectResult {
     bool already_running = false; // nmleak_agent_start() said an agent runs already
     double stopped_ms = 0;      // how long that thread was stopped, in total
     int tries = 0;              // interrupts until it stopped at a safe point
+    std::string heap_status;    // the agent's line on the heap ("heap observed: ...")
 };
 
 // False with a one-line *error that says what to do: no such process, permission (other user,

@@ -92,7 +92,7 @@ bool connect_agent(pid_t pid, const proto::ConnectOptions &options, proto::Clien
     return fail(error, why);
 }
 
-bool attach(pid_t pid, pid_t tid, AttachOutcome *out, std::string *error) {
+bool attach(pid_t pid, pid_t tid, AttachOutcome *out, std::string *error, bool heap) {
     const double start = now_ms();
     proto::ConnectOptions probe;
     probe.hello_flags = proto::kHelloNoSnapshot;
@@ -111,6 +111,7 @@ bool attach(pid_t pid, pid_t tid, AttachOutcome *out, std::string *error) {
     options.agent_path = find_agent_library(error);
     if (options.agent_path.empty()) return false;
     options.tid = tid;
+    options.heap = heap;
     if (!inject_agent(pid, options, &out->inject, error)) return false;
     // The agent binds its socket before nmleak_agent_start() returns, so it answers at once; the
     // loop only covers a slow first hello (the agent thread still starting).

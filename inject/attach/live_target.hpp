@@ -29,7 +29,8 @@ struct AttachOutcome {
 };
 
 // Starts an agent in `pid` unless one answers already, then waits (up to 5 s) for its socket.
-bool attach(pid_t pid, pid_t tid, AttachOutcome *out, std::string *error);
+// heap: observe the whole heap too (InjectOptions::heap).
+bool attach(pid_t pid, pid_t tid, AttachOutcome *out, std::string *error, bool heap = true);
 
 // "812 B", "17.1 KiB", "3.0 MiB".
 std::string human_bytes(uint64_t bytes);

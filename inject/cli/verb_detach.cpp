@@ -16,8 +16,9 @@ public:
         cmd.add_option("PID", pid_, "Process whose agent should stop")->required();
         cmd.add_flag("-q,--quiet", quiet_, "Print nothing on success");
         cmd.footer("The agent says goodbye to its clients, closes its socket (the file is removed) and its thread "
-                   "ends. libnmleak-agent.so stays mapped but inert, and libnmapi keeps tracking: "
-                   "'nmleak attach PID' starts the agent again without loading anything.\n"
+                   "ends. If the attach observed the heap, every redirected GOT entry is put back first and the "
+                   "observed blocks are forgotten. libnmleak-agent.so stays mapped but inert, and libnmapi keeps "
+                   "tracking: 'nmleak attach PID' starts the agent again without loading anything.\n"
                    "Exit status: 0 stopped, 1 failed (no agent, no such process, ...).");
     }
 
@@ -25,8 +26,8 @@ public:
         std::string socket, error;
         if (!inject::detach(pid_, &socket, &error)) return fail(error);
         if (!quiet_)
-            std::printf("nmleak: agent in %d stopped and %s removed; libnmleak-agent.so stays mapped (inert), "
-                        "libnmapi keeps tracking\n",
+            std::printf("nmleak: agent in %d stopped and %s removed; heap hooks (if any) removed; "
+                        "libnmleak-agent.so stays mapped (inert), libnmapi keeps tracking\n",
                         pid_, text::escape(socket).c_str());
         return kExitOk;
     }

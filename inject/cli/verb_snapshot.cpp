@@ -53,7 +53,8 @@ public:
             if (!attach_ || !socket_.empty() || !no_agent)
                 return fail(error + (!attach_ && no_agent && socket_.empty() ? " (or pass --attach)" : ""));
             inject::AttachOutcome out;
-            if (!inject::attach(pid_, 0, &out, &error)) return fail(error);
+            // The agent only: a heap observed for the moment of one snapshot would hold nothing.
+            if (!inject::attach(pid_, 0, &out, &error, false)) return fail(error);
             attached_here = !out.was_running;
             if (!inject::connect_agent(pid_, options, &client, &error)) return fail(error);
         }

@@ -40,18 +40,25 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan", "heaptrack"]
+# With more than one thread the nmleak variants also run with one key shared by all threads.
+SHARED_VARIANTS = {"nmleak-stacks": "nmleak-stacks-shared", "nmleak-nostacks": "nmleak-nostacks-shared"}
 RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan"]
 CALLGRIND_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc"]
 
-# (numerator, denominator, limit, what it checks, thread counts it applies to or None for all)
+# (numerator, denominator, {threads: limit}, what it checks)
 MIX_TARGETS = [
-    ("nmleak-stacks", "lsan", 0.5, "stacks on vs LeakSanitizer", None),
-    ("nmleak-stacks", "heaptrack", 0.2, "stacks on vs heaptrack", None),
-    ("nmleak-nostacks", "mimalloc", 1.3, "sizes only vs raw mimalloc", None),
-    ("nmleak-heap", "lsan", 0.5, "whole heap vs LeakSanitizer", (1,)),
-    ("nmleak-heap", "heaptrack", 0.2, "whole heap vs heaptrack", (1,)),
-    ("nmleak-heap", "heaptrack", 0.1, "whole heap vs heaptrack", (2,)),
+    ("nmleak-stacks", "lsan", {1: 0.5, 2: 0.5}, "stacks on vs LeakSanitizer"),
+    ("nmleak-stacks-shared", "lsan", {2: 0.5}, "stacks on, shared key, vs LeakSanitizer"),
+    ("nmleak-stacks", "heaptrack", {1: 0.2, 2: 0.1}, "stacks on vs heaptrack"),
+    ("nmleak-nostacks", "mimalloc", {1: 1.3, 2: 1.3}, "sizes only vs raw mimalloc"),
+    ("nmleak-nostacks-shared", "mimalloc", {2: 1.3}, "sizes only, shared key, vs raw mimalloc"),
+    ("nmleak-stacks-shared", "nmleak-stacks", {2: 1.15}, "stacks on, shared key vs key per thread"),
+    ("nmleak-nostacks-shared", "nmleak-nostacks", {2: 1.15}, "sizes only, shared key vs key per thread"),
+    ("nmleak-heap", "lsan", {1: 0.5}, "whole heap vs LeakSanitizer"),
+    ("nmleak-heap", "heaptrack", {1: 0.2, 2: 0.1}, "whole heap vs heaptrack"),
 ]
+# (variant, limit): (variant / mimalloc at 2 threads) / (variant / mimalloc at 1 thread)
+SCALING_TARGETS = [("nmleak-stacks", 1.1), ("nmleak-nostacks", 1.1)]
 RSS_TARGET_BYTES = 56.0
 CLOSE_TARGETS_NS = {"own": 1.0, "other": 15.0}
 
@@ -62,11 +69,15 @@ def parse_args():
     p.add_argument("--build-dir", default=os.path.join(REPO, "build"),
                    help="CMake build directory holding tests/bench/workload_* (default: %(default)s)")
     p.add_argument("--no-build", action="store_true", help="do not run `cmake --build` first")
+    p.add_argument("--workload", default="churn", choices=["churn", "mix"],
+                   help="churn: the targets' workload (10,000 slots filled first, free+alloc or "
+                        "realloc, 16-256 B / 1-4 KiB / 64 KiB); mix: the older one (default %(default)s)")
     p.add_argument("--runs", type=int, default=5, help="rounds of the mix (default %(default)s)")
-    p.add_argument("--ops", type=int, default=3_000_000, help="timed ops per thread (default %(default)s)")
+    p.add_argument("--ops", type=int, default=1_000_000, help="timed ops per thread (default %(default)s)")
     p.add_argument("--heaptrack-ops", type=int, default=0,
                    help="ops per thread under heaptrack (default: same as --ops)")
-    p.add_argument("--slots", type=int, default=65536, help="live slots per thread (default %(default)s)")
+    p.add_argument("--slots", type=int, default=0,
+                   help="live slots per thread (default: 10000 for churn, 65536 for mix)")
     p.add_argument("--threads", default="1,2", help="thread counts (default %(default)s)")
     p.add_argument("--variants", default=",".join(MIX_VARIANTS), help="mix variants to run")
     p.add_argument("--rss-blocks", type=int, default=1_000_000)
@@ -97,9 +108,12 @@ class Runner:
 
     def command(self, variant, extra):
         env = dict(self.base_env)
-        if variant == "nmleak-nostacks":
+        if variant.startswith("nmleak-nostacks"):
             env["NMLEAK_STACK_DEPTH"] = "0"
+        if variant.startswith("nmleak") and not variant.endswith("-shared"):
+            extra = extra + ["--key-per-thread"]
         exe = {"nmleak-stacks": "workload_nmleak", "nmleak-nostacks": "workload_nmleak",
+               "nmleak-stacks-shared": "workload_nmleak", "nmleak-nostacks-shared": "workload_nmleak",
                "mimalloc": "workload_mimalloc", "malloc": "workload_malloc", "lsan": "workload_lsan",
                "heaptrack": "workload_malloc", "nmleak-heap": "workload_malloc"}[variant]
         cmd = [os.path.join(self.bench, exe)] + extra
@@ -166,18 +180,19 @@ class Table:
 
 
 def run_mix(r, args, threads, variants, tables):
-    ns = {(v, t): [] for v in variants for t in threads}
-    cpu = {(v, t): [] for v in variants for t in threads}
-    wall = {(v, t): [] for v in variants for t in threads}
-    rounds = []  # per round: {(variant, threads): ns/op}
     cases = [(v, t) for t in threads for v in variants]
+    cases += [(SHARED_VARIANTS[v], t) for t in threads if t > 1 for v in variants if v in SHARED_VARIANTS]
+    ns = {c: [] for c in cases}
+    cpu = {c: [] for c in cases}
+    wall = {c: [] for c in cases}
+    rounds = []  # per round: {(variant, threads): ns/op}
     for i in range(args.runs):
         print(f"mix round {i + 1}/{args.runs}", flush=True)
         k = i % len(cases)
         this_round = {}
         for v, t in cases[k:] + cases[:k]:
             ops = args.heaptrack_ops if (v == "heaptrack" and args.heaptrack_ops) else args.ops
-            fields, w = r.run(v, ["--mode", "mix", "--threads", str(t), "--ops", str(ops),
+            fields, w = r.run(v, ["--mode", args.workload, "--threads", str(t), "--ops", str(ops),
                                   "--slots", str(args.slots)])
             x = float(fields["ns_per_op"])
             ns[(v, t)].append(x)
@@ -189,11 +204,11 @@ def run_mix(r, args, threads, variants, tables):
     def paired_ratio(a, b, t):
         return median([rd[(a, t)] / rd[(b, t)] for rd in rounds if (a, t) in rd and (b, t) in rd])
 
-    tab = Table(f"Workload: alloc/free/realloc mix, {args.slots} live slots per thread, "
+    tab = Table(f"Workload: {args.workload}, {args.slots} live slots per thread, "
                 f"{args.ops} ops per thread, 16 frames deep, median of {args.runs} runs",
                 ["variant", "threads", "ns/op", "min-max", "vs mimalloc", "cpu ns/op", "wall s"])
     for t in threads:
-        for v in variants:
+        for v in [c[0] for c in cases if c[1] == t]:
             xs = ns[(v, t)]
             rel = paired_ratio(v, "mimalloc", t) if "mimalloc" in variants else float("nan")
             tab.add(v, t, fmt(median(xs)), f"{fmt(min(xs))}-{fmt(max(xs))}", fmt(rel, 2),
@@ -202,14 +217,23 @@ def run_mix(r, args, threads, variants, tables):
 
     tgt = Table("Targets (ratio of ns/op, median of per-round ratios)",
                 ["ratio", "threads", "measured", "target", "met"])
-    for a, b, limit, what, only in MIX_TARGETS:
-        if a not in variants or b not in variants:
+    present = {c[0] for c in cases}
+    for a, b, limits, what in MIX_TARGETS:
+        if a not in present or b not in present:
             continue
         for t in threads:
-            if only and t not in only:
+            if t not in limits or (a, t) not in ns:
                 continue
             x = paired_ratio(a, b, t)
-            tgt.add(f"{a} / {b} ({what})", t, fmt(x, 3), f"<= {limit}", "yes" if x <= limit else "NO")
+            tgt.add(f"{a} / {b} ({what})", t, fmt(x, 3), f"<= {limits[t]}", "yes" if x <= limits[t] else "NO")
+    if 1 in threads and 2 in threads and "mimalloc" in present:
+        for v, limit in SCALING_TARGETS:
+            if v not in present:
+                continue
+            x = median([(rd[(v, 2)] / rd[("mimalloc", 2)]) / (rd[(v, 1)] / rd[("mimalloc", 1)])
+                        for rd in rounds if all(k in rd for k in [(v, 1), (v, 2), ("mimalloc", 1), ("mimalloc", 2)])])
+            tgt.add(f"{v}: 2 threads vs 1, each relative to mimalloc", "1-2", fmt(x, 3), f"<= {limit}",
+                    "yes" if x <= limit else "NO")
     tables.append(tgt)
 
 
@@ -246,7 +270,7 @@ def run_close(r, args, tables):
 
 
 def callgrind_instructions(r, variant, ops, slots):
-    cmd, env = r.command(variant, ["--mode", "mix", "--threads", "1", "--ops", str(ops),
+    cmd, env = r.command(variant, ["--mode", r.args.workload, "--threads", "1", "--ops", str(ops),
                                    "--slots", str(slots)])
     out = os.path.join(r.tmp, f"cg.{variant}.{ops}")
     proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd,
@@ -266,14 +290,17 @@ def run_callgrind(r, args, tables):
         print("valgrind not found: skipping --callgrind")
         return
     slots, n1, n2 = 4096, 100_000, 300_000
-    tab = Table(f"Instructions per op (callgrind, 1 thread, {slots} slots, ({n2}-{n1}) ops)",
-                ["variant", "instructions/op", "vs mimalloc"])
+    tab = Table(f"Instructions per op (callgrind, {r.args.workload}, 1 thread, {slots} slots, ({n2}-{n1}) ops)",
+                ["variant", "instructions/op", "vs mimalloc", "target"])
     per_op = {}
     for v in CALLGRIND_VARIANTS:
         print(f"callgrind {v}", flush=True)
         per_op[v] = (callgrind_instructions(r, v, n2, slots) - callgrind_instructions(r, v, n1, slots)) / (n2 - n1)
+    limits = {"nmleak-stacks": 2.0, "nmleak-nostacks": 1.3}
     for v in CALLGRIND_VARIANTS:
-        tab.add(v, fmt(per_op[v]), fmt(per_op[v] / per_op["mimalloc"], 2))
+        x = per_op[v] / per_op["mimalloc"]
+        target = f"<= {limits[v]}: {'yes' if x <= limits[v] else 'NO'}" if v in limits else ""
+        tab.add(v, fmt(per_op[v]), fmt(x, 2), target)
     tables.append(tab)
 
 
@@ -291,6 +318,8 @@ def machine_line():
 
 def main():
     args = parse_args()
+    if not args.slots:
+        args.slots = 10000 if args.workload == "churn" else 65536
     threads = [int(t) for t in args.threads.split(",") if t]
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:

@@ -8,6 +8,11 @@
 //          (a recursive noinline chain) so stack capture walks a realistic stack. Prints the time
 //          per operation per thread: wall time of the timed loop (all threads) / ops per thread,
 //          and the loop threads' CPU time / all ops.
+//   churn  the workload the targets are stated for: each thread owns --slots live slots (10,000 by
+//          default for this mode), filled first; each timed operation picks a slot at random and
+//          frees and reallocates it (9 in 10) or reallocs it (1 in 10); sizes 85% 16-256 B, 14%
+//          1-4 KiB, 1% 64 KiB; 16 frames deep like mix. --key-per-thread gives each thread its own
+//          key (nmleak), otherwise all threads share one.
 //   rss    allocates --blocks blocks of 32 bytes from one call site and prints the resident
 //          memory they added (/proc/self/statm) per block.
 //   close  allocates --blocks blocks of 32 bytes on a worker thread, then releases all of them:
@@ -120,13 +125,31 @@ size_t pick_size(uint64_t r) {
     return (r & 7) == 0 ? 256 + (r >> 3) % 3841 : 16 + (r >> 3) % 241;
 }
 
+// churn sizes: 85% 16-256 B, 14% 1-4 KiB, 1% 64 KiB.
+size_t churn_size(uint64_t r) {
+    const uint64_t u = r % 100, v = r >> 8;
+    if (u < 85) return 16 + v % 241;
+    if (u < 99) return 1024 + v % 3073;
+    return 65536;
+}
+
 struct Worker {
     Allocator *alloc;
     std::vector<void *> slots;
     uint64_t rng;
     uint64_t mask;
+    bool churn = false;
+
+    void fill() {
+        for (void *&p : slots) {
+            const size_t n = churn_size(next_random(rng) >> 16);
+            p = alloc->alloc(n);
+            std::memset(p, 0xab, 16);
+        }
+    }
 
     void step() {
+        if (churn) return churn_step();
         uint64_t r = next_random(rng);
         void *&p = slots[r & mask];
         uint64_t s = r >> 20;
@@ -142,6 +165,20 @@ struct Worker {
             alloc->free(p);
             p = nullptr;
         }
+    }
+
+    void churn_step() {
+        const uint64_t r = next_random(rng);
+        void *&p = slots[((r >> 32) * slots.size()) >> 32];
+        const size_t n = churn_size(r >> 8);
+        if ((r & 0xff) < 26) { // 26/256: about 1 in 10
+            p = alloc->realloc(p, n);
+        } else {
+            alloc->free(p);
+            p = alloc->alloc(n);
+        }
+        static_cast<unsigned char *>(p)[0] = 1;
+        static_cast<unsigned char *>(p)[n - 1] = 1;
     }
 
     void release_all() {
@@ -188,9 +225,11 @@ int run_mix(const Options &o) {
         threads.emplace_back([&, t] {
             Worker w{&allocs[o.key_per_thread ? size_t(t) : 0],
                      std::vector<void *>(o.slots, nullptr),
-                     o.seed * 0x9E3779B97F4A7C15ull + uint64_t(t) + 1, o.slots - 1};
-            // Warm-up (not timed): bring the live set to its steady state (~4/7 of slots full).
-            for (uint64_t i = 0; i < 4 * o.slots; ++i) step_at_depth(kDepth, w);
+                     o.seed * 0x9E3779B97F4A7C15ull + uint64_t(t) + 1, o.slots - 1, o.mode == "churn"};
+            // Warm-up (not timed): mix brings the live set to its steady state (~4/7 of slots
+            // full); churn fills every slot.
+            if (w.churn) w.fill();
+            else for (uint64_t i = 0; i < 4 * o.slots; ++i) step_at_depth(kDepth, w);
             ready.fetch_add(1);
             while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
             uint64_t cpu0 = thread_cpu_ns();
@@ -211,9 +250,9 @@ int run_mix(const Options &o) {
     uint64_t cpu_total = 0;
     for (uint64_t c : cpu) cpu_total += c;
     double cpu_ns_per_op = double(cpu_total) / double(o.ops * uint64_t(o.threads));
-    std::printf("variant=%s mode=mix threads=%d ops=%llu slots=%llu ns_per_op=%.2f "
+    std::printf("variant=%s mode=%s threads=%d keys=%s ops=%llu slots=%llu ns_per_op=%.2f "
                 "cpu_ns_per_op=%.2f\n",
-                kVariant, o.threads, (unsigned long long)o.ops, (unsigned long long)o.slots,
+                kVariant, o.mode.c_str(), o.threads, o.key_per_thread ? "per-thread" : "shared", (unsigned long long)o.ops, (unsigned long long)o.slots,
                 ns_per_op, cpu_ns_per_op);
     return 0;
 }
@@ -306,7 +345,7 @@ int run_close(const Options &o) {
 
 [[noreturn]] void usage() {
     std::fprintf(stderr,
-                 "usage: workload_%s [--mode mix|rss|close] [--threads N] [--ops N] [--slots N]\n"
+                 "usage: workload_%s [--mode mix|churn|rss|close] [--threads N] [--ops N] [--slots N]\n"
                  "       [--seed N] [--blocks N] [--close-from own|other|exited] "
                  "[--key-per-thread]\n",
                  kVariant);
@@ -315,6 +354,7 @@ int run_close(const Options &o) {
 
 Options parse(int argc, char **argv) {
     Options o;
+    bool slots_given = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         auto value = [&]() -> std::string {
@@ -331,15 +371,16 @@ Options parse(int argc, char **argv) {
         if (arg == "--mode") o.mode = value();
         else if (arg == "--threads") o.threads = int(number());
         else if (arg == "--ops") o.ops = number();
-        else if (arg == "--slots") o.slots = number();
+        else if (arg == "--slots") o.slots = number(), slots_given = true;
         else if (arg == "--seed") o.seed = number();
         else if (arg == "--blocks") o.blocks = number();
         else if (arg == "--close-from") o.close_from = value();
         else if (arg == "--key-per-thread") o.key_per_thread = true;
         else usage();
     }
+    if (o.mode == "churn" && !slots_given) o.slots = 10000;
     bool pow2 = o.slots != 0 && (o.slots & (o.slots - 1)) == 0;
-    if (o.threads < 1 || o.threads > 64 || !pow2 || o.blocks == 0) usage();
+    if (o.threads < 1 || o.threads > 64 || (o.mode != "churn" && !pow2) || o.slots == 0 || o.blocks == 0) usage();
     if (o.close_from != "own" && o.close_from != "other" && o.close_from != "exited") usage();
     return o;
 }
@@ -348,7 +389,7 @@ Options parse(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     Options o = parse(argc, argv);
-    if (o.mode == "mix") return run_mix(o);
+    if (o.mode == "mix" || o.mode == "churn") return run_mix(o);
     if (o.mode == "rss") return run_rss(o);
     if (o.mode == "close") return run_close(o);
     usage();

@@ -33,3 +33,44 @@ uint64_t foreign_frees() noexcept;
 uint64_t module_keys() noexcept;
 
 } // namespace nm::heap
+
+// ---- Observing a heap nmleak does not serve (`nmleak attach` of a running process) -----------
+//
+// The process keeps its own allocator: its hooks (GOT entries redirected by the agent) call the
+// real glibc function and then report the block here. Blocks live in a side table (address ->
+// size, stack, time, module key), never behind a header, so a block freed by a path no hook
+// covers is freed correctly by its owner; it only stays listed until its address is handed out
+// again. Every function is safe from any thread once observe_start() returned; none of them may
+// be called re-entrantly from inside the allocator (the hooks guard that).
+namespace nm::heap {
+
+// Starts observing (wrappers: as start()). False with *error when the heap is served by nmleak
+// already (`nmleak run`). Idempotent while observing.
+bool observe_start(const char *wrappers, const char **error) noexcept;
+// Forgets every observed block (their figures leave the module keys) and stops recording. The
+// module keys stay, with their history.
+void observe_stop() noexcept;
+bool observing() noexcept;
+
+// After the real allocator returned p for n bytes (p non-null).
+void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept;
+// Before the real free (or realloc) of p: forgets it, with its size in *size. False when p was
+// not observed (made before the attach, or by a path no hook covers): counted as a foreign free.
+// realloc: observed_free(p) before the real call (so a thread that gets p's address meanwhile
+// records it afresh), observed_alloc(q) after it; on failure observed_alloc(p, *size) again.
+// fn, frame (the hook's frame): a block made by another family (free of new'd memory, delete of
+// malloc'd or new[]'d memory, delete[] of new'd) is recorded as a MismatchedFree misuse on its
+// key with the freeing stack; the caller still calls its real function, as the program asked.
+bool observed_free(void *p, uint64_t *size = nullptr, Fn fn = Fn::Malloc, const void *frame = nullptr) noexcept;
+
+// After a dlclose: cached module and unwind rules may name other code now.
+void observed_objects_changed() noexcept;
+
+uint64_t observed_foreign_frees() noexcept;
+uint64_t observed_blocks() noexcept;   // live observed blocks
+uint64_t observed_replaced() noexcept; // addresses handed out again while still listed (freed unseen)
+// Bytes the process's heap had in use when observing started (mallinfo2's in-use figure): the
+// foreign memory nmleak never saw made.
+uint64_t observed_foreign_at_start() noexcept;
+
+} // namespace nm::heap

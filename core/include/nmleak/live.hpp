@@ -43,7 +43,8 @@ public:
 
 private:
     friend class Source;
-    std::unordered_map<uint64_t, KeyMark> keys_;
+    std::unordered_map<uint64_t, KeyMark> keys_; // open keys
+    uint64_t history_seq_ = 0;                   // closed keys and misuse told up to here
     uint64_t module_generation_ = 0;
     uint32_t stack_depth_ = ~0u;
     bool have_modules_ = false;

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -52,7 +53,8 @@ bool same(const KeyMark &a, const KeyMark &b) {
 } // namespace
 
 struct Source::Impl {
-    std::vector<model::Expert> now; // from the last refresh(); stacks are depot ids
+    std::vector<model::Expert> now; // open keys at the last refresh(); stacks are depot ids
+    uint64_t history_seq = 0;       // the tracker's history sequence number then
     uint64_t now_ms = 0;
     uint32_t depth = 0;
     uint64_t module_generation = 0;
@@ -79,10 +81,13 @@ model::Snapshot Source::full(bool include_blocks, Baseline *baseline) {
     // The generation is read before the capture: a module loaded during it makes the next update
     // carry the module list again, never the other way round.
     const uint64_t generation = module_generation();
-    model::Snapshot snap = capture_snapshot(include_blocks);
+    uint64_t seq = 0;
+    model::Snapshot snap = capture_snapshot_seq(include_blocks, &seq);
     if (baseline) {
         baseline->keys_.clear();
-        for (const model::Expert &e : snap.experts) baseline->keys_[e.id] = mark_of(e);
+        for (const model::Expert &e : snap.experts)
+            if (e.state != model::ExpertState::Closed) baseline->keys_[e.id] = mark_of(e);
+        baseline->history_seq_ = seq;
         baseline->module_generation_ = generation;
         baseline->have_modules_ = true;
         baseline->stack_depth_ = snap.process.stack_depth;
@@ -92,8 +97,9 @@ model::Snapshot Source::full(bool include_blocks, Baseline *baseline) {
 
 void Source::refresh() {
     track::Reading reading;
-    track::Query::read(reading, false);
+    track::Query::read(reading, false, track::Query::kNoHistory);
     d_->now = experts_from(reading);
+    d_->history_seq = reading.history_seq;
     d_->now_ms = track::Query::now_ms();
     d_->depth = track::Query::stack_depth();
     d_->module_generation = module_generation();
@@ -102,6 +108,8 @@ void Source::refresh() {
 uint32_t Source::stack_depth() const { return track::Query::stack_depth(); }
 uint64_t Source::start_unix_ms() const { return track::Query::start_unix_ms(); }
 
+// Costs O(open keys + what is new for this client): closed keys and misuse events come from the
+// tracker's history by sequence number, never by walking all of it.
 bool Source::delta(Baseline *baseline, model::Snapshot *out) {
     model::Snapshot u;
     u.process.pid = ::getpid();
@@ -121,36 +129,66 @@ bool Source::delta(Baseline *baseline, model::Snapshot *out) {
         changed = true;
     }
 
-    DepotStacks mapper(u);
-    std::unordered_set<uint64_t> seen;
-    for (const model::Expert &e : d_->now) {
-        seen.insert(e.id);
-        const KeyMark now_mark = mark_of(e);
-        auto [it, fresh] = baseline->keys_.try_emplace(e.id);
-        if (!fresh && same(it->second, now_mark)) continue;
-        const size_t cleanups_from = fresh ? 0 : std::min(it->second.cleanups_sent, e.cleanups.size());
-        const size_t misuse_from = fresh ? 0 : std::min(it->second.misuse_sent, e.misuse.size());
-        const size_t events_from = fresh ? 0 : std::min(it->second.events_sent, e.events.size());
-        it->second = now_mark;
-        changed = true;
+    // What the history gained since this client's last update, up to the last refresh() (so the
+    // update agrees with the figures read then).
+    track::Reading h;
+    if (baseline->history_seq_ < d_->history_seq) track::Query::history(h, baseline->history_seq_);
+    while (!h.closed.empty() && h.closed.back().seq > d_->history_seq) h.closed.pop_back();
+    while (!h.misuse.empty() && h.misuse.back().seq > d_->history_seq) h.misuse.pop_back();
+    std::unordered_map<uint64_t, std::vector<model::Misuse>> new_misuse;
+    for (const track::MisuseRecord &m : h.misuse) new_misuse[m.key_id].push_back(misuse_from(m));
+    auto take_misuse = [&](uint64_t id) {
+        std::vector<model::Misuse> v;
+        if (auto it = new_misuse.find(id); it != new_misuse.end()) v = std::move(it->second);
+        return v;
+    };
 
-        model::Expert x = e;
-        x.blocks.clear();
-        x.cleanups.assign(e.cleanups.begin() + ptrdiff_t(cleanups_from), e.cleanups.end());
-        x.misuse.assign(e.misuse.begin() + ptrdiff_t(misuse_from), e.misuse.end());
-        x.events.assign(e.events.begin() + ptrdiff_t(events_from), e.events.end());
+    DepotStacks mapper(u);
+    auto emit = [&](model::Expert &&x) {
         for (auto &c : x.cleanups)
             for (auto &g : c.stacks) g.stack = mapper.map(g.stack);
         for (auto &m : x.misuse) m.stack = mapper.map(m.stack);
         x.crash_stack = mapper.map(x.crash_stack);
         u.experts.push_back(std::move(x));
+        changed = true;
+    };
+    std::unordered_set<uint64_t> open;
+    for (const model::Expert &e : d_->now) {
+        open.insert(e.id);
+        std::vector<model::Misuse> misuse = take_misuse(e.id);
+        const KeyMark now_mark = mark_of(e);
+        auto [it, fresh] = baseline->keys_.try_emplace(e.id);
+        if (!fresh && misuse.empty() && same(it->second, now_mark)) continue;
+        const size_t events_from = fresh ? 0 : std::min(it->second.events_sent, e.events.size());
+        it->second = now_mark;
+        model::Expert x = e;
+        x.misuse = std::move(misuse);
+        x.events.assign(e.events.begin() + ptrdiff_t(events_from), e.events.end());
+        emit(std::move(x));
     }
-    // Keys the tracker no longer reports (its closed-key history is capped) are forgotten.
+    std::vector<model::Expert> closed;
+    closed.reserve(h.closed.size());
+    for (const track::KeyRecord &k : h.closed) closed.push_back(expert_from(k));
+    add_events(closed);
+    for (model::Expert &x : closed) {
+        x.misuse = take_misuse(x.id);
+        // Events this client was told while the key was open are not sent again.
+        if (auto it = baseline->keys_.find(x.id); it != baseline->keys_.end()) {
+            const size_t events_from = std::min(it->second.events_sent, x.events.size());
+            x.events.erase(x.events.begin(), x.events.begin() + ptrdiff_t(events_from));
+            baseline->keys_.erase(it);
+        }
+        emit(std::move(x));
+    }
+    // Marks of keys that are no longer open (closed, told above or earlier) are dropped.
     for (auto it = baseline->keys_.begin(); it != baseline->keys_.end();) {
-        if (seen.count(it->first)) ++it;
+        if (open.count(it->first)) ++it;
         else it = baseline->keys_.erase(it);
     }
+    baseline->history_seq_ = d_->history_seq;
     if (!changed) return false;
+    std::sort(u.experts.begin(), u.experts.end(),
+              [](const model::Expert &a, const model::Expert &b) { return a.id < b.id; });
     d_->symbolize(u);
     *out = std::move(u);
     return true;

@@ -19,7 +19,9 @@ namespace {
 
 } // namespace
 
-model::Snapshot capture_snapshot(bool include_blocks) {
+model::Snapshot capture_snapshot(bool include_blocks) { return capture_snapshot_seq(include_blocks, nullptr); }
+
+model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq) {
     model::Snapshot snap;
     snap.process.pid = getpid();
     snap.process.command = sys::proc_cmdline(0);
@@ -29,12 +31,13 @@ model::Snapshot capture_snapshot(bool include_blocks) {
     snap.process.start_unix_ms = track::Query::start_unix_ms();
     snap.process.snapshot_ms = track::Query::now_ms();
     snap.process.stack_depth = track::Query::stack_depth();
-    snap.process.heap_tracked = heap::active();
-    snap.process.foreign_frees = heap::foreign_frees();
+    snap.process.heap_tracked = heap::active() || heap::observing();
+    snap.process.foreign_frees = heap::foreign_frees() + heap::observed_foreign_frees();
 
     track::Reading reading;
     track::Query::read(reading, include_blocks);
     snap.experts = experts_from(reading);
+    if (history_seq) *history_seq = reading.history_seq;
     snap.modules = list_modules();
 
     DepotStacks stacks(snap);

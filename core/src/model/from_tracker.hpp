@@ -11,6 +11,9 @@
 
 namespace nm {
 
+// capture_snapshot(), also telling the history sequence number it read up to.
+model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq);
+
 // The experts of a reading, sorted by id, each with its misuse events. Stack ids stay depot ids.
 std::vector<model::Expert> experts_from(const track::Reading &r);
 model::Expert expert_from(const track::KeyRecord &k);

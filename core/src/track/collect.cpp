@@ -1,6 +1,7 @@
 // collect.cpp - reads the tracker's keys and history (Query::read) while the process keeps running.
 #include <algorithm>
 
+#include "track/observe.hpp"
 #include "track/tracker.hpp"
 
 namespace nm::track {
@@ -19,18 +20,14 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     e.crash_address = k->crash_address;
     e.crash_stack = k->crash_stack;
     e.kind = k->module.load(std::memory_order_acquire) ? 1 : 0;
-    e.live_bytes = uint64_t(std::max<int64_t>(0, key_live_bytes(k)));
-    e.peak_bytes = uint64_t(key_peak_bytes(k));
+    const Key::Figures f = k->figures();
+    e.live_bytes = uint64_t(f.live_bytes);
+    e.peak_bytes = uint64_t(f.peak_bytes);
+    e.allocs = f.allocs;
+    e.reallocs = f.reallocs;
+    e.frees = f.frees;
+    e.live_blocks = f.live_blocks();
     e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
-    uint64_t in = 0, out = 0;
-    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
-        e.allocs += l->allocs.load(std::memory_order_relaxed);
-        e.reallocs += l->reallocs.load(std::memory_order_relaxed);
-        e.frees += l->frees.load(std::memory_order_relaxed);
-        in += l->blocks_in.load(std::memory_order_relaxed);
-        out += l->blocks_out.load(std::memory_order_relaxed);
-    }
-    e.live_blocks = in > out ? in - out : 0;
     if (!include_blocks) return;
 
     std::vector<uint64_t> chunks;
@@ -42,7 +39,7 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
     e.blocks.reserve(e.live_blocks);
     ThreadState *ts = thread_state();
-    ts->in_api.store(1, std::memory_order_relaxed); // claims on blocks of any key: see wait_for_claims
+    ts->in_api.store(kClaimsAnyKey, std::memory_order_relaxed); // see wait_for_claims
     std::atomic_thread_fence(std::memory_order_seq_cst);
     for (uint64_t c : chunks) {
         map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
@@ -51,9 +48,7 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
             if (!g) return; // freed meanwhile
             BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
             unclaim(g);
-            if (header_slot(h.word) != k->slot ||
-                header_stored_check(h.word) != header_check(header_size(h.word), k->slot, gen))
-                return;
+            if (check_header(h.word, k->slot, gen) != HeaderCheck::Ok) return;
             e.blocks.push_back({user, header_size(h.word), header_stack_id(h.stack), h.time_ms,
                                 header_fn(h.stack) ? 1u : 0u});
         });
@@ -62,19 +57,19 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
 }
 
 void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
-    uint32_t used;
-    {
-        std::lock_guard<std::mutex> lock(slot_mu_);
-        used = next_slot_;
-    }
+    const uint32_t used = keys_.used();
     for (uint32_t s = 1; s < used; ++s) {
-        Key *k = slots_[s].load(std::memory_order_acquire);
+        Key *k = keys_.at(s);
         if (!k) continue;
         std::lock_guard<std::mutex> lock(k->mu);
         KeyState st = word_state(k->word.load(std::memory_order_acquire));
         if (st != KeyState::Open && st != KeyState::Terminating) continue;
         out.open.emplace_back();
         read_key(k, out.open.back(), include_blocks);
+        if (k->module.load(std::memory_order_acquire)) { // blocks of an observed heap (nmleak attach)
+            if (include_blocks) observe_reserve(s, out.open.back());
+            observe_fill(s, out.open.back(), include_blocks);
+        }
     }
     std::sort(out.open.begin(), out.open.end(), [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
     history_.read(out, since);
@@ -85,6 +80,7 @@ void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
 void Query::read(Reading &out, bool include_blocks, uint64_t since) {
     Tracker::get().read(out, include_blocks, since);
 }
+void Query::history(Reading &out, uint64_t since) { Tracker::get().read_history(out, since); }
 bool Query::stack(uint32_t id, std::vector<uintptr_t> &frames) { return Tracker::get().depot().get(id, frames); }
 uint64_t Query::now_ms() noexcept { return Tracker::get().now_ms(); }
 uint64_t Query::start_unix_ms() noexcept { return Tracker::get().start_unix_ms(); }

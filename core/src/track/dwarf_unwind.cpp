@@ -356,10 +356,12 @@ inline bool on_stack(uintptr_t a, StackBounds b) noexcept { return a >= b.lo && 
 
 } // namespace
 
-size_t unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept {
-    size_t n = 0;
+Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept {
+    uint32_t n = 0;
+    uint64_t h = kStackHashSeed;
     while (n < max && r.pc >= 4096) {
         out[n++] = r.pc;
+        h = stack_hash_step(h, r.pc);
         // A return address points after the call: look up the call instruction itself.
         const Rule rule = rule_for(r.pc - 1);
         if (!rule.ok) break;
@@ -386,7 +388,7 @@ size_t unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noe
         r.fp = fp;
         r.pc = ra;
     }
-    return n;
+    return Walk{n, stack_hash_finish(h, n)};
 }
 
 void unwind_cache_flush() noexcept {

@@ -33,8 +33,9 @@ inline bool caller_regs(const void *frame, StackBounds b, UnwindRegs &r) noexcep
     return r.pc >= 4096;
 }
 
-// Writes r.pc and then the return address of each frame above it, at most `max` in all.
-size_t unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept;
+// Writes r.pc and then the return address of each frame above it, at most `max` in all, and
+// hashes them as it goes (Walk::hash is stack_hash() of what was written: one pass).
+Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept;
 
 // Forgets every cached rule (after a dlclose: the addresses may hold other code now).
 void unwind_cache_flush() noexcept;

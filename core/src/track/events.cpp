@@ -272,7 +272,7 @@ void EventStore::counts(uint64_t key_id, size_t *kept, uint64_t *dropped) const 
 
 uint64_t Tracker::open_key_id(void *handle, uint32_t *status) const noexcept {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     *status = NMERR_INVALID_EXPERT_HANDLE;
     if (!k) return 0;
     uint64_t w = k->word.load(std::memory_order_acquire);

@@ -24,6 +24,7 @@
 #include "track/dwarf_unwind.hpp"
 #include "track/module_keys.hpp"
 #include "track/tracker.hpp"
+#include "track/tsan.hpp"
 
 extern "C" void __libc_free(void *);
 
@@ -58,7 +59,6 @@ struct Busy {
     ~Busy() { --t_heap_busy; }
 };
 
-inline BlockHeader *header_of(uintptr_t user) noexcept { return reinterpret_cast<BlockHeader *>(user - sizeof(BlockHeader)); }
 inline size_t block_bytes(uint64_t n) noexcept { return (sizeof(BlockHeader) + (n ? n : 1) + 15) & ~size_t{15}; }
 inline size_t round16(size_t n) noexcept { return n < 16 ? 16 : (n + 15) & ~size_t{15}; }
 
@@ -82,22 +82,10 @@ struct HeapOps {
         // Before the tracker exists (its own construction) there is no map: such blocks are
         // never freed (the tracker lives until the process ends).
         if (Tracker *t = g_tracker; p && t)
-            if (std::atomic<uint8_t> *g = t->map_.find_or_create(reinterpret_cast<uintptr_t>(p)))
+            if (std::atomic<uint8_t> *g = t->live_map().find_or_create(reinterpret_cast<uintptr_t>(p)))
                 g->store(uint8_t(Granule::Own), std::memory_order_release);
         if (!p) errno = ENOMEM;
         return p;
-    }
-
-    // Tracker::account_bytes, for the heap path (that one is inlined into the API calls).
-    static void account(Tracker &t, Key *k, Lane *lane, int64_t delta) noexcept {
-        if (NM_LIKELY(!k->shared.load(std::memory_order_relaxed))) {
-            const int64_t live = lane->solo_live.load(std::memory_order_relaxed) + delta;
-            lane->solo_live.store(live, std::memory_order_relaxed);
-            if (live > lane->solo_peak.load(std::memory_order_relaxed)) lane->solo_peak.store(live, std::memory_order_relaxed);
-            return;
-        }
-        const int64_t live = k->live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
-        if (delta > 0 && live > k->peak_bytes.load(std::memory_order_relaxed)) t.raise_peak(k, live);
     }
 
     static ThreadState *state(Tracker &t) noexcept {
@@ -108,12 +96,12 @@ struct HeapOps {
         return t.thread_state_slow();
     }
 
-    static size_t capture(Tracker &t, ThreadState *ts, const void *frame, uintptr_t *buf, size_t want) noexcept {
+    // Walks (and hashes, in the same pass) the stack above the interposed function's frame.
+    static Walk capture(ThreadState *ts, const void *frame, uintptr_t *buf, size_t want) noexcept {
         if (g_dwarf) {
             UnwindRegs r;
-            return caller_regs(frame, ts->stack, r) ? unwind_dwarf(r, ts->stack, buf, want) : 0;
+            return caller_regs(frame, ts->stack, r) ? unwind_dwarf(r, ts->stack, buf, want) : Walk{};
         }
-        (void)t;
         return walk_frame_pointers(frame, ts->stack, buf, want);
     }
 
@@ -145,7 +133,7 @@ struct HeapOps {
         }
         h = t.open_key(m->name);
         KeyHandle kh;
-        if (Key *k = t.key_of(h, kh)) k->module.store(true, std::memory_order_release);
+        if (Key *k = t.keys().find(h, kh)) k->module.store(true, std::memory_order_release);
         entry.key.store(h, std::memory_order_release);
         return h;
     }
@@ -162,26 +150,31 @@ struct HeapOps {
         ThreadState *ts = state(t);
         if (NM_UNLIKELY(!ts)) return own_alloc(n, align, zero);
 
-        const uint32_t depth = t.depth_.load(std::memory_order_relaxed);
+        // Attribution needs 16 frames even when fewer are kept (or none: sizes only).
+        const uint32_t depth = t.options().depth.load(std::memory_order_relaxed);
         uintptr_t buf[StackDepot::kMaxDepth];
-        const size_t nf = capture(t, ts, frame, buf, depth < 16 ? 16 : depth);
-        const ModuleEntry *m = charged_module(buf, nf);
+        const Walk w = capture(ts, frame, buf, depth < 16 ? 16 : depth);
+        const ModuleEntry *m = charged_module(buf, w.n);
         if (m->role == ModuleRole::Own) return own_alloc(n, align, zero);
         void *handle = m->key.load(std::memory_order_acquire);
         if (NM_UNLIKELY(!handle)) handle = open_module_key(t, m);
-        KeyHandle kh;
-        Key *k = t.key_of(handle, kh);
-        Lane *lane = k ? t.lane_for(ts, k, reinterpret_cast<uintptr_t>(handle), kh.gen) : nullptr;
-        if (NM_UNLIKELY(!lane)) return own_alloc(n, align, zero);
-        const uint32_t stack = depth ? t.depot_.intern(buf, uint32_t(nf < depth ? nf : depth)) : 0;
+        uint32_t stack = 0;
+        if (depth && w.n) {
+            const uint32_t kept = w.n < depth ? w.n : depth;
+            stack = ts->stacks.intern(t.depot_, buf, kept, kept == w.n ? w.hash : stack_hash(buf, kept));
+        }
 
+        KeyCall call(t, ts, handle);
+        if (NM_UNLIKELY(!call.open())) return own_alloc(n, align, zero);
+        Lane *lane = call.lane();
         const size_t bytes = block_bytes(n);
         void *block;
         if (align <= 16) block = zero ? mi_zalloc(bytes) : mi_malloc(bytes);
         else block = zero ? mi_zalloc_aligned_at(bytes, align, sizeof(BlockHeader)) : mi_malloc_aligned_at(bytes, align, sizeof(BlockHeader));
+        tsan_allocated(block);
         if (NM_UNLIKELY(!block)) { errno = ENOMEM; return nullptr; }
         const uintptr_t user = reinterpret_cast<uintptr_t>(block) + sizeof(BlockHeader);
-        std::atomic<uint8_t> *g = t.map_.find_or_create(user);
+        std::atomic<uint8_t> *g = t.live_map().find_or_create(user);
         if (NM_UNLIKELY(!g)) {
             mi_free(block);
             errno = ENOMEM;
@@ -190,20 +183,27 @@ struct HeapOps {
         const uint64_t count = lane->allocs.load(std::memory_order_relaxed);
         if ((count & 63) == 0) lane->now_ms = uint32_t(t.now_ms());
         lane->allocs.store(count + 1, std::memory_order_relaxed);
-        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, kh.slot, kh.gen)};
+        // Module keys are never closed: no per-stack tally (it only serves a close).
+        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, call.slot(), call.gen())};
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         lane->note_chunk(user);
-        lane->blocks_in.store(lane->blocks_in.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        account(t, k, lane, int64_t(n));
+        lane->add_bytes(int64_t(n));
         return reinterpret_cast<void *>(user);
     }
 
-    // Publishes "this thread may hold claims" before claiming (pairs with wait_for_claims).
-    static void enter_claims(Tracker &t, ThreadState *ts) noexcept {
-        ts->in_api.store(1, std::memory_order_relaxed);
-        if (t.heavy_fence_) std::atomic_thread_fence(std::memory_order_seq_cst);
-        else std::atomic_signal_fence(std::memory_order_seq_cst);
-    }
+    // Publishes "this thread may hold claims on any key's blocks" before claiming (pairs with
+    // wait_for_claims); the destructor takes it back.
+    struct Claims {
+        ThreadState *ts;
+        Claims(Tracker &t, ThreadState *s) noexcept : ts(s) {
+            ts->in_api.store(kClaimsAnyKey, std::memory_order_relaxed);
+            if (t.options().heavy_fence) std::atomic_thread_fence(std::memory_order_seq_cst);
+            else std::atomic_signal_fence(std::memory_order_seq_cst);
+        }
+        ~Claims() { ts->in_api.store(0, std::memory_order_release); }
+        Claims(const Claims &) = delete;
+        Claims &operator=(const Claims &) = delete;
+    };
 
     // The misuse goes on the key of the module that made the bad call.
     __attribute__((noinline)) static void bad_pointer(Tracker &t, ThreadState *ts, uintptr_t p, uint8_t seen,
@@ -211,9 +211,8 @@ struct HeapOps {
         uint32_t owner = 0;
         MisuseKind kind;
         if ((p & 15) == 0) {
-            enter_claims(t, ts);
+            Claims claims(t, ts);
             kind = t.classify_bad_pointer(p, seen, owner);
-            ts->in_api.store(0, std::memory_order_release);
         } else {
             kind = MisuseKind::UnknownPointer;
         }
@@ -224,67 +223,79 @@ struct HeapOps {
                        uint32_t owner, const void *frame) noexcept {
         if (!k) {
             uintptr_t buf[16];
-            const ModuleEntry *m = charged_module(buf, capture(t, ts, frame, buf, 16));
+            const ModuleEntry *m = charged_module(buf, capture(ts, frame, buf, 16).n);
             if (m->role == ModuleRole::Own) return;
             void *h = m->key.load(std::memory_order_acquire);
             if (!h) h = open_module_key(t, m);
             KeyHandle kh;
-            k = t.key_of(h, kh);
+            k = t.keys().find(h, kh);
             if (!k) return;
         }
         t.record_misuse(k, kind, fn, p, owner, frame, ts);
     }
 
+    // The block's key comes from its header, so the thread first marks itself as holding claims
+    // on any key and reads the header under the block's claim; then it enters a call on that key
+    // with KeyCall, the expert API's own prologue: a closer of the key either waits for this free
+    // or this free sees the key closing and leaves the block to the closer.
     static void free_tracked(Tracker &t, ThreadState *ts, uintptr_t user, heap::Fn fn, const void *frame) noexcept {
-        enter_claims(t, ts);
-        uint8_t seen;
-        std::atomic<uint8_t> *g = t.claim(user, seen);
-        if (NM_UNLIKELY(!g)) { // freed by another thread meanwhile
-            ts->in_api.store(0, std::memory_order_release);
-            bad_pointer(t, ts, user, seen, fn_name(fn), frame);
-            return;
+        enum class Result { Freed, Mismatched, Raced, Corrupt, ApiBlock, Closing } result;
+        Key *k = nullptr;
+        uint32_t slot = 0;
+        uint8_t seen = 0;
+        {
+            Claims claims(t, ts);
+            std::atomic<uint8_t> *g = t.claim(user, seen);
+            if (NM_UNLIKELY(!g)) {
+                result = Result::Raced; // freed by another thread meanwhile
+            } else {
+                const BlockHeader h = *header_of(user);
+                slot = header_slot(h.word);
+                k = slot ? t.keys().at(slot) : nullptr;
+                const uint32_t gen = k ? word_gen(k->word.load(std::memory_order_acquire)) : 0;
+                const uint32_t made_by = header_fn(h.stack);
+                if (NM_UNLIKELY(!k || check_header(h.word, slot, gen) != HeaderCheck::Ok)) {
+                    Tracker::unclaim(g);
+                    result = Result::Corrupt;
+                } else if (NM_UNLIKELY(made_by == 0)) {
+                    // An ExpertAllocMemory block: its key owns it, and frees it at close.
+                    Tracker::unclaim(g);
+                    result = Result::ApiBlock;
+                } else {
+                    KeyCall call(t, ts, reinterpret_cast<void *>(encode_key(slot, gen)));
+                    if (NM_UNLIKELY(call.state() == KeyCall::State::Invalid)) {
+                        Tracker::unclaim(g);
+                        result = Result::Closing;
+                    } else {
+                        const uint64_t size = header_size(h.word);
+                        // Freed before mi_free: afterwards the address may be handed out and marked again.
+                        g->store(uint8_t(Granule::Freed), std::memory_order_release);
+                        Lane *lane = call.lane();
+                        Lane::bump(lane->frees);
+                        lane->add_bytes(-int64_t(size));
+                        tsan_freeing(header_of(user));
+                        mi_free(header_of(user));
+                        // Freed all the same when the family is wrong: the program goes on.
+                        result = made_by == uint32_t(fn) ? Result::Freed : Result::Mismatched;
+                    }
+                }
+            }
         }
-        const BlockHeader h = *header_of(user);
-        const uint32_t slot = header_slot(h.word);
-        Key *k = slot ? t.slots_[slot].load(std::memory_order_acquire) : nullptr;
-        const uint32_t gen = k ? word_gen(k->word.load(std::memory_order_acquire)) : 0;
-        const uint64_t size = header_size(h.word);
-        if (NM_UNLIKELY(!k || header_stored_check(h.word) != header_check(size, slot, gen))) {
-            Tracker::unclaim(g);
-            ts->in_api.store(0, std::memory_order_release);
-            record(t, ts, nullptr, MisuseKind::CorruptHeader, fn_name(fn), user, 0, frame);
-            return;
+        switch (result) {
+        case Result::Freed:
+        case Result::Closing: return;
+        case Result::Raced: bad_pointer(t, ts, user, seen, fn_name(fn), frame); return;
+        case Result::Corrupt: record(t, ts, nullptr, MisuseKind::CorruptHeader, fn_name(fn), user, 0, frame); return;
+        case Result::ApiBlock: record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, slot, frame); return;
+        case Result::Mismatched: record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, 0, frame); return;
         }
-        const uint32_t made_by = header_fn(h.stack);
-        if (NM_UNLIKELY(made_by == 0)) {
-            // An ExpertAllocMemory block: its key owns it, and frees it at close.
-            Tracker::unclaim(g);
-            ts->in_api.store(0, std::memory_order_release);
-            record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, slot, frame);
-            return;
-        }
-        Lane *lane = t.lane_for(ts, k, encode_key(slot, gen), gen);
-        if (NM_UNLIKELY(!lane)) {
-            Tracker::unclaim(g);
-            ts->in_api.store(0, std::memory_order_release);
-            return;
-        }
-        // Freed before mi_free: afterwards the address may be handed out and marked again.
-        g->store(uint8_t(Granule::Freed), std::memory_order_release);
-        lane->frees.store(lane->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        lane->blocks_out.store(lane->blocks_out.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        account(t, k, lane, -int64_t(size));
-        ts->in_api.store(0, std::memory_order_release);
-        mi_free(header_of(user));
-        if (NM_UNLIKELY(made_by != uint32_t(fn))) // freed all the same: the program goes on
-            record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, 0, frame);
     }
 
     static void release(void *p, heap::Fn fn, const void *frame) noexcept {
         if (!p) return;
         const uintptr_t u = reinterpret_cast<uintptr_t>(p);
         Tracker *tp = g_tracker;
-        std::atomic<uint8_t> *g = tp && !(u & 15) ? tp->map_.find(u) : nullptr;
+        std::atomic<uint8_t> *g = tp && !(u & 15) ? tp->live_map().find(u) : nullptr;
         uint8_t v = g ? g->load(std::memory_order_acquire) : uint8_t(Granule::None);
         if (v == uint8_t(Granule::Own)) {
             if (g->compare_exchange_strong(v, uint8_t(Granule::None), std::memory_order_acq_rel)) {
@@ -313,9 +324,8 @@ struct HeapOps {
                     g_orphan_lock.clear(std::memory_order_release);
                     return;
                 }
-                o->serial = t.next_thread_serial_.fetch_add(1, std::memory_order_relaxed);
-                std::lock_guard<std::mutex> lock(t.threads_mu_);
-                t.threads_.push_back(o);
+                o->serial = t.threads_.next_serial();
+                t.threads_.add(o);
                 g_orphan = o;
             }
             ts = g_orphan;
@@ -329,7 +339,7 @@ struct HeapOps {
         if (!p) return 0;
         const uintptr_t u = reinterpret_cast<uintptr_t>(p);
         Tracker *t = g_tracker;
-        std::atomic<uint8_t> *g = t && !(u & 15) ? t->map_.find(u) : nullptr;
+        std::atomic<uint8_t> *g = t && !(u & 15) ? t->live_map().find(u) : nullptr;
         const uint8_t v = g ? g->load(std::memory_order_acquire) : uint8_t(Granule::None);
         if (v == uint8_t(Granule::Own)) return mi_usable_size(p);
         if (v == uint8_t(Granule::Live) || v == uint8_t(Granule::Claimed))
@@ -346,14 +356,14 @@ struct HeapOps {
         }
         const uintptr_t u = reinterpret_cast<uintptr_t>(p);
         Tracker *t = g_tracker;
-        std::atomic<uint8_t> *g = t && !(u & 15) ? t->map_.find(u) : nullptr;
+        std::atomic<uint8_t> *g = t && !(u & 15) ? t->live_map().find(u) : nullptr;
         uint8_t v = g ? g->load(std::memory_order_acquire) : uint8_t(Granule::None);
         if (v == uint8_t(Granule::Own) &&
             g->compare_exchange_strong(v, uint8_t(Granule::None), std::memory_order_acq_rel)) {
             // Unmarked first: once mi_realloc moved the block the old address may be reused.
             void *q = mi_realloc(p, round16(n));
             const uintptr_t qu = reinterpret_cast<uintptr_t>(q ? q : p);
-            if (std::atomic<uint8_t> *qg = t->map_.find_or_create(qu)) qg->store(uint8_t(Granule::Own), std::memory_order_release);
+            if (std::atomic<uint8_t> *qg = t->live_map().find_or_create(qu)) qg->store(uint8_t(Granule::Own), std::memory_order_release);
             if (!q) errno = ENOMEM;
             return q;
         }
@@ -377,9 +387,9 @@ struct HeapOps {
     static void fork_prepare() noexcept {
         Tracker &t = Tracker::get();
         t.history_.fork_lock();
-        t.threads_mu_.lock();
+        t.threads_.fork_lock();
         g_open_mu.lock();
-        t.slot_mu_.lock();
+        t.keys_.fork_lock();
         t.depot_.fork_lock();
         g_modules->lock();
     }
@@ -387,9 +397,9 @@ struct HeapOps {
         Tracker &t = Tracker::get();
         g_modules->unlock();
         t.depot_.fork_unlock();
-        t.slot_mu_.unlock();
+        t.keys_.fork_unlock();
         g_open_mu.unlock();
-        t.threads_mu_.unlock();
+        t.threads_.fork_unlock();
         t.history_.fork_unlock();
     }
 };

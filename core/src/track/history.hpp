@@ -2,7 +2,9 @@
 //
 // Every record gets the next sequence number when it is added, so a reader that remembers the
 // last number it saw copies only what is newer (Query::read's `since`). Adding is O(1) whatever
-// the history holds.
+// the history holds. Memory stays bounded without losing what reports need: past kMaxClosedKept
+// closed keys, the oldest clean ones (closed Done with nothing left and no misuse) are folded into
+// totals; keys with leaks, a forced cleanup or misuse are always kept whole.
 #pragma once
 
 #include <cstddef>
@@ -23,18 +25,24 @@ public:
     void add_closed(KeyRecord &&rec);
     // Numbers and keeps the event (the first kMaxMisuseKept only; the key counts them all).
     void add_misuse(MisuseRecord &&rec);
-    // Appends records with seq > since to out (oldest first) and sets out.history_seq.
+    // Appends records with seq > since to out (oldest first) and sets out.history_seq and
+    // out.folded.
     void read(Reading &out, uint64_t since) const;
     // Held across fork() so the child never inherits the lock taken.
     void fork_lock() const noexcept { mu_.lock(); }
     void fork_unlock() const noexcept { mu_.unlock(); }
 
 private:
+    static bool clean(const KeyRecord &r) noexcept;
+
     mutable std::mutex mu_;
     uint64_t seq_ = 0;
-    std::deque<KeyRecord> closed_;      // ascending seq
-    std::deque<MisuseRecord> misuse_;   // ascending seq
-    uint64_t closed_dropped_ = 0;
+    // The newest kMaxClosedKept closed keys; older ones that are not clean move to kept_, so
+    // kept_ + recent_ is in ascending seq.
+    std::deque<KeyRecord> kept_;
+    std::deque<KeyRecord> recent_;
+    std::deque<MisuseRecord> misuse_; // ascending seq
+    FoldedKeys folded_;
 };
 
 } // namespace nm::track

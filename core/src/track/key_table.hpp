@@ -5,10 +5,18 @@
 // never by dereferencing it.
 //
 // Every thread that uses a key gets a Lane for it: its own mimalloc heap (mimalloc heaps allocate
-// only on their creating thread), its own counters (written only by that thread, so the hot path
-// has no shared read-modify-write besides the key's byte total), a tally of live blocks per stack
-// (so closing never has to visit blocks to group them), and the set of 64 KiB chunks its blocks
-// start in (so a key can be closed from another thread, or after this thread exited, exactly).
+// only on their creating thread), its own figures (written only by that thread with plain
+// relaxed stores, summed by readers: no shared read-modify-write per call even when many threads
+// share a key), a tally of live blocks per stack (so closing never has to visit blocks to group
+// them), and the set of 64 KiB chunks its blocks start in (so a key can be closed from another
+// thread, or after this thread exited, exactly).
+//
+// The peak of a key: with one lane it is that lane's peak, exact. Once several threads use the key,
+// each lane adds its byte drift to the key's shared total only when the drift reaches
+// kPublishBytes (either way), and the key's peak is the highest of: the shared totals seen, the
+// first lane's peak when the second joined, and the live bytes now. Each lane's unpublished drift
+// stays below kPublishBytes, so with n lanes the reported peak P and the exact peak E satisfy
+// E - n * kPublishBytes < P < E + (n - 1) * kPublishBytes. Live bytes and blocks are exact at close.
 #pragma once
 
 #include <atomic>
@@ -27,6 +35,7 @@ namespace nm::track {
 
 inline constexpr uint64_t kKeyTag = 0xA5;       // top byte of every key handle
 inline constexpr uint32_t kMaxKeys = 1u << 16;  // slots; slot 0 is never used
+inline constexpr int64_t kPublishBytes = 256 * 1024;
 
 enum class KeyState : uint8_t { Free = 0, Open = 1, Terminating = 2, Closing = 3 };
 
@@ -58,14 +67,13 @@ struct Lane {
     Lane *next_in_key = nullptr;        // immutable once published in Key::lanes
     Lane *next_in_thread = nullptr;     // owner only
     mi_heap_s *heap = nullptr;          // owner only (and the closer when it is the owner)
-    std::atomic<uint32_t> busy{0};      // 1 while the owner is inside an API call on this key
     std::atomic<bool> dead{false};      // key closed: the owner deletes its heap and lets go
     std::atomic<int> refs{2};           // one for the key, one for the owning thread
-    // Counters, written by the owner only (relaxed stores, no RMW), summed by readers.
-    std::atomic<uint64_t> allocs{0}, reallocs{0}, frees{0}, blocks_in{0}, blocks_out{0};
-    // While the key has a single lane its byte total lives here, in plain stores (see
-    // Key::shared); once a second lane appears these are folded into the key's atomics.
-    std::atomic<int64_t> solo_live{0}, solo_peak{0};
+    // Figures, written by the owner only (relaxed stores, no RMW), summed by readers. Live blocks
+    // are allocs - frees (a realloc moves a block, it does not add one).
+    std::atomic<uint64_t> allocs{0}, reallocs{0}, frees{0};
+    std::atomic<int64_t> live_bytes{0}, peak_bytes{0};
+    std::atomic<int64_t> published_bytes{0}; // part of live_bytes already in Key::shared_bytes
     uint32_t now_ms = 0;                // coarse clock, refreshed every 64 allocations
     StackTally tally;                   // live blocks/bytes per stack id, owner only until close
     // Chunks (address >> 16) where this lane's blocks start: a set only the owner inserts into
@@ -85,6 +93,18 @@ struct Lane {
         if (!chunks.contains(c)) note_chunk_slow(c);
     }
     void note_chunk_slow(uint64_t c) noexcept;
+
+    static void bump(std::atomic<uint64_t> &counter) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    void add_bytes(int64_t delta) noexcept {
+        const int64_t live = live_bytes.load(std::memory_order_relaxed) + delta;
+        live_bytes.store(live, std::memory_order_relaxed);
+        if (live > peak_bytes.load(std::memory_order_relaxed)) peak_bytes.store(live, std::memory_order_relaxed);
+        const int64_t drift = live - published_bytes.load(std::memory_order_relaxed);
+        if (__builtin_expect(drift >= kPublishBytes || drift <= -kPublishBytes, 0)) publish(live, drift);
+    }
+    void publish(int64_t live, int64_t drift) noexcept;
     void release() noexcept; // drops one reference, deletes the lane at zero
 };
 
@@ -92,14 +112,12 @@ struct Key {
     std::atomic<uint64_t> word{0};      // generation << 8 | KeyState
     uint32_t slot = 0;
     std::atomic<Lane *> lanes{nullptr}; // pushed under mu, read lock-free
-    // Byte totals. A key used by one thread (the common case) keeps them in that lane with plain
-    // stores; when a second thread's lane is created, `shared` is set, the first lane is quiesced
-    // and folded in, and from then on every lane uses these atomics.
-    std::atomic<bool> shared{false};
-    std::atomic<int64_t> live_bytes{0};
-    std::atomic<int64_t> peak_bytes{0};
-    std::atomic<uint64_t> misuse_count{0};
     std::atomic<uint64_t> id{0};
+    // Written only when a lane publishes (see kPublishBytes) or on misuse: off the hot path.
+    alignas(64) std::atomic<int64_t> shared_bytes{0};
+    std::atomic<int64_t> shared_peak{0};
+    std::atomic<int64_t> joined_peak{0}; // the first lane's peak when a second lane joined
+    std::atomic<uint64_t> misuse_count{0};
 
     std::mutex mu; // everything below; also serializes close against snapshots and lane creation
     std::string name;
@@ -112,6 +130,41 @@ struct Key {
     // Set once, before the key's first block, for the module keys of the whole heap (never
     // closed, so never reset).
     std::atomic<bool> module{false};
+
+    // Sums of the lanes' figures. Exact once no call is in flight on the key (close), a reading
+    // of moving counters otherwise.
+    struct Figures {
+        uint64_t allocs = 0, reallocs = 0, frees = 0;
+        int64_t live_bytes = 0, peak_bytes = 0;
+        uint64_t live_blocks() const noexcept { return allocs > frees ? allocs - frees : 0; }
+    };
+    Figures figures() const noexcept;
+};
+
+// The key slots. Lookup by handle is lock-free; taking and giving back a slot locks.
+class KeyTable {
+public:
+    Key *find(const void *handle, KeyHandle &kh) const noexcept {
+        if (!decode_key(handle, kh)) return nullptr;
+        return slots_[kh.slot].load(std::memory_order_acquire);
+    }
+    Key *at(uint32_t slot) const noexcept { return slots_[slot].load(std::memory_order_acquire); }
+    // A free slot's key (created on first use), or nullptr when all slots are taken.
+    Key *take();
+    void give_back(uint32_t slot);
+    // One past the highest slot ever used.
+    uint32_t used() const;
+    uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+    // Held across fork() so the child never inherits the lock taken.
+    void fork_lock() noexcept { mu_.lock(); }
+    void fork_unlock() noexcept { mu_.unlock(); }
+
+private:
+    std::atomic<Key *> slots_[kMaxKeys] = {};
+    mutable std::mutex mu_;
+    std::vector<uint32_t> free_;
+    uint32_t next_slot_ = 1;
+    std::atomic<uint64_t> next_id_{1};
 };
 
 } // namespace nm::track

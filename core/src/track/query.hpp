@@ -84,6 +84,15 @@ struct KeyRecord {
     uint32_t kind = 0; // numbered as model::KeyKind: 0 expert key, 1 module key (whole heap)
 };
 
+// Clean closed keys (Done, nothing left, no misuse) that the history folded into totals to bound
+// its memory (History::kMaxClosedKept).
+struct FoldedKeys {
+    uint64_t keys = 0;
+    uint64_t allocs = 0, reallocs = 0, frees = 0;
+    uint64_t peak_bytes = 0; // the highest peak among them
+    uint64_t last_seq = 0;   // the newest sequence number folded
+};
+
 // A reading of the tracker. Open keys are always read whole; of the history (closed keys and
 // misuse events, each with a sequence number) only records with seq > `since` are copied.
 struct Reading {
@@ -91,12 +100,16 @@ struct Reading {
     std::vector<KeyRecord> closed;     // seq > since, oldest first
     std::vector<MisuseRecord> misuse;  // seq > since, oldest first (of open and closed keys)
     uint64_t history_seq = 0;          // the newest sequence number at the time of the reading
+    FoldedKeys folded;
 };
 
 struct Query {
     // Every open key (with its live blocks when include_blocks) and the history newer than
-    // `since` (0: all of it).
+    // `since` (0: all of it; kNoHistory: none, history_seq only).
+    static constexpr uint64_t kNoHistory = ~uint64_t{0};
     static void read(Reading &out, bool include_blocks, uint64_t since = 0);
+    // Only the history newer than `since` (out.open stays as it is).
+    static void history(Reading &out, uint64_t since);
     // Copies depot stack `id` (innermost frame first); false for an unknown id.
     static bool stack(uint32_t id, std::vector<uintptr_t> &frames);
     static uint64_t now_ms() noexcept;

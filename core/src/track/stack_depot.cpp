@@ -15,49 +15,40 @@ void *map_zeroed(size_t bytes) noexcept {
     return p == MAP_FAILED ? nullptr : p;
 }
 
-uint32_t hash_frames(const uintptr_t *f, uint32_t n) noexcept {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    for (uint32_t i = 0; i < n; ++i) {
-        h ^= f[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    return static_cast<uint32_t>(h ^ (h >> 29));
-}
-
 } // namespace
 
-StackDepot::StackDepot() {
+StackDepot::StackDepot(uint32_t capacity)
+    : capacity_(capacity < 2 ? 2 : (capacity > kDefaultCapacity ? kDefaultCapacity : capacity)) {
     buckets_ = static_cast<std::atomic<uint32_t> *>(map_zeroed(sizeof(uint32_t) << kBucketBits));
     if (!buckets_) std::abort();
     for (auto &d : dir_) d.store(nullptr, std::memory_order_relaxed);
 }
 
-uint32_t StackDepot::intern(const uintptr_t *frames, uint32_t n) noexcept {
-    if (n == 0) return 0;
-    if (n > kMaxDepth) n = kMaxDepth;
-    const uint32_t hash = hash_frames(frames, n);
-    for (uint32_t id = buckets_[hash & ((1u << kBucketBits) - 1)].load(std::memory_order_acquire); id;) {
+uint32_t StackDepot::find(uint32_t id, const uintptr_t *frames, uint32_t n, uint64_t hash) const noexcept {
+    while (id) {
         const Record *r = record(id);
         if (r->hash == hash && r->depth == n && std::memcmp(r->frames, frames, n * sizeof(uintptr_t)) == 0)
             return id;
         id = r->next;
     }
+    return 0;
+}
+
+uint32_t StackDepot::intern(const uintptr_t *frames, uint32_t n, uint64_t hash) noexcept {
+    if (n == 0) return 0;
+    if (n > kMaxDepth) n = kMaxDepth;
+    const uint32_t head = buckets_[hash & ((1u << kBucketBits) - 1)].load(std::memory_order_acquire);
+    if (uint32_t id = find(head, frames, n, hash)) return id;
     return insert_slow(frames, n, hash);
 }
 
-uint32_t StackDepot::insert_slow(const uintptr_t *frames, uint32_t n, uint32_t hash) noexcept {
+uint32_t StackDepot::insert_slow(const uintptr_t *frames, uint32_t n, uint64_t hash) noexcept {
     std::lock_guard<std::mutex> lock(insert_mu_);
     auto &head = buckets_[hash & ((1u << kBucketBits) - 1)];
     // Another thread may have inserted the same stack since our lock-free look.
-    for (uint32_t id = head.load(std::memory_order_acquire); id;) {
-        const Record *r = record(id);
-        if (r->hash == hash && r->depth == n && std::memcmp(r->frames, frames, n * sizeof(uintptr_t)) == 0)
-            return id;
-        id = r->next;
-    }
+    if (uint32_t id = find(head.load(std::memory_order_acquire), frames, n, hash)) return id;
     const uint32_t id = next_id_.load(std::memory_order_relaxed);
-    if (id >> (kDirBits + kPageBits)) return 0; // full: the block is kept, its stack is not
+    if (id >= capacity_) return 0; // full: the block is kept, its stack is not
     auto &page_slot = dir_[id >> kPageBits];
     auto *page = page_slot.load(std::memory_order_relaxed);
     if (!page) {

@@ -22,7 +22,7 @@
 
 namespace nm::track {
 
-thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 
@@ -36,18 +36,6 @@ uint64_t monotonic_ns(clockid_t clock) noexcept {
 
 void thread_key_destructor(void *p) {
     Tracker::get().thread_exit(static_cast<ThreadState *>(p));
-}
-
-uint32_t env_depth() {
-    const char *s = std::getenv("NMLEAK_STACK_DEPTH");
-    if (!s || !*s) return 32;
-    char *end = nullptr;
-    long v = std::strtol(s, &end, 10);
-    if (*end || v < 0) {
-        std::fprintf(stderr, "nmleak: NMLEAK_STACK_DEPTH=%s is not a number of frames; using 32\n", s);
-        return 32;
-    }
-    return uint32_t(std::min<long>(v, StackDepot::kMaxDepth));
 }
 
 } // namespace
@@ -66,13 +54,7 @@ Tracker::Tracker() {
     start_ns_ = monotonic_ns(CLOCK_MONOTONIC_COARSE);
     start_unix_ms_ = monotonic_ns(CLOCK_REALTIME) / 1000000;
     pthread_key_create(&g_thread_key, thread_key_destructor);
-    depth_.store(env_depth(), std::memory_order_relaxed);
-    if (const char *u = std::getenv("NMLEAK_UNWIND")) {
-        if (std::strcmp(u, "libunwind") == 0) use_libunwind_ = load_libunwind();
-        else if (std::strcmp(u, "fp") != 0)
-            std::fprintf(stderr, "nmleak: NMLEAK_UNWIND=%s unknown (fp or libunwind); using fp\n", u);
-    }
-    heavy_fence_ = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0;
+    options_.load_from_environment();
 }
 
 uint64_t Tracker::now_ms() const noexcept {
@@ -80,7 +62,7 @@ uint64_t Tracker::now_ms() const noexcept {
 }
 
 void Tracker::set_stack_depth(uint32_t depth) noexcept {
-    depth_.store(std::min<uint32_t>(depth, StackDepot::kMaxDepth), std::memory_order_relaxed);
+    options_.depth.store(std::min<uint32_t>(depth, StackDepot::kMaxDepth), std::memory_order_relaxed);
 }
 
 // ---- threads and lanes ------------------------------------------------------------------------
@@ -88,12 +70,11 @@ void Tracker::set_stack_depth(uint32_t depth) noexcept {
 ThreadState *Tracker::thread_state_slow() noexcept {
     ThreadState *ts = new (std::nothrow) ThreadState();
     if (!ts) std::abort();
-    ts->serial = next_thread_serial_.fetch_add(1, std::memory_order_relaxed);
+    ts->serial = threads_.next_serial();
     ts->stack = current_stack_bounds();
     t_state = ts;
     pthread_setspecific(g_thread_key, ts);
-    std::lock_guard<std::mutex> lock(threads_mu_);
-    threads_.push_back(ts);
+    threads_.add(ts);
     return ts;
 }
 
@@ -105,27 +86,13 @@ void Tracker::thread_exit(ThreadState *ts) noexcept {
         l->heap = nullptr;
         l->release();
     }
-    {
-        std::lock_guard<std::mutex> lock(threads_mu_);
-        threads_.erase(std::find(threads_.begin(), threads_.end(), ts));
-    }
+    threads_.remove(ts);
     t_state = nullptr;
     delete ts;
 }
 
 void Tracker::thread_recover() noexcept {
-    ThreadState *ts = thread_state();
-    for (Lane *l = ts->lanes; l; l = l->next_in_thread) l->busy.store(0, std::memory_order_release);
-    ts->in_api.store(0, std::memory_order_release);
-}
-
-void Lane::note_chunk_slow(uint64_t c) noexcept {
-    std::lock_guard<std::mutex> lock(chunk_mu);
-    chunks.insert(c);
-}
-
-void Lane::release() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    thread_state()->in_api.store(0, std::memory_order_release);
 }
 
 __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
@@ -141,21 +108,10 @@ __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint
     uint64_t w = k->word.load(std::memory_order_acquire);
     if (word_gen(w) != gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating))
         return nullptr;
-    Lane *first = k->lanes.load(std::memory_order_relaxed);
-    if (first && !k->shared.load(std::memory_order_relaxed)) {
-        // A second thread joins: move the first lane's plain byte totals into the key's atomics.
-        // Same handshake as quiesce(): after membarrier + busy == 0 the first lane's owner either
-        // finished its plain update or will see `shared` on its next call.
-        k->shared.store(true, std::memory_order_relaxed);
-        if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-        else std::atomic_thread_fence(std::memory_order_seq_cst);
-        for (unsigned spins = 0; first->busy.load(std::memory_order_acquire); ++spins)
-            if (spins > 64) sched_yield();
-        // fetch_add, not store: the first lane may already have added to the atomics after it saw
-        // `shared`, and its plain totals stopped changing at that moment.
-        int64_t live = k->live_bytes.fetch_add(first->solo_live.load(std::memory_order_relaxed),
-                                               std::memory_order_relaxed) + first->solo_live.load(std::memory_order_relaxed);
-        raise_peak(k, std::max(live, first->solo_peak.load(std::memory_order_relaxed)));
+    if (Lane *first = k->lanes.load(std::memory_order_relaxed); first && !first->next_in_key) {
+        // A second thread joins: from now on the first lane's peak alone no longer is the key's
+        // (see kPublishBytes); keep what it was.
+        k->joined_peak.store(first->peak_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
     }
     Lane *l = new (std::nothrow) Lane();
     if (!l) return nullptr;
@@ -189,25 +145,8 @@ void Tracker::sweep_dead_lanes(ThreadState *ts) noexcept {
 
 void *Tracker::open_key(const char *name) {
     if (!name) return nullptr;
-    uint32_t slot;
-    {
-        std::lock_guard<std::mutex> lock(slot_mu_);
-        if (!free_slots_.empty()) {
-            slot = free_slots_.back();
-            free_slots_.pop_back();
-        } else if (next_slot_ < kMaxKeys) {
-            slot = next_slot_++;
-        } else {
-            return nullptr;
-        }
-    }
-    Key *k = slots_[slot].load(std::memory_order_acquire);
-    if (!k) {
-        k = new (std::nothrow) Key();
-        if (!k) return nullptr;
-        k->slot = slot;
-        slots_[slot].store(k, std::memory_order_release);
-    }
+    Key *k = keys_.take();
+    if (!k) return nullptr;
     std::lock_guard<std::mutex> lock(k->mu);
     uint32_t gen = word_gen(k->word.load(std::memory_order_relaxed)) + 1;
     if (gen == 0) gen = 1;
@@ -219,18 +158,18 @@ void *Tracker::open_key(const char *name) {
     k->crash_address = 0;
     k->crash_stack = 0;
     k->lanes.store(nullptr, std::memory_order_relaxed);
-    k->shared.store(false, std::memory_order_relaxed);
-    k->live_bytes.store(0, std::memory_order_relaxed);
-    k->peak_bytes.store(0, std::memory_order_relaxed);
+    k->shared_bytes.store(0, std::memory_order_relaxed);
+    k->shared_peak.store(0, std::memory_order_relaxed);
+    k->joined_peak.store(0, std::memory_order_relaxed);
     k->misuse_count.store(0, std::memory_order_relaxed);
-    k->id.store(next_key_id_.fetch_add(1, std::memory_order_relaxed), std::memory_order_relaxed);
+    k->id.store(keys_.next_id(), std::memory_order_relaxed);
     k->word.store(key_word(gen, KeyState::Open), std::memory_order_release);
-    return reinterpret_cast<void *>(encode_key(slot, gen));
+    return reinterpret_cast<void *>(encode_key(k->slot, gen));
 }
 
 uint32_t Tracker::key_check(void *handle) noexcept {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     if (!k) return NMERR_INVALID_EXPERT_HANDLE;
     uint64_t w = k->word.load(std::memory_order_acquire);
     if (word_gen(w) != kh.gen) return NMERR_INVALID_EXPERT_HANDLE;
@@ -241,7 +180,7 @@ uint32_t Tracker::key_check(void *handle) noexcept {
 
 void *Tracker::handle_for_id(uint64_t id) const noexcept {
     for (uint32_t s = 1; s < kMaxKeys; ++s) {
-        Key *k = slots_[s].load(std::memory_order_acquire);
+        Key *k = keys_.at(s);
         if (!k) continue;
         // open_key() stores the id before it publishes the word (release): a word read with acquire
         // pairs with that id; a second read catches a close + reopen in between.
@@ -256,7 +195,7 @@ void *Tracker::handle_for_id(uint64_t id) const noexcept {
 
 uint32_t Tracker::request_terminate(void *handle) {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     if (!k) return NMERR_INVALID_EXPERT_HANDLE;
     std::lock_guard<std::mutex> lock(k->mu);
     uint64_t w = k->word.load(std::memory_order_acquire);
@@ -268,7 +207,7 @@ uint32_t Tracker::request_terminate(void *handle) {
 
 uint32_t Tracker::indicate_status(void *handle, uint32_t status, uint32_t substatus, const char *text, int32_t percent) {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     if (!k) return NMERR_INVALID_EXPERT_HANDLE;
     std::lock_guard<std::mutex> lock(k->mu);
     uint64_t w = k->word.load(std::memory_order_acquire);
@@ -284,7 +223,7 @@ uint32_t Tracker::indicate_status(void *handle, uint32_t status, uint32_t substa
 bool Tracker::record_outcome_detail(void *handle, const std::string &detail, int signal, uint64_t address,
                                     const uintptr_t *frames, size_t n) {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     if (!k) return false;
     uint32_t stack = frames && n ? depot_.intern(frames, uint32_t(std::min<size_t>(n, StackDepot::kMaxDepth))) : 0;
     std::lock_guard<std::mutex> lock(k->mu);
@@ -298,15 +237,12 @@ bool Tracker::record_outcome_detail(void *handle, const std::string &detail, int
     return true;
 }
 
-// Waits until no thread is inside an API call on this key. Called with the key already Closing,
-// so any call that starts later sees Closing and backs out.
-void Tracker::quiesce(Key *k) noexcept {
-    if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    else std::atomic_thread_fence(std::memory_order_seq_cst);
-    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
-        for (unsigned spins = 0; l->busy.load(std::memory_order_acquire); ++spins)
-            if (spins > 64) sched_yield();
-    }
+// Waits until no thread is inside a call on this key. Called with the key already Closing, so
+// any call that starts later sees Closing and backs out.
+void Tracker::quiesce(Key *k, ThreadState *self) noexcept {
+    options_.barrier();
+    const uint32_t slot = k->slot;
+    threads_.wait_while(self, [slot](uint32_t w) { return w == slot; });
 }
 
 namespace {
@@ -323,14 +259,8 @@ bool clear_area(const mi_heap_t *, const mi_heap_area_t *area, void *block, size
 // claimed before the clear (a foreign-key free, a snapshot, another key's reclaim). Pairs with
 // the in_api store + fence those paths make before claiming.
 void Tracker::wait_for_claims(ThreadState *self) noexcept {
-    if (!heavy_fence_) syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    else std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::lock_guard<std::mutex> lock(threads_mu_);
-    for (ThreadState *ts : threads_) {
-        if (ts == self) continue;
-        for (unsigned spins = 0; ts->in_api.load(std::memory_order_acquire); ++spins)
-            if (spins > 64) sched_yield();
-    }
+    options_.barrier();
+    threads_.wait_while(self, [](uint32_t w) { return w != 0; });
 }
 
 // The common case: the closing thread ran the expert. Forget the heap's areas in the live map and
@@ -353,7 +283,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
         lane->chunks.clear();
     }
     // A chunk may hold other keys' blocks too; we claim them to read their headers.
-    self->in_api.store(1, std::memory_order_relaxed);
+    self->in_api.store(kClaimsAnyKey, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     for (uint64_t c : chunks) {
         map_.for_each_live(c << 16, (c + 1) << 16, [&](uintptr_t user) {
@@ -361,8 +291,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
             std::atomic<uint8_t> *g = claim(user, seen);
             if (!g) return;
             const BlockHeader *h = reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
-            if (header_slot(h->word) != k->slot ||
-                header_stored_check(h->word) != header_check(header_size(h->word), k->slot, gen)) {
+            if (check_header(h->word, k->slot, gen) != HeaderCheck::Ok) {
                 unclaim(g);
                 return;
             }
@@ -376,7 +305,7 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
 
 uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     KeyHandle kh;
-    Key *k = key_of(handle, kh);
+    Key *k = keys_.find(handle, kh);
     if (!k) return NMERR_INVALID_EXPERT_HANDLE;
     if (outcome > NM_OUTCOME_TIMEOUT) return NMERR_INVALID_PARAMETER;
     {
@@ -386,21 +315,16 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
             return NMERR_INVALID_EXPERT_HANDLE;
         k->word.store(key_word(kh.gen, KeyState::Closing), std::memory_order_release);
     }
-    quiesce(k);
-
     ThreadState *ts = thread_state();
+    quiesce(k, ts);
+
     KeyRecord rec;
     std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> by_stack;
-    uint64_t allocs = 0, reallocs = 0, frees = 0, in = 0, outb = 0;
     std::lock_guard<std::mutex> lock(k->mu);
-    const int64_t live_bytes = key_live_bytes(k), peak_bytes = key_peak_bytes(k);
+    // Exact: no call is in flight on the key any more.
+    const Key::Figures f = k->figures();
     Lane *lanes = k->lanes.exchange(nullptr, std::memory_order_acq_rel);
     for (Lane *l = lanes; l; l = l->next_in_key) {
-        allocs += l->allocs.load(std::memory_order_relaxed);
-        reallocs += l->reallocs.load(std::memory_order_relaxed);
-        frees += l->frees.load(std::memory_order_relaxed);
-        in += l->blocks_in.load(std::memory_order_relaxed);
-        outb += l->blocks_out.load(std::memory_order_relaxed);
         l->tally.for_each([&](uint32_t stack, int64_t b, int64_t bytes) {
             auto &agg = by_stack[stack];
             agg.first += b;
@@ -416,8 +340,8 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     c.outcome = outcome;
     // The counters are authoritative for the totals; the tallies give the split by stack, and
     // what they do not cover was allocated without a stack (sizes-only mode): stack 0.
-    c.blocks = in - outb;
-    c.bytes = uint64_t(live_bytes);
+    c.blocks = f.live_blocks();
+    c.bytes = uint64_t(f.live_bytes);
     uint64_t grouped_blocks = 0, grouped_bytes = 0;
     for (auto &[stack, agg] : by_stack) {
         if (agg.first <= 0) continue;
@@ -435,10 +359,10 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     rec.phase = KeyPhase::Closed;
     rec.opened_ms = k->opened_ms;
     rec.status = k->status;
-    rec.peak_bytes = uint64_t(peak_bytes);
-    rec.allocs = allocs;
-    rec.reallocs = reallocs;
-    rec.frees = frees;
+    rec.peak_bytes = uint64_t(f.peak_bytes);
+    rec.allocs = f.allocs;
+    rec.reallocs = f.reallocs;
+    rec.frees = f.frees;
     rec.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
     rec.outcome_detail = k->outcome_detail;
     rec.crash_signal = k->crash_signal;
@@ -459,10 +383,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     }
     sweep_dead_lanes(ts);
     history_.add_closed(std::move(rec));
-    {
-        std::lock_guard<std::mutex> sl(slot_mu_);
-        free_slots_.push_back(kh.slot);
-    }
+    keys_.give_back(kh.slot);
     return NMERR_SUCCESS;
 }
 

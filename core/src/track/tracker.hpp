@@ -1,67 +1,28 @@
-// tracker.hpp - the process-wide tracker: key table, live map, stack depot, per-thread state,
-// and the operations behind the expert memory API.
+// tracker.hpp - the process-wide tracker: composes the key table, the thread registry, the live
+// map, the stack depot, the history and the options, and runs the operations behind the expert
+// memory API on them.
+//
+// Its primitives (key look-up, a thread's lane for a key, claim/unclaim of a live block, the live
+// map, stack capture and interning) are public so other entry paths of this layer can use them.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "track/header.hpp"
 #include "track/history.hpp"
 #include "track/key_table.hpp"
 #include "track/livemap.hpp"
+#include "track/options.hpp"
 #include "track/query.hpp"
 #include "track/stack_depot.hpp"
+#include "track/thread_registry.hpp"
 #include "track/unwind.hpp"
 
 namespace nm::track {
-
-// 16 bytes in front of every user pointer. Only read once the live map says the block is live
-// and the reader holds its claim.
-// The checked word sits right before the user bytes, where an expert's buffer underflow lands
-// first.
-struct BlockHeader {
-    uint32_t stack;    // depot id
-    uint32_t time_ms;  // ms since the tracker started (wraps after 49 days)
-    uint64_t word;     // size (40 bits) | slot (16 bits) | check (8 bits)
-};
-static_assert(sizeof(BlockHeader) == 16, "the header keeps user pointers 16-aligned");
-
-// BlockHeader::stack: the depot id in the low 28 bits (the depot's limit), and in the top bits
-// the function family that made the block: 0 for the expert API, heap::Fn for malloc/new/new[].
-inline constexpr uint32_t kStackIdMask = (1u << 28) - 1;
-inline uint32_t header_stack_id(uint32_t stack) noexcept { return stack & kStackIdMask; }
-inline uint32_t header_fn(uint32_t stack) noexcept { return stack >> 28; }
-
-inline constexpr uint64_t kMaxBlockSize = (uint64_t{1} << 40) - 1;
-
-inline uint8_t header_check(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
-    uint64_t x = size * 0x9E3779B97F4A7C15ull ^ (uint64_t(slot) << 21) ^ gen;
-    return uint8_t((x >> 56) ^ (x >> 24) ^ 0x5A);
-}
-inline uint64_t header_word(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
-    return size | (uint64_t(slot) << 40) | (uint64_t(header_check(size, slot, gen)) << 56);
-}
-inline uint64_t header_size(uint64_t w) noexcept { return w & kMaxBlockSize; }
-inline uint32_t header_slot(uint64_t w) noexcept { return uint32_t(w >> 40) & 0xffff; }
-inline uint8_t header_stored_check(uint64_t w) noexcept { return uint8_t(w >> 56); }
-
-struct ThreadState {
-    uint64_t serial = 0;
-    StackBounds stack;
-    struct CacheEntry {
-        uint64_t key = 0;
-        Lane *lane = nullptr;
-    };
-    static constexpr size_t kCacheSize = 64;
-    CacheEntry cache[kCacheSize];
-    Lane *lanes = nullptr; // every lane this thread owns
-    // 1 while this thread is inside an API call or holds claims on blocks it may not own. A heap
-    // destroy waits for it (wait_for_claims) so no claimed header is read from freed pages.
-    std::atomic<int> in_api{0};
-};
 
 struct Cleanup {
     uint64_t blocks = 0, bytes = 0;
@@ -84,19 +45,20 @@ public:
     uint32_t request_terminate(void *key);
     uint32_t close_key(void *key, uint32_t outcome, Cleanup *out);
     uint32_t key_check(void *key) noexcept;
-    // The model id of an open (or terminating) key, with key_check's code in *status; 0 otherwise.
+    // The id of an open (or terminating) key, with key_check's code in *status; 0 otherwise.
     uint64_t open_key_id(void *key, uint32_t *status) const noexcept; // events.cpp
-    // The handle of the open (or terminating) key whose model id is `id`, or nullptr.
+    // The handle of the open (or terminating) key whose id is `id`, or nullptr.
     void *handle_for_id(uint64_t id) const noexcept;
     bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
                                const uintptr_t *frames, size_t n);
 
     void set_stack_depth(uint32_t depth) noexcept;
-    uint32_t stack_depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+    uint32_t stack_depth() const noexcept { return options_.depth.load(std::memory_order_relaxed); }
 
     // For snapshots (Query::read): every open key, blocks included when asked, and the history
     // newer than `since`.
     void read(Reading &out, bool include_blocks, uint64_t since);
+    void read_history(Reading &out, uint64_t since) const { history_.read(out, since); }
     const StackDepot &depot() const noexcept { return depot_; }
     uint64_t now_ms() const noexcept;
     uint64_t start_unix_ms() const noexcept { return start_unix_ms_; }
@@ -104,25 +66,19 @@ public:
     ThreadState *thread_state() noexcept;
     ThreadState *thread_state_slow() noexcept;
     void thread_exit(ThreadState *ts) noexcept;
-    // After a signal handler unwound this thread out of an API call: no lane of it is busy.
+    // After a signal handler unwound this thread out of an API call: it is inside none.
     void thread_recover() noexcept;
 
-private:
-    friend struct HeapOps; // the whole-heap entry points (heap_ops.cpp)
-    Tracker();
-
-    Key *key_of(void *handle, KeyHandle &kh) const noexcept {
-        if (!decode_key(handle, kh)) return nullptr;
-        return slots_[kh.slot].load(std::memory_order_acquire);
-    }
+    // ---- primitives of this layer -------------------------------------------------------------
+    KeyTable &keys() noexcept { return keys_; }
+    LiveMap &live_map() noexcept { return map_; }
+    // This thread's lane for key k (handle/gen from its handle); nullptr if the key is not open.
     Lane *lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
-    Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
-    // Enter/leave an API call on a lane: publishes busy before reading the key's state.
-    uint64_t enter(Lane *lane) noexcept;
-    static void leave(Lane *lane) noexcept { lane->busy.store(0, std::memory_order_release); }
-
-    uint32_t capture(const void *frame, ThreadState *ts, uintptr_t *buf, uint32_t depth) noexcept;
+    // Captures the caller's stack from `frame` and interns it: 0 in sizes-only mode.
     uint32_t capture_stack(const void *frame, ThreadState *ts) noexcept;
+    uint32_t capture_stack(const void *frame, ThreadState *ts, uint32_t depth) noexcept;
+    // Claims the live block starting at p (Live -> Claimed) so its header may be read; nullptr,
+    // with what the map says in `seen`, when p starts no live block.
     std::atomic<uint8_t> *claim(uintptr_t p, uint8_t &seen) noexcept {
         seen = uint8_t(Granule::None);
         std::atomic<uint8_t> *g = (p & 15) ? nullptr : map_.find(p);
@@ -132,7 +88,6 @@ private:
             return g;
         return claim_slow(g, seen);
     }
-    std::atomic<uint8_t> *claim_slow(std::atomic<uint8_t> *g, uint8_t &seen) noexcept;
     // Gives a claim back. A CAS, not a store: if the block's heap was destroyed meanwhile its
     // granule is None now and must stay so.
     static void unclaim(std::atomic<uint8_t> *g) noexcept {
@@ -140,41 +95,38 @@ private:
         g->compare_exchange_strong(expected, uint8_t(Granule::Live), std::memory_order_release,
                                    std::memory_order_relaxed);
     }
+    const Options &options() const noexcept { return options_; }
+
+private:
+    friend class KeyCall;
+    friend struct HeapOps;    // the whole-heap entry points (heap_ops.cpp): fork locks
+    friend struct ObserveOps; // the observed heap of an attached process (heap_observe.cpp)
+    friend struct ObserveFork;
+    Tracker();
+
+    Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
+    std::atomic<uint8_t> *claim_slow(std::atomic<uint8_t> *g, uint8_t &seen) noexcept;
     void wait_for_claims(ThreadState *self) noexcept;
-    void account_bytes(Key *k, Lane *lane, int64_t delta) noexcept;
-    void raise_peak(Key *k, int64_t now) noexcept;
-    int64_t key_live_bytes(Key *k) const noexcept; // readers: with k->mu held or after quiesce
-    int64_t key_peak_bytes(Key *k) const noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
 
     void record_misuse(Key *k, MisuseKind kind, const char *fn, uintptr_t p, uint32_t owner_slot,
                        const void *frame, ThreadState *ts) noexcept;
-    MisuseKind foreign_or_corrupt(uint64_t word, uint32_t &owner_slot) noexcept;
+    MisuseKind misuse_of(HeaderCheck c, uint64_t word, uint32_t &owner_slot) noexcept;
     MisuseKind classify_bad_pointer(uintptr_t p, uint8_t seen, uint32_t &owner_slot) noexcept;
 
-    void quiesce(Key *k) noexcept;
+    void quiesce(Key *k, ThreadState *self) noexcept;
     void reclaim_own_lane(Lane *lane, ThreadState *self) noexcept;
     void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState *self) noexcept;
     void sweep_dead_lanes(ThreadState *ts) noexcept;
     void read_key(Key *k, KeyRecord &r, bool include_blocks);
 
+    KeyTable keys_;
     LiveMap map_;
     StackDepot depot_;
-    std::atomic<Key *> slots_[kMaxKeys] = {};
-    std::mutex slot_mu_;
-    std::vector<uint32_t> free_slots_;
-    uint32_t next_slot_ = 1;
-    std::atomic<uint64_t> next_key_id_{1};
-    std::atomic<uint64_t> next_thread_serial_{1};
-    std::atomic<uint32_t> depth_{32};
-    bool use_libunwind_ = false;
-    bool heavy_fence_ = false; // no membarrier(2): the hot path pays a full fence instead
-    uint64_t start_ns_ = 0, start_unix_ms_ = 0;
-
-    std::mutex threads_mu_;
-    std::vector<ThreadState *> threads_; // every live ThreadState, for wait_for_claims
-
+    ThreadRegistry threads_;
     History history_;
+    Options options_;
+    uint64_t start_ns_ = 0, start_unix_ms_ = 0;
 };
 
 extern Tracker *g_tracker; // set once, by the first get_slow(); never destroyed
@@ -186,7 +138,8 @@ inline Tracker &Tracker::get() noexcept {
 }
 
 // initial-exec: one pointer of static TLS, read without a __tls_get_addr call on the hot path.
-extern thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
+// constinit: no TLS wrapper call to check for a dynamic initializer on every access.
+extern constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
 
 inline ThreadState *Tracker::thread_state() noexcept {
     ThreadState *ts = t_state;
@@ -199,5 +152,71 @@ inline Lane *Tracker::lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_
     if (__builtin_expect(e.key == handle, 1)) return e.lane;
     return lane_slow(ts, k, handle, gen);
 }
+
+inline uint32_t Tracker::capture_stack(const void *frame, ThreadState *ts, uint32_t depth) noexcept {
+    uintptr_t buf[StackDepot::kMaxDepth];
+    if (__builtin_expect(options_.use_libunwind, 0)) {
+        uint32_t n = uint32_t(unwind_with_libunwind(buf, depth));
+        return ts->stacks.intern(depot_, buf, n, stack_hash(buf, n));
+    }
+    const Walk w = walk_frame_pointers(frame, ts->stack, buf, depth);
+    if (w.n == 0) return 0;
+    return ts->stacks.intern(depot_, buf, w.n, w.hash);
+}
+
+inline uint32_t Tracker::capture_stack(const void *frame, ThreadState *ts) noexcept {
+    const uint32_t depth = options_.depth.load(std::memory_order_relaxed);
+    if (depth == 0) return 0;
+    return capture_stack(frame, ts, depth);
+}
+
+// The prologue and epilogue of every call on a key, as one scope: finds the key and this thread's
+// lane, marks the thread inside a call on that key, and reads the key's state; the destructor
+// marks it outside again. A closer that set the key Closing either sees the mark and waits, or
+// the call sees Closing and backs out (quiesce).
+class KeyCall {
+public:
+    enum class State : uint8_t { Invalid, Open, Terminating };
+
+    KeyCall(Tracker &t, ThreadState *ts, void *handle) noexcept : ts_(ts) {
+        key_ = t.keys_.find(handle, kh_);
+        if (__builtin_expect(!key_, 0)) return;
+        lane_ = t.lane_for(ts, key_, reinterpret_cast<uintptr_t>(handle), kh_.gen);
+        if (__builtin_expect(!lane_, 0)) return;
+        // Release, though nothing needs it on x86: a closer of another key that reads this word
+        // then also sees this thread's writes from its earlier calls (TSan does not see membarrier).
+        ts->in_api.store(kh_.slot, std::memory_order_release);
+        // Pairs with the barrier in quiesce(): without membarrier(2) this is a real fence.
+        if (__builtin_expect(t.options_.heavy_fence, 0)) std::atomic_thread_fence(std::memory_order_seq_cst);
+        else std::atomic_signal_fence(std::memory_order_seq_cst);
+        const uint64_t w = key_->word.load(std::memory_order_acquire);
+        if (__builtin_expect(word_gen(w) == kh_.gen, 1)) {
+            if (__builtin_expect(word_state(w) == KeyState::Open, 1)) state_ = State::Open;
+            else if (word_state(w) == KeyState::Terminating) state_ = State::Terminating;
+        }
+    }
+    ~KeyCall() { leave(); }
+    KeyCall(const KeyCall &) = delete;
+    KeyCall &operator=(const KeyCall &) = delete;
+
+    // Ends the call early (before slow work that must not hold up a closer).
+    void leave() noexcept {
+        if (lane_) ts_->in_api.store(0, std::memory_order_release);
+        lane_ = nullptr;
+    }
+    State state() const noexcept { return state_; }
+    bool open() const noexcept { return state_ == State::Open; }
+    Key *key() const noexcept { return key_; }
+    Lane *lane() const noexcept { return lane_; }
+    uint32_t slot() const noexcept { return kh_.slot; }
+    uint32_t gen() const noexcept { return kh_.gen; }
+
+private:
+    ThreadState *ts_;
+    Key *key_ = nullptr;
+    Lane *lane_ = nullptr;
+    KeyHandle kh_{0, 0};
+    State state_ = State::Invalid;
+};
 
 } // namespace nm::track

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "track/stack_depot.hpp"
+
 namespace nm::track {
 
 struct StackBounds {
@@ -19,22 +21,32 @@ struct StackBounds {
 // The calling thread's stack [lo, hi).
 StackBounds current_stack_bounds() noexcept;
 
+struct Walk {
+    uint32_t n = 0;    // frames stored
+    uint64_t hash = 0; // stack_hash() of them, computed during the walk
+};
+
 // Walks frame pointers starting at `frame` (a frame built by a function compiled with frame
 // pointers, normally __builtin_frame_address(0) of the exported API function): the first address
-// stored is that function's return address, i.e. the call site in the caller.
-inline size_t walk_frame_pointers(const void *frame, StackBounds b, uintptr_t *out, size_t max) noexcept {
-    size_t n = 0;
+// stored is that function's return address, i.e. the call site in the caller. Hashes the frames
+// as it stores them (one pass). Stops at a frame pointer outside [lo, hi), misaligned, or not
+// moving toward the stack base, and at a return address below 4096.
+inline Walk walk_frame_pointers(const void *frame, StackBounds b, uintptr_t *out, size_t max) noexcept {
+    Walk w;
+    uint64_t h = kStackHashSeed;
     uintptr_t fp = reinterpret_cast<uintptr_t>(frame);
-    while (n < max) {
+    while (w.n < max) {
         if (fp < b.lo || fp > b.hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1))) break;
         const uintptr_t *f = reinterpret_cast<const uintptr_t *>(fp);
         uintptr_t ret = f[1], next = f[0];
         if (ret < 4096) break;
-        out[n++] = ret;
+        out[w.n++] = ret;
+        h = stack_hash_step(h, ret);
         if (next <= fp) break; // frames must move toward the stack base
         fp = next;
     }
-    return n;
+    w.hash = stack_hash_finish(h, w.n);
+    return w;
 }
 
 // libunwind's unw_backtrace, minus the frames inside libnmapi. 0 frames if libunwind is missing.

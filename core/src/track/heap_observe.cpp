@@ -1,0 +1,415 @@
+// heap_observe.cpp - the whole heap of a process nmleak attached to: the process's own allocator
+// (glibc) serves every block, and the agent's GOT hooks report each one here after the fact.
+//
+// Blocks are kept in a side table, sharded by address (a spin lock per shard, linear probing with
+// backward-shift deletion, arrays from mmap so nothing here goes back into the allocator). Each
+// entry holds the size, the stack, the time and the module key's slot. Figures are kept per key
+// slot and added to the key's record when the tracker is read (Tracker::read -> observe_fill), so
+// observe_stop() can take them all back at once. Nothing here touches the tracker's lanes or live
+// map: those belong to blocks that carry a BlockHeader.
+#include <nmleak/heap.hpp>
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "track/dwarf_unwind.hpp"
+#include "track/module_keys.hpp"
+#include "track/observe.hpp"
+#include "track/tracker.hpp"
+
+namespace nm::track {
+namespace {
+
+struct Rec {
+    uint64_t addr; // 0: empty
+    uint64_t size;
+    uint32_t stack;
+    uint32_t time_ms;
+    uint32_t slot;
+    uint32_t fn;
+};
+static_assert(sizeof(Rec) == 32, "");
+
+struct Shard {
+    std::atomic_flag lock = ATOMIC_FLAG_INIT;
+    uint32_t count = 0;
+    uint32_t cap = 0; // a power of two, or 0
+    Rec *recs = nullptr;
+
+    void acquire() noexcept {
+        while (lock.test_and_set(std::memory_order_acquire))
+            while (lock.test(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+    void release() noexcept { lock.clear(std::memory_order_release); }
+};
+
+struct SlotStats {
+    std::atomic<int64_t> blocks{0}, bytes{0}, peak{0};
+    std::atomic<uint64_t> allocs{0}, frees{0};
+};
+
+constexpr size_t kShards = 4096;
+Shard *g_shards = nullptr;      // kShards, from mmap; never unmapped
+SlotStats *g_stats = nullptr;   // kMaxKeys, from mmap; never unmapped
+std::atomic<bool> g_observing{false};
+std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_at_start{0};
+std::mutex g_start_mu;
+alignas(ModuleTable) unsigned char g_modules_mem[sizeof(ModuleTable)];
+ModuleTable *g_modules = nullptr;
+ModuleEntry g_unknown;
+bool g_dwarf = true;
+std::mutex g_open_mu;
+
+// This thread had a tracker state: if t_state is null again, its TLS destructors already ran.
+thread_local bool t_obs_seen __attribute__((tls_model("initial-exec"))) = false;
+// The clock, read every 64th block of a thread (as the tracker's lanes do).
+thread_local uint32_t t_obs_count __attribute__((tls_model("initial-exec"))) = 0;
+thread_local uint32_t t_obs_time __attribute__((tls_model("initial-exec"))) = 0;
+
+inline uint64_t hash(uint64_t a) noexcept { return (a >> 4) * 0x9E3779B97F4A7C15ull; }
+inline Shard &shard_of(uint64_t h) noexcept { return g_shards[h >> (64 - 12)]; }
+
+void *map_pages(size_t bytes) noexcept {
+    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+// Under the shard's lock. False when the table could not grow.
+bool grow(Shard &s) noexcept {
+    const uint32_t cap = s.cap ? s.cap * 2 : 128;
+    Rec *recs = static_cast<Rec *>(map_pages(size_t(cap) * sizeof(Rec)));
+    if (!recs) return false;
+    for (uint32_t i = 0; i < s.cap; ++i) {
+        const Rec &r = s.recs[i];
+        if (!r.addr) continue;
+        uint32_t at = uint32_t(hash(r.addr)) & (cap - 1);
+        while (recs[at].addr) at = (at + 1) & (cap - 1);
+        recs[at] = r;
+    }
+    if (s.recs) munmap(s.recs, size_t(s.cap) * sizeof(Rec));
+    s.recs = recs;
+    s.cap = cap;
+    return true;
+}
+
+// Under the shard's lock: the index of addr, or -1.
+int64_t find(const Shard &s, uint64_t addr, uint64_t h) noexcept {
+    if (!s.cap) return -1;
+    for (uint32_t at = uint32_t(h) & (s.cap - 1);; at = (at + 1) & (s.cap - 1)) {
+        if (s.recs[at].addr == addr) return at;
+        if (!s.recs[at].addr) return -1;
+    }
+}
+
+// Under the shard's lock: removes entry i (backward shift: no tombstones).
+void erase(Shard &s, uint32_t i) noexcept {
+    const uint32_t mask = s.cap - 1;
+    for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        if (!s.recs[j].addr) break;
+        const uint32_t home = uint32_t(hash(s.recs[j].addr)) & mask;
+        // Move j into the hole at i when its home is not in (i, j] (cyclically).
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            s.recs[i] = s.recs[j];
+            i = j;
+        }
+    }
+    s.recs[i].addr = 0;
+    --s.count;
+}
+
+void account_out(const Rec &r) noexcept {
+    SlotStats &st = g_stats[r.slot];
+    st.blocks.fetch_sub(1, std::memory_order_relaxed);
+    st.bytes.fetch_sub(int64_t(r.size), std::memory_order_relaxed);
+}
+
+} // namespace
+
+struct ObserveOps {
+    static const ModuleEntry *charged_module(const uintptr_t *frames, size_t n) noexcept {
+        const ModuleEntry *first = nullptr;
+        for (size_t i = 0; i < n; ++i) {
+            const ModuleEntry *e = g_modules->lookup(frames[i]);
+            if (!e) continue;
+            if (e->role != ModuleRole::Wrapper) return e;
+            if (!first) first = e;
+        }
+        return first ? first : &g_unknown;
+    }
+
+    // The module key's slot; 0 when none could be opened.
+    __attribute__((noinline)) static uint32_t open_module_key(Tracker &t, const ModuleEntry *m) noexcept {
+        std::lock_guard<std::mutex> lock(g_open_mu);
+        auto &entry = const_cast<ModuleEntry &>(*m);
+        void *h = entry.key.load(std::memory_order_acquire);
+        if (!h) {
+            // One key per file name, shared with a module loaded again.
+            g_modules->for_each([&](const ModuleEntry &e) {
+                if (!h && &e != m && std::strcmp(e.name, m->name) == 0) h = e.key.load(std::memory_order_acquire);
+            });
+            if (!h) {
+                h = t.open_key(m->name);
+                KeyHandle kh;
+                if (Key *k = t.keys().find(h, kh)) k->module.store(true, std::memory_order_release);
+            }
+            entry.key.store(h, std::memory_order_release);
+        }
+        KeyHandle kh;
+        return decode_key(h, kh) ? kh.slot : 0;
+    }
+
+    static void alloc(void *p, size_t n, heap::Fn fn, const void *frame) noexcept {
+        if (!g_observing.load(std::memory_order_acquire)) return;
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        if (__builtin_expect(!ts, 0)) {
+            if (t_obs_seen) return; // past this thread's TLS destructors: not recorded
+            t_obs_seen = true;
+            ts = t.thread_state_slow();
+        }
+        const uint32_t depth = t.options().depth.load(std::memory_order_relaxed);
+        uintptr_t buf[StackDepot::kMaxDepth];
+        Walk w;
+        const size_t want = depth < 16 ? 16 : depth;
+        if (g_dwarf) {
+            UnwindRegs r;
+            if (caller_regs(frame, ts->stack, r)) w = unwind_dwarf(r, ts->stack, buf, want);
+        } else {
+            w = walk_frame_pointers(frame, ts->stack, buf, want);
+        }
+        const ModuleEntry *m = charged_module(buf, w.n);
+        if (m->role == ModuleRole::Own) return;
+        void *h = m->key.load(std::memory_order_acquire);
+        uint32_t slot;
+        KeyHandle kh;
+        if (__builtin_expect(h && decode_key(h, kh), 1)) slot = kh.slot;
+        else slot = open_module_key(t, m);
+        if (!slot) return;
+        uint32_t stack = 0;
+        if (depth && w.n) { // hashed during the walk; the thread's stack cache before the depot
+            const uint32_t kept = w.n < depth ? w.n : depth;
+            stack = ts->stacks.intern(t.depot_, buf, kept, kept == w.n ? w.hash : stack_hash(buf, kept));
+        }
+        if ((t_obs_count++ & 63) == 0) t_obs_time = uint32_t(t.now_ms());
+        const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, t_obs_time, slot, uint32_t(fn)};
+
+        const uint64_t hv = hash(rec.addr);
+        Shard &s = shard_of(hv);
+        s.acquire();
+        if (!g_observing.load(std::memory_order_relaxed)) { // stopped meanwhile
+            s.release();
+            return;
+        }
+        const int64_t old = find(s, rec.addr, hv);
+        if (old >= 0) {
+            // Freed by a path no hook saw, and handed out again.
+            account_out(s.recs[old]);
+            g_replaced.fetch_add(1, std::memory_order_relaxed);
+            s.recs[old] = rec;
+        } else {
+            if ((s.count + 1) * 2 > s.cap && !grow(s)) {
+                s.release();
+                return;
+            }
+            uint32_t at = uint32_t(hv) & (s.cap - 1);
+            while (s.recs[at].addr) at = (at + 1) & (s.cap - 1);
+            s.recs[at] = rec;
+            ++s.count;
+        }
+        s.release();
+        SlotStats &st = g_stats[slot];
+        st.allocs.fetch_add(1, std::memory_order_relaxed);
+        st.blocks.fetch_add(1, std::memory_order_relaxed);
+        const int64_t bytes = st.bytes.fetch_add(int64_t(n), std::memory_order_relaxed) + int64_t(n);
+        for (int64_t peak = st.peak.load(std::memory_order_relaxed);
+             bytes > peak && !st.peak.compare_exchange_weak(peak, bytes, std::memory_order_relaxed);) {}
+    }
+
+    static bool release(void *p, uint64_t *size, heap::Fn fn, const void *frame) noexcept {
+        if (!g_observing.load(std::memory_order_acquire)) return true;
+        const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
+        const uint64_t hv = hash(a);
+        Shard &s = shard_of(hv);
+        s.acquire();
+        const int64_t i = find(s, a, hv);
+        if (i < 0) {
+            s.release();
+            g_foreign.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        const Rec r = s.recs[i];
+        erase(s, uint32_t(i));
+        s.release();
+        account_out(r);
+        g_stats[r.slot].frees.fetch_add(1, std::memory_order_relaxed);
+        if (size) *size = r.size;
+        if (__builtin_expect(frame && r.fn != uint32_t(fn), 0)) mismatch(r, fn, frame);
+        return true;
+    }
+
+    __attribute__((noinline)) static void mismatch(const Rec &r, heap::Fn fn, const void *frame) noexcept {
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        Key *k = t.keys().at(r.slot);
+        if (!ts || !k) return;
+        const char *name = fn == heap::Fn::New ? "operator delete" : fn == heap::Fn::NewArray ? "operator delete[]" : "free";
+        t.record_misuse(k, MisuseKind::MismatchedFree, name, uintptr_t(r.addr), 0, frame, ts);
+    }
+};
+
+// fork() while another thread holds one of these locks would hand the child a lock nobody
+// releases: its next allocation would spin for ever. They are all taken around the fork, in an
+// order where no holder waits for a later one (as the whole heap's own handlers do).
+struct ObserveFork {
+    static void prepare() noexcept {
+        Tracker &t = Tracker::get();
+        t.history_.fork_lock();
+        t.threads_.fork_lock();
+        g_open_mu.lock();
+        t.keys_.fork_lock();
+        t.depot_.fork_lock();
+        g_modules->lock();
+        for (size_t i = 0; i < kShards; ++i) g_shards[i].acquire();
+    }
+    static void release() noexcept {
+        Tracker &t = Tracker::get();
+        for (size_t i = kShards; i-- > 0;) g_shards[i].release();
+        g_modules->unlock();
+        t.depot_.fork_unlock();
+        t.keys_.fork_unlock();
+        g_open_mu.unlock();
+        t.threads_.fork_unlock();
+        t.history_.fork_unlock();
+    }
+};
+
+void observe_fill(uint32_t slot, KeyRecord &rec, bool include_blocks) {
+    if (!g_stats || slot >= kMaxKeys) return;
+    const SlotStats &st = g_stats[slot];
+    const int64_t blocks = st.blocks.load(std::memory_order_relaxed);
+    const int64_t bytes = st.bytes.load(std::memory_order_relaxed);
+    rec.live_blocks += uint64_t(blocks > 0 ? blocks : 0);
+    rec.live_bytes += uint64_t(bytes > 0 ? bytes : 0);
+    rec.peak_bytes += uint64_t(st.peak.load(std::memory_order_relaxed));
+    rec.allocs += st.allocs.load(std::memory_order_relaxed);
+    rec.frees += st.frees.load(std::memory_order_relaxed);
+    if (!include_blocks || blocks <= 0) return;
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = g_shards[i];
+        s.acquire();
+        for (uint32_t j = 0; j < s.cap; ++j) {
+            const Rec &r = s.recs[j];
+            // Copied without allocating under the lock: reserve happened below for most keys.
+            if (r.addr && r.slot == slot && rec.blocks.size() < rec.blocks.capacity())
+                rec.blocks.push_back({r.addr, r.size, r.stack, r.time_ms, 1u});
+        }
+        s.release();
+    }
+}
+
+void observe_reserve(uint32_t slot, KeyRecord &rec) {
+    if (!g_stats || slot >= kMaxKeys) return;
+    const int64_t blocks = g_stats[slot].blocks.load(std::memory_order_relaxed);
+    // Some headroom for blocks made while the shards are read.
+    if (blocks > 0) rec.blocks.reserve(rec.blocks.size() + size_t(blocks) + size_t(blocks) / 4 + 64);
+}
+
+} // namespace nm::track
+
+namespace nm::heap {
+
+using track::ObserveOps;
+
+bool observe_start(const char *wrappers, const char **error) noexcept {
+    using namespace track;
+    std::lock_guard<std::mutex> lock(g_start_mu);
+    if (active()) {
+        if (error) *error = "the heap is served and tracked by nmleak already (nmleak run)";
+        return false;
+    }
+    if (g_observing.load()) return true;
+    Tracker &t = Tracker::get();
+    (void)t;
+    if (!g_shards) {
+        g_shards = static_cast<Shard *>(map_pages(sizeof(Shard) * kShards));
+        g_stats = static_cast<SlotStats *>(map_pages(sizeof(SlotStats) * kMaxKeys));
+        if (!g_shards || !g_stats) {
+            if (error) *error = "out of memory for the block table";
+            return false;
+        }
+        new (g_shards) Shard[kShards];
+        // g_stats: fresh anonymous pages are zero, which is what every SlotStats starts as;
+        // constructing them would touch all 2.5 MiB while the borrowed thread waits.
+        g_modules = new (g_modules_mem) ModuleTable();
+        g_modules->add_wrapper_patterns(wrappers);
+        std::strcpy(g_unknown.name, "[unknown]");
+        const char *u = std::getenv("NMLEAK_UNWIND");
+        g_dwarf = !(u && std::strcmp(u, "fp") == 0);
+        pthread_atfork(ObserveFork::prepare, ObserveFork::release, ObserveFork::release);
+    }
+    const struct mallinfo2 mi = mallinfo2();
+    g_at_start.store(uint64_t(mi.uordblks + mi.hblkhd), std::memory_order_relaxed);
+    g_foreign.store(0, std::memory_order_relaxed);
+    g_replaced.store(0, std::memory_order_relaxed);
+    g_observing.store(true, std::memory_order_release);
+    return true;
+}
+
+void observe_stop() noexcept {
+    using namespace track;
+    std::lock_guard<std::mutex> lock(g_start_mu);
+    if (!g_observing.load()) return;
+    g_observing.store(false, std::memory_order_release);
+    // Every insert checks g_observing under its shard's lock, so once a shard is emptied here it
+    // stays empty.
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = g_shards[i];
+        s.acquire();
+        for (uint32_t j = 0; j < s.cap; ++j)
+            if (s.recs[j].addr) account_out(s.recs[j]);
+        if (s.recs) munmap(s.recs, size_t(s.cap) * sizeof(Rec));
+        s.recs = nullptr;
+        s.cap = s.count = 0;
+        s.release();
+    }
+    for (uint32_t k = 0; k < kMaxKeys; ++k) g_stats[k].peak.store(0, std::memory_order_relaxed);
+}
+
+void observed_objects_changed() noexcept {
+    if (track::g_modules) track::g_modules->objects_changed();
+    track::unwind_cache_flush();
+}
+
+bool observing() noexcept { return track::g_observing.load(std::memory_order_acquire); }
+
+void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept { ObserveOps::alloc(p, n, fn, frame); }
+bool observed_free(void *p, uint64_t *size, Fn fn, const void *frame) noexcept {
+    return ObserveOps::release(p, size, fn, frame);
+}
+uint64_t observed_foreign_frees() noexcept { return track::g_foreign.load(std::memory_order_relaxed); }
+// Counted from the shards (a process-wide counter would be one more cache line every allocating
+// thread writes).
+uint64_t observed_blocks() noexcept {
+    using namespace track;
+    if (!g_shards) return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = g_shards[i];
+        s.acquire();
+        n += s.count;
+        s.release();
+    }
+    return n;
+}
+uint64_t observed_replaced() noexcept { return track::g_replaced.load(std::memory_order_relaxed); }
+uint64_t observed_foreign_at_start() noexcept { return track::g_at_start.load(std::memory_order_relaxed); }
+
+} // namespace nm::heap
