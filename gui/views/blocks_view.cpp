@@ -11,7 +11,32 @@
 namespace nm::gui {
 namespace {
 
-enum Col { Address, Size, Age, Time, Key, Stack, NCols };
+enum Col { Address, Size, Age, Time, Key, Reach, Stack, NCols };
+
+// The reachability filter: which classes are listed.
+enum ReachFilter { AllClasses, Lost, Definite, Indirect, Reachable, Unclassified, NFilters };
+const char *const kFilterNames[NFilters] = {"every class", "lost (definitely + indirectly)", "definitely lost",
+                                            "indirectly lost", "still reachable", "not classified"};
+
+bool passes(int filter, model::Reach r) {
+    switch (filter) {
+    case Lost: return r == model::Reach::DefinitelyLost || r == model::Reach::IndirectlyLost;
+    case Definite: return r == model::Reach::DefinitelyLost;
+    case Indirect: return r == model::Reach::IndirectlyLost;
+    case Reachable: return r == model::Reach::Reachable;
+    case Unclassified: return r == model::Reach::Unknown;
+    default: return true;
+    }
+}
+
+const char *reach_label(model::Reach r) {
+    switch (r) {
+    case model::Reach::Reachable: return "reachable";
+    case model::Reach::IndirectlyLost: return "indirect";
+    case model::Reach::DefinitelyLost: return "lost";
+    default: return "-";
+    }
+}
 
 class BlocksView final : public View {
 public:
@@ -32,6 +57,8 @@ private:
     StackSelection selection_;
     std::string search_text_;
     bool valid_ = false;
+    int reach_filter_ = AllClasses;
+    int built_filter_ = AllClasses;
     SearchIndex search_;
 
     std::vector<BlockRef> rows_;
@@ -112,6 +139,15 @@ void BlocksView::rebuild(ViewContext &ctx) {
         rows_.assign(lo < hi ? agg.blocks.begin() + lo : agg.blocks.end(), lo < hi ? agg.blocks.begin() + hi : agg.blocks.end());
         selected_fig_ = agg.expert_figures[size_t(ctx.expert)];
     }
+    built_filter_ = reach_filter_;
+    if (reach_filter_ != AllClasses) {
+        const model::Snapshot &snap = ctx.snap;
+        rows_.erase(std::remove_if(rows_.begin(), rows_.end(),
+                                   [&](const BlockRef &r) {
+                                       return !passes(reach_filter_, snap.experts[r.expert].blocks[r.index].reach);
+                                   }),
+                    rows_.end());
+    }
     sort(ctx.snap);
     focus_ = rows_.empty() ? -1 : 0; // the side panel shows the first block's stack at once
 }
@@ -130,6 +166,7 @@ void BlocksView::sort(const model::Snapshot &snap) {
         case Age: k = UINT64_MAX - b.time_ms; break;
         case Time: k = b.time_ms; break;
         case Key: k = r.expert; break;
+        case Reach: k = uint64_t(b.reach); break;
         case Stack: k = b.stack; break;
         }
         keys[i] = {sort_desc_ ? UINT64_MAX - k : k, uint32_t(i)};
@@ -146,7 +183,8 @@ void BlocksView::draw(ViewContext &ctx) {
     // (possibly million-row, sorted) list.
     ui::search_box(&ctx.ui.search, &ctx.ui.focus_search, ImGui::GetFontSize() * 18);
     if (!valid_ || serial_ != ctx.m.blocks_serial || filter_ != ctx.ui.expert_id ||
-        !same_selection(selection_, ctx.ui.selection) || search_text_ != ctx.ui.search)
+        !same_selection(selection_, ctx.ui.selection) || search_text_ != ctx.ui.search ||
+        built_filter_ != reach_filter_)
         rebuild(ctx);
     const model::Snapshot &snap = ctx.snap;
 
@@ -168,6 +206,15 @@ void BlocksView::draw(ViewContext &ctx) {
     if (sel.kind != StackSelection::Kind::None) {
         ImGui::SameLine(0, 16);
         if (ImGui::SmallButton("Clear stack selection (Esc)")) ctx.ui.selection = StackSelection{};
+    }
+    ImGui::SameLine(0, 16);
+    ImGui::SetNextItemWidth(ImGui::GetFontSize() * 13.0f);
+    if (!snap.process.reach_classified) ImGui::BeginDisabled();
+    ImGui::Combo("reachability", &reach_filter_, kFilterNames, NFilters);
+    if (!snap.process.reach_classified) {
+        ImGui::EndDisabled();
+        if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+            ImGui::SetTooltip("This snapshot was taken without the reachability pass");
     }
     ui::blocks_age_note(snap, ctx.m.source.blocks_ms, ctx.m.source.kind == SourceKind::Live);
     const uint64_t gone = selected_fig_.bytes_of(Retention::Leaked) + selected_fig_.bytes_of(Retention::Reclaimed);
@@ -191,6 +238,7 @@ void BlocksView::draw(ViewContext &ctx) {
         ImGui::TableSetupColumn("Age", ImGuiTableColumnFlags_PreferSortDescending, em * 4.5f, Age);
         ImGui::TableSetupColumn("Allocated", 0, em * 5.5f, Time);
         ImGui::TableSetupColumn("Key", 0, em * 6.5f, Key);
+        ImGui::TableSetupColumn("Reach", 0, em * 5.0f, Reach);
         ImGui::TableSetupColumn("Allocated from", ImGuiTableColumnFlags_WidthStretch, 1.0f, Stack);
         ImGui::TableHeadersRow();
         if (ImGuiTableSortSpecs *specs = ImGui::TableGetSortSpecs(); specs && specs->SpecsDirty) {
@@ -230,6 +278,11 @@ void BlocksView::draw(ViewContext &ctx) {
                 ImGui::SameLine(0, 4);
                 ImGui::TextUnformatted(e.name.c_str());
                 ImGui::TableNextColumn();
+                if (b.reach == model::Reach::DefinitelyLost || b.reach == model::Reach::IndirectlyLost)
+                    ui::text_colored(th.leaked, "%s", reach_label(b.reach));
+                else
+                    ui::text_colored(th.dim, "%s", reach_label(b.reach));
+                ImGui::TableNextColumn();
                 ImGui::TextUnformatted(ui::stack_summary(snap, b.stack, 3).c_str());
                 ImGui::PopID();
             }
@@ -249,6 +302,12 @@ void BlocksView::draw(ViewContext &ctx) {
         ImGui::PopFont();
         ImGui::SameLine();
         ImGui::Text("%s, allocated %s", fmt::bytes(b.size).c_str(), fmt::at_ms(b.time_ms).c_str());
+        if (b.reach != model::Reach::Unknown) {
+            ImGui::SameLine();
+            ImGui::Text("- %s", b.reach == model::Reach::Reachable      ? "still reachable"
+                                : b.reach == model::Reach::IndirectlyLost ? "indirectly lost"
+                                                                          : "definitely lost");
+        }
     } else if (stacks_.size() == 1) {
         stack = stacks_[0];
         ui::heading(th, "Stack");

@@ -76,6 +76,7 @@ void *agent_thread(void *arg) {
     auto *server = static_cast<nm::agent::Server *>(arg);
     nm::got::mark_own_thread(); // the agent's own allocations are never observed
     pthread_setname_np(pthread_self(), "nmleak-agent");
+    nm::mark_nmleak_thread();
     server->run();
     server->close(server->detach_requested() ? "detached" : "the agent is stopping");
     // Detached: the heap's GOT entries go back to the process's own functions.

@@ -48,8 +48,13 @@ public:
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain (still outstanding blocks "
                      "of open keys count)");
+        cmd.add_option("--leaks", leaks_,
+                       "Which outstanding blocks of a snapshot classified by reachability count: 'lost' "
+                       "(definitely and indirectly lost, the default) or 'all' (still reachable too)")
+            ->check(CLI::IsMember({"lost", "all"}));
         cmd.footer("Leaks are the blocks of keys closed with outcome 'done' and the blocks still "
-                   "outstanding in open keys; forced cleanups are listed, not counted.\n"
+                   "outstanding in open keys (only the lost ones when the snapshot was classified by "
+                   "reachability, unless --leaks all); forced cleanups are listed, not counted.\n"
                    "Exit status: 0 success, 1 usage or input error, 23 leaks with --fail-on-leak "
                    "or a key over its --limit budget.");
     }
@@ -80,6 +85,7 @@ public:
         report::Options options;
         options.suppressions = &sup;
         options.source_root = source_root_;
+        options.count_reachable = leaks_ == "all";
         options.sarif_max_results = sarif_max_results_;
         if (!parse_budgets(limits_, &options.budgets)) return kExitUsage;
         options.progress = progress.callback();
@@ -104,7 +110,7 @@ public:
     }
 
 private:
-    std::string input_, format_, output_, source_root_;
+    std::string input_, format_, output_, source_root_, leaks_ = "lost";
     std::vector<std::string> suppressions_, limits_;
     size_t sarif_max_results_ = report::kSarifDefaultResults;
     bool fail_on_leak_ = false, quiet_ = false;

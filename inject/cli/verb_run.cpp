@@ -110,6 +110,10 @@ public:
             ->check(CLI::IsMember({"text", "json", "sarif", "folded", "pprof", "html", "snapshot"}));
         cmd.add_flag("--fail-on-leak", fail_on_leak_,
                      "Exit with status 23 when unsuppressed leaks remain at exit (NMLEAK_FAIL_ON_LEAK)");
+        cmd.add_option("--leaks", leaks_,
+                       "Which blocks still live at exit count as leaks: 'lost' (nothing points to them, "
+                       "definitely or indirectly; the default) or 'all' (still reachable too) (NMLEAK_LEAKS)")
+            ->check(CLI::IsMember({"lost", "all"}));
         cmd.add_option("--limit", limits_,
                        "Budget NAME=SIZE: exit 23 when the keys named NAME (a name or a glob) leaked more "
                        "than SIZE bytes at exit (K, M, G suffixes); repeatable (NMLEAK_LIMITS)")
@@ -138,7 +142,7 @@ public:
                    "records its own; PROG's (the process nmleak started) goes to --report FILE, each other one "
                    "to FILE with .PID before the extension.\n"
                    "Exit status: PROG's own (128+N if killed by signal N), or 23 with --fail-on-leak when PROG's "
-                   "own report has unsuppressed leaks, or when one of its keys is over its --limit budget; 1 if "
+                   "own report has unsuppressed leaks (lost blocks, unless --leaks all), or when one of its keys is over its --limit budget; 1 if "
                    "PROG cannot be started.");
     }
 
@@ -165,6 +169,11 @@ public:
                 rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
             }
             if (!parse_budgets(texts, &budgets_)) return kExitUsage;
+        }
+        if (const char *v = std::getenv("NMLEAK_LEAKS"); leaks_.empty() && v && *v) {
+            if (std::strcmp(v, "lost") != 0 && std::strcmp(v, "all") != 0)
+                return fail(std::string("NMLEAK_LEAKS='") + v + "' is not lost or all");
+            leaks_ = v;
         }
         report::Suppressions suppressions;
         if (const char *v = std::getenv("NMLEAK_SUPPRESSIONS"); suppressions_.empty() && v && *v) suppressions_ = v;
@@ -280,6 +289,7 @@ private:
         report::Options options;
         if (!suppressions_.empty()) options.suppressions = &suppressions;
         options.budgets = budgets_;
+        options.count_reachable = leaks_ == "all";
         std::vector<std::string> others;
         bool own_written = false, own_found = false;
         for (const auto &[pid, path] : found) {
@@ -335,7 +345,7 @@ private:
     }
 
     std::vector<std::string> command_, wrappers_;
-    std::string report_, format_, suppressions_, collect_dir_;
+    std::string report_, format_, suppressions_, leaks_, collect_dir_;
     std::vector<report::Budget> budgets_;
     std::vector<std::string> limits_;
     int stack_depth_ = -1;

@@ -1,5 +1,6 @@
 /* heap_c.c - an ordinary C program for the whole-heap tests: every malloc-family function, some
- * blocks freed, some leaked in named functions. Prints a checksum of what it computed. */
+ * blocks freed, some leaked in named functions (nothing points to them any more when it exits).
+ * Prints a checksum of what it computed. */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdio.h>
@@ -12,12 +13,29 @@ __attribute__((noinline)) char *c_leak_malloc(int i) {
     return p;
 }
 
-__attribute__((noinline)) char *c_leak_strdup(const char *s) { return strdup(s); }
+/* Leaks a copy of s: its only pointer dies here. Returns its length. */
+__attribute__((noinline)) size_t c_leak_strdup(const char *s) {
+    char *p = strdup(s);
+    size_t n = strlen(p);
+    asm volatile("" ::"r"(p) : "memory");
+    return n;
+}
 
-__attribute__((noinline)) void *c_leak_aligned(void) {
+/* Leaks a 256-aligned block: its only pointer dies here. Returns 1 when it is aligned. */
+__attribute__((noinline)) int c_leak_aligned(void) {
     void *p = NULL;
-    if (posix_memalign(&p, 256, 3000) != 0) return NULL;
-    return p;
+    if (posix_memalign(&p, 256, 3000) != 0) return 0;
+    asm volatile("" ::"r"(p) : "memory");
+    return (unsigned long)p % 256 == 0;
+}
+
+/* Overwrites the stack below the caller, where the dead frames of the leaking calls left copies of
+ * the pointers that died: a leak checker that scans the stack (nmleak, LeakSanitizer) would
+ * otherwise take a stale copy for a live reference. */
+__attribute__((noinline)) void clobber_stack(void) {
+    char buf[16384];
+    memset(buf, 0, sizeof buf);
+    asm volatile("" ::"r"(buf) : "memory");
 }
 
 int main(void) {
@@ -45,10 +63,9 @@ int main(void) {
     free(v);
     void *pv = pvalloc(10);
     free(pv);
-    void *al = c_leak_aligned();
-    if ((unsigned long)al % 256) return 6;
-    char *s = c_leak_strdup("left behind on purpose");
-    sum += strlen(s);
+    if (!c_leak_aligned()) return 6;
+    sum += c_leak_strdup("left behind on purpose");
+    clobber_stack();
     printf("heap_c %lu\n", sum);
     return 0;
 }

@@ -8,6 +8,20 @@
 
 __attribute__((noinline)) char *fork_parent_leak(void) { return strdup("parent leak"); }
 
+/* Prints the statuses and the leaked string, whose only pointer dies here. */
+__attribute__((noinline)) void report(int st1, int st2) {
+    char *l = fork_parent_leak();
+    printf("heap_fork %d %d %s\n", st1, st2, l);
+    asm volatile("" ::"r"(l) : "memory");
+}
+
+/* Overwrites the stack below the caller, where dead frames left copies of the leaked pointer. */
+__attribute__((noinline)) void clobber_stack(void) {
+    char buf[16384];
+    memset(buf, 0, sizeof buf);
+    asm volatile("" ::"r"(buf) : "memory");
+}
+
 int main(void) {
     char *before = malloc(100);
     strcpy(before, "before fork");
@@ -28,7 +42,7 @@ int main(void) {
     waitpid(a, &st1, 0);
     waitpid(b, &st2, 0);
     free(before);
-    char *l = fork_parent_leak();
-    printf("heap_fork %d %d %s\n", WEXITSTATUS(st1), WEXITSTATUS(st2), l);
+    report(WEXITSTATUS(st1), WEXITSTATUS(st2));
+    clobber_stack();
     return 0;
 }

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -198,6 +200,60 @@ TEST_F(WholeHeap, DebianProgramsRunUnchanged) {
         if (!fs::exists(p[0])) continue;
         const json r = run_both(p);
         EXPECT_NE(key_named(r, fs::path(p[0]).filename().string()) ? 1 : (r["experts"].size() ? 1 : 0), 0) << p[0];
+    }
+}
+
+// Debian's own interpreters at exit: lost memory is told apart from still-reachable memory, and
+// --fail-on-leak fails only for lost memory. perl leaves lost blocks at exit (Valgrind finds the
+// same ones, byte for byte); python3 leaves only reachable ones.
+TEST_F(WholeHeap, DebianProgramsSeparateLostFromReachable) {
+    const std::string python = "/usr/bin/python3", perl = "/usr/bin/perl";
+    if (!fs::exists(python) || !fs::exists(perl)) GTEST_SKIP() << "needs Debian's python3 and perl";
+    auto classes = [](const json &r) {
+        uint64_t lost = 0, reachable = 0, definitely = 0;
+        for (const json &e : r["experts"]) {
+            const json &c = e["reachability"];
+            definitely += c["definitely_lost"]["bytes"].get<uint64_t>();
+            lost += c["definitely_lost"]["bytes"].get<uint64_t>() + c["indirectly_lost"]["bytes"].get<uint64_t>();
+            reachable += c["reachable"]["bytes"].get<uint64_t>();
+        }
+        return std::array<uint64_t, 3>{lost, reachable, definitely};
+    };
+    // python3: everything left at exit is still reachable.
+    const std::vector<std::string> py = {python, "-c", "print(sum(range(1000)))"};
+    const json pr = run_both(py);
+    EXPECT_TRUE(pr["process"].value("reach_classified", true));
+    const auto pc = classes(pr);
+    EXPECT_EQ(pc[0], 0u) << pr["experts"].dump(1).substr(0, 3000);
+    EXPECT_GT(pc[1], 0u);
+    auto with = [](std::vector<std::string> opts, const std::vector<std::string> &prog) {
+        std::vector<std::string> argv = {NMT_NMLEAK, "run", "-q"};
+        argv.insert(argv.end(), opts.begin(), opts.end());
+        argv.push_back("--");
+        argv.insert(argv.end(), prog.begin(), prog.end());
+        return run(argv).status;
+    };
+    EXPECT_EQ(with({"--fail-on-leak"}, py), 0);
+    EXPECT_EQ(with({"--fail-on-leak", "--leaks", "all"}, py), 23);
+
+    // perl: lost blocks at exit beside reachable ones.
+    const std::vector<std::string> pl = {perl, "-e", "my %h; $h{$_ % 97} .= 'x' x $_ for 1..3000; print scalar(keys %h), \"\\n\""};
+    const json lr = run_both(pl);
+    const auto lc = classes(lr);
+    EXPECT_GT(lc[0], 0u);
+    EXPECT_GT(lc[1], 0u);
+    EXPECT_EQ(with({"--fail-on-leak"}, pl), 23);
+    if (fs::exists("/usr/bin/valgrind")) {
+        std::vector<std::string> vg = {"/usr/bin/sh", "-c", "/usr/bin/valgrind --leak-check=full \"$@\" 2>&1 | grep 'definitely lost:'", "sh"};
+        vg.insert(vg.end(), pl.begin(), pl.end());
+        const Result v = run(vg);
+        std::string digits;
+        const size_t at = v.out.find("definitely lost: ");
+        if (at != std::string::npos)
+            for (size_t i = at + 17; i < v.out.size() && (std::isdigit(static_cast<unsigned char>(v.out[i])) || v.out[i] == ','); ++i)
+                if (v.out[i] != ',') digits += v.out[i];
+        ASSERT_FALSE(digits.empty()) << v.out;
+        EXPECT_EQ(std::stoull(digits), lc[2]) << "valgrind: " << v.out;
     }
 }
 

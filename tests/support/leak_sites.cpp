@@ -5,7 +5,7 @@
 // NMLEAK_REPORT, if set, writes one more at exit. What it leaves behind, exactly:
 //   key "leaky"  closed done:     3 x 100 bytes from leak_site_alpha, 1 x 4096 from leak_site_beta
 //   key "crashy" closed failed:   2 x 512 bytes from cleanup_site_gamma (a forced cleanup)
-//   key "holder" still open:      7 x 64 bytes from held_site_delta
+//   key "holder" still open:      7 x 64 bytes from held_site_delta, nothing points to them (lost)
 //   key "tidy"   closed done:     nothing (it frees its one block)
 #include <netmon.h>
 #include <nmhost.h>
@@ -29,6 +29,14 @@ __attribute__((noinline)) void held_site_delta(HEXPERTKEY key) {
     for (int i = 0; i < 7; ++i) ExpertAllocMemory(key, 64, nullptr);
     asm volatile("" ::: "memory");
 }
+// Overwrites the stack below the caller, where the dead frames of the calls above left copies of
+// the pointers they dropped: the reachability pass scans the stack, and would take a stale copy
+// for a live reference.
+__attribute__((noinline)) void clobber_stack() {
+    char buf[16384];
+    __builtin_memset(buf, 0, sizeof buf);
+    asm volatile("" ::"r"(buf) : "memory");
+}
 }
 
 int main(int argc, char **argv) {
@@ -47,6 +55,7 @@ int main(int argc, char **argv) {
 
     HEXPERTKEY holder = NmOpenExpertKey("holder");
     held_site_delta(holder);
+    clobber_stack();
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (NmWriteReport(argv[i], argv[i + 1]) != NMERR_SUCCESS) {

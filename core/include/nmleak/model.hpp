@@ -184,6 +184,7 @@ struct Process {
     bool heap_tracked = false;     // malloc/new are tracked (nmleak run / attach), not only the API
     uint64_t foreign_frees = 0;    // frees and reallocs of pointers nmleak did not make
     bool reach_classified = false; // Block::reach was computed for this snapshot
+    std::string reach_note;        // what the reachability pass could not do (threads it could not stop)
 };
 
 struct Snapshot {

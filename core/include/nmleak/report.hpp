@@ -6,6 +6,11 @@
 //   - the live blocks of keys still open when the snapshot was taken: LeakKind::Outstanding
 //     ("still outstanding": they may yet be freed; at process exit they are leaked too).
 // A close with any other outcome is a forced cleanup, reported as such, never as a leak.
+// When the snapshot was classified by reachability (Process::reach_classified), an outstanding
+// block counts only when it is lost (definitely or indirectly), as LeakSanitizer counts: a block
+// something still points to is "still reachable", totalled per key but not a leak, unless
+// Options::count_reachable (NMLEAK_LEAKS=all, --leaks=all). Blocks a "done" close reclaimed are
+// leaks either way (the contract).
 // Leaks are grouped per key and per stack, biggest bytes first; suppressions remove groups whose
 // stack matches a `leak:` pattern, and every writer reports how many were suppressed.
 #pragma once
@@ -81,6 +86,8 @@ struct LeakGroup {
     uint64_t min_size = 0;
     uint64_t max_size = 0;
     int suppressed_by = -1; // index into Suppressions::rules(), -1 when not suppressed
+    // Outstanding groups of a classified snapshot hold blocks of one class; Unknown otherwise.
+    model::Reach reach = model::Reach::Unknown;
 
     // The size of every block of the group when they are known to be equal.
     std::optional<uint64_t> block_size() const {
@@ -100,8 +107,20 @@ struct Totals {
     }
 };
 
+// Live blocks and bytes per reachability class (indexed by model::Reach).
+struct ReachTotals {
+    uint64_t blocks[4] = {};
+    uint64_t bytes[4] = {};
+    void add(model::Reach r, uint64_t size) {
+        const auto i = static_cast<size_t>(r) < 4 ? static_cast<size_t>(r) : 0;
+        ++blocks[i];
+        bytes[i] += size;
+    }
+};
+
 struct ExpertTotals {
     Totals leaked, outstanding, suppressed;
+    ReachTotals reach; // the key's live blocks by class (all Unknown when not classified)
 };
 
 // A CI budget: `--limit NAME=SIZE`. NAME is a key name or a glob (`*`, `?`, `[...]`, as the shell
@@ -138,6 +157,8 @@ struct Options {
     // SARIF only: source files under this directory are written relative to it (uriBaseId
     // "SRCROOT"), as code-scanning services want repository-relative paths. Empty: absolute URIs.
     std::string source_root;
+    // Count still-reachable outstanding blocks as leaks too (NMLEAK_LEAKS=all).
+    bool count_reachable = false;
     // SARIF only: at most this many results (the biggest leaks), and never more than
     // kSarifResultsLimit; a notice in the run's invocation tells how many were left out.
     // GitHub code scanning stores 5,000 results per run and rejects runs above 25,000.
@@ -161,6 +182,12 @@ struct LeakReport {
     std::vector<Totals> rule_use;      // per rule of *suppressions, in file order
     std::vector<ExpertTotals> experts; // per Snapshot::experts entry
     Totals leaked, outstanding, suppressed_total;
+    // Outstanding blocks left out because they are still reachable (not counted unless
+    // Options::count_reachable, in which case they are in `leaks` and this stays empty).
+    Totals reachable;
+    bool classified = false;           // the snapshot's blocks were classified by reachability
+    bool count_reachable = false;      // from Options
+    ReachTotals reach;                 // every key's live blocks by class
     std::vector<Budget> budgets;       // from Options
     std::vector<BudgetCheck> budget_checks; // per budget, per key name it matched, in budget order
 
@@ -216,15 +243,19 @@ std::string report_path_for_pid(std::string_view pattern, long pid);
 //   NMLEAK_FAIL_ON_LEAK=1     exit with kExitLeaks when unsuppressed leaks remain ("0", "" or unset:
 //                             keep the program's own exit code)
 //   NMLEAK_SUPPRESSIONS=FILE  suppressions applied to the at-exit report and to the exit code
+//   NMLEAK_LEAKS=all          still-reachable blocks of open keys count as leaks too ("lost", the
+//                             default: only lost ones)
 //   NMLEAK_LIMITS=N=S;N=S     budgets (see Budget): exit with kExitLeaks when one is exceeded
 struct EnvSettings {
     bool fail_on_leak = false;
+    bool count_reachable = false;
     std::string suppressions_path;
     Suppressions suppressions;
     std::vector<Budget> budgets;
     Options options() const {
         Options o;
         if (!suppressions_path.empty()) o.suppressions = &suppressions;
+        o.count_reachable = count_reachable;
         o.budgets = budgets;
         return o;
     }

@@ -23,6 +23,10 @@ bool thread_in_api() noexcept;
 // call it was inside, so closing its key does not wait for it.
 void thread_recover_after_unwind() noexcept;
 
+// The calling thread is nmleak's own (the agent, the host's watchdog): its stack and registers are
+// not roots of the reachability pass, which holds it like any other thread while it runs.
+void mark_nmleak_thread() noexcept;
+
 // The body of libnmapi's _exit() and _Exit(): unwinds a guarded expert thread whose own code
 // (caller_pc) called it, else writes the NMLEAK_REPORT report (not in a fork child) and ends the
 // process with `status`. For an interposer that comes before libnmapi (the preloaded agent).

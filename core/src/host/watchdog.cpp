@@ -100,6 +100,7 @@ Clock::time_point step(RunState &run, Clock::time_point now) {
 }
 
 void *watchdog_main(void *) {
+    mark_nmleak_thread(); // nmleak's own thread: held by the reachability pass, never a root
     Watchdog &w = dog();
     std::unique_lock<std::mutex> lock(w.mu);
     for (;;) {

@@ -8,6 +8,7 @@
 
 #include "model/from_tracker.hpp"
 #include "model/modules.hpp"
+#include "model/reach_capture.hpp"
 #include "model/symbolize.hpp"
 #include "nmleak/capture.hpp"
 #include "nmleak/heap.hpp"
@@ -38,6 +39,7 @@ model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq)
     track::Query::read(reading, include_blocks);
     snap.experts = experts_from(reading);
     if (history_seq) *history_seq = reading.history_seq;
+    if (include_blocks && reach_enabled()) classify_reach(snap);
     snap.modules = list_modules();
 
     DepotStacks stacks(snap);

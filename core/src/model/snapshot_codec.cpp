@@ -32,6 +32,7 @@
 //                                 | u32 c, then c x { str name | u32 type | str value } }
 //     v2: u64 events_dropped
 //     v2: n x str justification_text (one per event, in order)
+//   tail      v2, optional (older v2 writers stop before it): str reach_note
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -534,6 +535,7 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     }
     w.count32(snap.experts, "experts");
     for (const model::Expert &e : snap.experts) encode_expert(w, e);
+    w.str(p.reach_note);
     w.u32(kEndMarker);
 }
 
@@ -600,6 +602,8 @@ bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t ve
     reserve_ahead(s.experts, n_experts);
     for (uint64_t i = 0; i < n_experts; ++i)
         if (!decode_expert(r, s.experts.emplace_back(), version)) break;
+    // An older v2 payload ends with the marker here; a newer one has the tail first.
+    if (version >= 2 && r.ok() && r.remaining() > 4) p.reach_note = r.str("reach note");
 
     if (r.ok() && r.u32("end marker") != kEndMarker)
         r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));

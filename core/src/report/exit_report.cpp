@@ -17,6 +17,7 @@
 
 extern "C" __attribute__((visibility("default"))) DWORD WINAPI NmWriteReport(const char *path, const char *format) {
     if (!path || !*path) return NMERR_INVALID_PARAMETER;
+    const nm::ReachEntry entry;
     std::string error;
     nm::model::Snapshot snap = nm::capture_snapshot(true);
     if (!nm::report::write_file(snap, path, format ? format : "", &error)) {
@@ -38,6 +39,7 @@ std::atomic<bool> g_done{false};
 // variable, and each then writes its own file.
 void write_exit_report() {
     if (g_done.exchange(true)) return;
+    const ReachEntry entry;
     const char *pattern = std::getenv("NMLEAK_REPORT");
     const std::string expanded = pattern && *pattern ? report_path_for_pid(pattern, long(::getpid())) : std::string();
     const char *path = expanded.empty() ? nullptr : expanded.c_str();

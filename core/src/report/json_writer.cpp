@@ -52,6 +52,19 @@ void totals(detail::JsonOut &j, const Totals &t) {
     j.end_object();
 }
 
+// Live blocks and bytes per reachability class.
+void reach_totals(detail::JsonOut &j, const ReachTotals &t) {
+    j.begin_object();
+    for (model::Reach c : {model::Reach::DefinitelyLost, model::Reach::IndirectlyLost, model::Reach::Reachable,
+                           model::Reach::Unknown}) {
+        j.key(detail::reach_name(c)).begin_object();
+        j.key("blocks").num(t.blocks[static_cast<size_t>(c)]);
+        j.key("bytes").num(t.bytes[static_cast<size_t>(c)]);
+        j.end_object();
+    }
+    j.end_object();
+}
+
 void process(detail::JsonOut &j, const model::Snapshot &s) {
     const model::Process &p = s.process;
     j.begin_object();
@@ -89,6 +102,7 @@ void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g) {
     }
     j.key("count").num(g.blocks);
     j.key("bytes").num(g.bytes);
+    if (g.reach != model::Reach::Unknown) j.key("reach").str(detail::reach_name(g.reach));
     j.key("stack");
     frames.stack(j, g.stack);
     j.end_object();
@@ -144,7 +158,7 @@ void event(detail::JsonOut &j, const model::Event &ev) {
 }
 
 void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
-            const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks) {
+            const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks, bool classified) {
     j.begin_object();
     j.key("id").num(e.id);
     j.key("name").str(e.name);
@@ -179,6 +193,10 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
         j.end_object();
     } else {
         j.null();
+    }
+    if (classified) {
+        j.key("reachability");
+        reach_totals(j, t.reach);
     }
     j.key("leaks").begin_array();
     for (const LeakGroup *g : leaks) leak(j, frames, *g);
@@ -244,6 +262,13 @@ void detail::render_json(std::string &out, const LeakReport &r) {
     j.key("suppressed");
     totals(j, r.suppressed_total);
     j.key("unsuppressed_stacks").num(r.unsuppressed_stacks());
+    if (r.classified) {
+        j.key("still_reachable"); // outstanding blocks not counted as leaks (NMLEAK_LEAKS=lost)
+        totals(j, r.reachable);
+        j.key("leaks_counted").str(r.count_reachable ? "all" : "lost");
+        j.key("reachability");
+        reach_totals(j, r.reach);
+    }
     j.end_object();
 
     j.key("suppressions").begin_array();
@@ -285,7 +310,7 @@ void detail::render_json(std::string &out, const LeakReport &r) {
     detail::Ticker ticker(r, "writing JSON", s.experts.size());
     for (size_t i = 0; i < s.experts.size(); ++i) {
         ticker.tick();
-        expert(j, frames, s.experts[i], r.experts[i], per_expert[i]);
+        expert(j, frames, s.experts[i], r.experts[i], per_expert[i], r.classified);
     }
     j.end_array();
     j.end_object();

@@ -14,15 +14,28 @@ bool key_open(const model::Expert &e) { return e.state != model::ExpertState::Cl
 // Blocks of one expert grouped by stack id. Stack ids are dense, so a vector indexed by id would
 // be fastest, but one expert usually touches few of a big snapshot's stacks: a hash map keeps the
 // cost proportional to the expert's own blocks.
-void group_outstanding(const model::Expert &e, uint32_t expert, std::vector<LeakGroup> &out) {
-    std::unordered_map<uint32_t, size_t> index;
+// In a classified snapshot the groups are per stack and class; still-reachable blocks are only
+// totalled (in *reachable) unless they count.
+void group_outstanding(const model::Expert &e, uint32_t expert, bool classified, bool count_reachable,
+                       std::vector<LeakGroup> &out, ExpertTotals &totals, LeakReport &r) {
+    std::unordered_map<uint64_t, size_t> index;
     for (const model::Block &b : e.blocks) {
-        auto [it, fresh] = index.try_emplace(b.stack, out.size());
+        const model::Reach reach = classified ? b.reach : model::Reach::Unknown;
+        totals.reach.add(reach, b.size);
+        r.reach.add(reach, b.size);
+        if (reach == model::Reach::Reachable && !count_reachable) {
+            ++r.reachable.blocks;
+            r.reachable.bytes += b.size;
+            continue;
+        }
+        const uint64_t key = uint64_t(b.stack) << 2 | (uint64_t(reach) & 3);
+        auto [it, fresh] = index.try_emplace(key, out.size());
         if (fresh) {
             LeakGroup g;
             g.kind = LeakKind::Outstanding;
             g.expert = expert;
             g.stack = b.stack;
+            g.reach = reach;
             g.sizes_known = true;
             g.min_size = b.size;
             g.max_size = b.size;
@@ -72,7 +85,8 @@ bool bigger(const LeakGroup &a, const LeakGroup &b) {
     if (a.blocks != b.blocks) return a.blocks > b.blocks;
     if (a.kind != b.kind) return a.kind < b.kind;
     if (a.expert != b.expert) return a.expert < b.expert;
-    return a.stack < b.stack;
+    if (a.stack != b.stack) return a.stack < b.stack;
+    return a.reach > b.reach;
 }
 
 } // namespace
@@ -124,6 +138,8 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
     r.sarif_max_results = options.sarif_max_results;
     r.progress = options.progress;
     r.experts.resize(snap.experts.size());
+    r.classified = snap.process.reach_classified;
+    r.count_reachable = options.count_reachable;
 
     std::vector<LeakGroup> all;
     uint64_t blocks = 0, grouped = 0;
@@ -135,7 +151,8 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
         grouped += e.blocks.size();
         group_leaked(e, static_cast<uint32_t>(i), all);
         // A closed key holds no blocks; if one still lists some, they are reported all the same.
-        if (key_open(e) || !e.blocks.empty()) group_outstanding(e, static_cast<uint32_t>(i), all);
+        if (key_open(e) || !e.blocks.empty())
+            group_outstanding(e, static_cast<uint32_t>(i), r.classified, options.count_reachable, all, r.experts[i], r);
     }
 
     const Suppressions *sup = options.suppressions;

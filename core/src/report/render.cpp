@@ -53,6 +53,26 @@ const char *misuse_phrase(model::MisuseKind k) {
 
 const char *kind_name(LeakKind k) { return k == LeakKind::Leaked ? "leaked" : "outstanding"; }
 
+const char *reach_name(model::Reach r) {
+    switch (r) {
+    case model::Reach::Unknown: return "unknown";
+    case model::Reach::Reachable: return "reachable";
+    case model::Reach::IndirectlyLost: return "indirectly_lost";
+    case model::Reach::DefinitelyLost: return "definitely_lost";
+    }
+    return "unknown";
+}
+
+const char *reach_phrase(model::Reach r) {
+    switch (r) {
+    case model::Reach::Unknown: return "not classified";
+    case model::Reach::Reachable: return "still reachable";
+    case model::Reach::IndirectlyLost: return "indirectly lost";
+    case model::Reach::DefinitelyLost: return "definitely lost";
+    }
+    return "not classified";
+}
+
 std::string hex(uint64_t v) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));

@@ -60,6 +60,7 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
         const bool module = e.kind == model::KeyKind::Module;
         o += (module ? " allocated in module " : " allocated by expert ") + detail::expert_label(e);
         if (kind == LeakKind::Outstanding && !module) o += std::string(", ") + detail::state_name(e.state);
+        if (g.reach != model::Reach::Unknown) o += std::string(", ") + detail::reach_phrase(g.reach);
         o += ":\n";
         sp.print(o, g.stack, "    ");
     }
@@ -172,6 +173,34 @@ void expert_table(std::string &o, const LeakReport &r) {
     }
 }
 
+// Per key, its live bytes by class: only in a snapshot classified by reachability.
+void reach_section(std::string &o, const LeakReport &r) {
+    if (!r.classified) return;
+    const model::Snapshot &s = *r.snapshot;
+    o += "\nReachability of live blocks (definitely and indirectly lost blocks are leaks";
+    o += r.count_reachable ? "; still reachable ones count too, NMLEAK_LEAKS=all):\n"
+                           : "; still reachable ones do not count unless NMLEAK_LEAKS=all):\n";
+    if (!s.process.reach_note.empty()) o += "  note: " + s.process.reach_note + "\n";
+    bool any = false;
+    for (size_t i = 0; i < s.experts.size(); ++i) {
+        const ReachTotals &t = r.experts[i].reach;
+        uint64_t blocks = 0;
+        for (uint64_t b : t.blocks) blocks += b;
+        if (!blocks) continue;
+        any = true;
+        auto cls = [&](model::Reach c) {
+            const auto k = static_cast<size_t>(c);
+            return plural(t.bytes[k], "byte", "bytes") + " in " + plural(t.blocks[k], "block", "blocks");
+        };
+        o += "  " + detail::expert_label(s.experts[i]) + ": definitely lost " + cls(model::Reach::DefinitelyLost) +
+             ", indirectly lost " + cls(model::Reach::IndirectlyLost) + ", still reachable " +
+             cls(model::Reach::Reachable);
+        if (t.blocks[0]) o += ", not classified " + cls(model::Reach::Unknown);
+        o += '\n';
+    }
+    if (!any) o += "  no live blocks\n";
+}
+
 void suppression_section(std::string &o, const LeakReport &r) {
     if (!r.suppressions || r.suppressions->empty()) return;
     o += "\nSuppressions used:\n  stacks  blocks       bytes  pattern\n";
@@ -220,7 +249,12 @@ void summary(std::string &o, const LeakReport &r) {
          plural(r.suppressed_total.blocks, "block", "blocks") + " suppressed; " +
          plural(cleaned, "byte", "bytes") + " reclaimed by " +
          plural(cleanups, "forced cleanup", "forced cleanups") + "; " +
-         plural(misuse, "misuse event", "misuse events") + ".\n";
+         plural(misuse, "misuse event", "misuse events") +
+         (r.classified && !r.count_reachable
+              ? "; " + plural(r.reachable.bytes, "byte", "bytes") + " still reachable in " +
+                    plural(r.reachable.blocks, "block", "blocks") + " (not leaks)"
+              : std::string()) +
+         ".\n";
     if (const size_t over = r.budgets_over())
         o += "BUDGET: nmleak: " + plural(over, "key", "keys") + " over budget: " +
              describe(*std::find_if(r.budget_checks.begin(), r.budget_checks.end(),
@@ -242,6 +276,7 @@ void render_text(std::string &out, const LeakReport &r) {
     misuse_section(o, sp, r);
     detail::render_events_text(o, *r.snapshot);
     expert_table(o, r);
+    reach_section(o, r);
     suppression_section(o, r);
     budget_section(o, r);
     summary(o, r);

@@ -108,6 +108,16 @@ bool settings_from_env(EnvSettings *out, std::string *error) {
             problems = "NMLEAK_FAIL_ON_LEAK='" + std::string(s) + "' is not 0 or 1";
         }
     }
+    if (const char *v = std::getenv("NMLEAK_LEAKS"); v && *v) {
+        std::string_view s(v);
+        if (s == "all") {
+            out->count_reachable = true;
+        } else if (s != "lost") {
+            ok = false;
+            problems += (problems.empty() ? "" : "; ") + std::string("NMLEAK_LEAKS='") + std::string(s) +
+                        "' is not lost or all";
+        }
+    }
     if (const char *v = std::getenv("NMLEAK_SUPPRESSIONS"); v && *v) {
         std::string why;
         if (out->suppressions.add_file(v, &why)) {

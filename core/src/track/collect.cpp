@@ -86,5 +86,18 @@ uint64_t Query::now_ms() noexcept { return Tracker::get().now_ms(); }
 uint64_t Query::start_unix_ms() noexcept { return Tracker::get().start_unix_ms(); }
 uint32_t Query::stack_depth() noexcept { return Tracker::get().stack_depth(); }
 void *Query::handle_for_id(uint64_t id) noexcept { return Tracker::get().handle_for_id(id); }
+bool Query::block_live(uint64_t address, uint64_t size, bool api) noexcept {
+    return Tracker::get().block_live(uintptr_t(address), size, api);
+}
+
+bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
+    if (user & 15) return !api;
+    const std::atomic<uint8_t> *g = map_.find(user);
+    if (!g) return !api;
+    const uint8_t v = g->load(std::memory_order_acquire);
+    if (v != uint8_t(Granule::Live) && v != uint8_t(Granule::Claimed)) return false;
+    if (!api) return true;
+    return header_size(reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader))->word) == size;
+}
 
 } // namespace nm::track

@@ -117,6 +117,9 @@ struct Query {
     static uint32_t stack_depth() noexcept;
     // The handle of the open (or terminating) key whose id is `id`, or nullptr.
     static void *handle_for_id(uint64_t id) noexcept;
+    // Is `address` still the start of a live block of `size` bytes (api: an ExpertAllocMemory
+    // block, whose header is checked too)? For the reachability pass, with other threads held.
+    static bool block_live(uint64_t address, uint64_t size, bool api) noexcept;
 };
 
 } // namespace nm::track

@@ -60,6 +60,9 @@ public:
     void read(Reading &out, bool include_blocks, uint64_t since);
     void read_history(Reading &out, uint64_t since) const { history_.read(out, since); }
     const StackDepot &depot() const noexcept { return depot_; }
+    // Is `user` still the start of a live block of `size` bytes? Reads the header only once the
+    // live map says so; for the reachability pass, with other threads stopped.
+    bool block_live(uintptr_t user, uint64_t size, bool api) const noexcept;
     uint64_t now_ms() const noexcept;
     uint64_t start_unix_ms() const noexcept { return start_unix_ms_; }
 

@@ -29,22 +29,34 @@ struct Walk {
 // Walks frame pointers starting at `frame` (a frame built by a function compiled with frame
 // pointers, normally __builtin_frame_address(0) of the exported API function): the first address
 // stored is that function's return address, i.e. the call site in the caller. Hashes the frames
-// as it stores them (one pass). Stops at a frame pointer outside [lo, hi), misaligned, or not
-// moving toward the stack base, and at a return address below 4096.
+// as it stores them (one pass). Stops at a frame pointer outside [lo, hi - 16], misaligned, or not
+// moving toward the stack base, and at a return address below 4096. Only the first frame pointer
+// is compared with lo: every later one must lie above the one before.
 inline Walk walk_frame_pointers(const void *frame, StackBounds b, uintptr_t *out, size_t max) noexcept {
     Walk w;
     uint64_t h = kStackHashSeed;
     uintptr_t fp = reinterpret_cast<uintptr_t>(frame);
-    while (w.n < max) {
-        if (fp < b.lo || fp > b.hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1))) break;
+    const uintptr_t top = b.hi - 2 * sizeof(uintptr_t); // highest frame whose two words fit
+    if (max == 0 || b.hi < b.lo + 2 * sizeof(uintptr_t) || fp < b.lo || fp > top ||
+        (fp & (sizeof(uintptr_t) - 1))) {
+        w.hash = stack_hash_finish(h, 0);
+        return w;
+    }
+    uintptr_t *o = out, *const end = out + max;
+    for (;;) {
         const uintptr_t *f = reinterpret_cast<const uintptr_t *>(fp);
-        uintptr_t ret = f[1], next = f[0];
-        if (ret < 4096) break;
-        out[w.n++] = ret;
+        const uintptr_t ret = f[1], next = f[0];
+        if (__builtin_expect(ret < 4096, 0)) break;
+        *o++ = ret;
         h = stack_hash_step(h, ret);
-        if (next <= fp) break; // frames must move toward the stack base
+        // Separate branches, each predicted not taken: no flag juggling on the way through.
+        if (__builtin_expect(o == end, 0)) break;
+        if (__builtin_expect(next <= fp, 0)) break;
+        if (__builtin_expect(next > top, 0)) break;
+        if (__builtin_expect(next & (sizeof(uintptr_t) - 1), 0)) break;
         fp = next;
     }
+    w.n = uint32_t(o - out);
     w.hash = stack_hash_finish(h, w.n);
     return w;
 }
