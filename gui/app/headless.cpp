@@ -43,6 +43,7 @@ double render_one(Window &window, App &app, double *cpu_ms = nullptr, size_t *ve
 void apply_filter(const Options &o, App &app, const ModelData &m) {
     app.ui().search = o.search;
     app.ui().flame_measure = o.flame_measure;
+    if (!o.kind.empty()) app.ui().key_kind = int(o.kind == "module" ? model::KeyKind::Module : model::KeyKind::Expert);
     if (o.expert.empty()) return;
     for (const auto &e : m.snap->experts)
         if (e.name == o.expert) {

@@ -20,6 +20,7 @@ struct Options {
     int frames = 4;         // frames rendered before the capture (layout settles in 2)
     std::string view;       // tab to show: experts, timeline, bottom-up, ...
     std::string expert;     // filter to the first key with this name
+    std::string kind;       // experts table: show only keys of this kind ("expert", "module")
     std::string search;     // the search of the flame graph, call trees and block list
     int flame_measure = -1; // FlameMeasure of the flame graph; -1: by the data
     int width = 1600, height = 1000;

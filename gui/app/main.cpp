@@ -35,6 +35,8 @@ int parse(int argc, char **argv, nm::gui::Options *o) {
     cli.add_option("--view", o->view,
                    "View to show: experts, timeline, bottom-up, top-down, flame, blocks, treemap, cleanups, misuse, diff, processes");
     cli.add_option("--expert", o->expert, "Filter every view to the first key with this name");
+    cli.add_option("--kind", o->kind, "Experts table: show only keys of this kind (expert or module)")
+        ->check(CLI::IsMember({"expert", "module"}));
     cli.add_option("--search", o->search,
                    "Search frames by function, file or module (fn:, file:, module: for one field): the flame graph "
                    "highlights them, the call trees and block list keep only matching stacks");

@@ -103,7 +103,7 @@ void App::frame() {
     const float avail = ImGui::GetContentRegionAvail().y - status_h;
     const float row_h = ImGui::GetTextLineHeightWithSpacing();
     // Until the splitter is dragged the table fits its rows, up to a third of the window.
-    const float wanted = (float(model_->snap->experts.size()) + 2.0f) * row_h + 6;
+    const float wanted = (float(model_->snap->experts.size()) + 3.0f) * row_h + 6; // + the kind filter line
     if (!experts_resized_) experts_height_ = std::clamp(wanted, row_h * 4, avail * 0.34f);
     experts_height_ = std::clamp(experts_height_, row_h * 3, std::max(row_h * 3, avail - row_h * 8));
     experts_.draw(ctx, experts_height_);

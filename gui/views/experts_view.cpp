@@ -5,11 +5,12 @@
 #include "widgets.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace nm::gui {
 namespace {
 
-enum Col { Key, Name, State, Status, LiveBlocks, LiveBytes, Peak, Allocs, Frees, Reallocs, Misuse, Leaked, Reclaimed, NCols };
+enum Col { Key, Name, State, Status, LiveBlocks, LiveBytes, Peak, Allocs, Frees, Reallocs, Misuse, Leaked, Reclaimed, Kind, HeapBytes, NCols };
 
 uint64_t cleanup_bytes(const model::Expert &e, bool leak) {
     uint64_t b = 0;
@@ -31,13 +32,14 @@ int state_rank(const model::Expert &e) {
 
 } // namespace
 
-void ExpertsTable::sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *specs) {
+void ExpertsTable::sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *specs, int kind) {
     if (specs && specs->SpecsCount > 0) {
         sort_column_ = int(specs->Specs[0].ColumnUserID);
         sort_descending_ = specs->Specs[0].SortDirection == ImGuiSortDirection_Descending;
     }
-    order_.resize(snap.experts.size());
-    for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    order_.clear();
+    for (uint32_t i = 0; i < snap.experts.size(); ++i)
+        if (kind < 0 || int(snap.experts[i].kind) == kind) order_.push_back(i);
     if (sort_column_ < 0) return;
     auto key = [&](const model::Expert &e) -> uint64_t {
         switch (sort_column_) {
@@ -53,6 +55,8 @@ void ExpertsTable::sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *s
         case Misuse: return e.misuse_count;
         case Leaked: return cleanup_bytes(e, true);
         case Reclaimed: return cleanup_bytes(e, false);
+        case Kind: return uint64_t(e.kind);
+        case HeapBytes: return e.heap_bytes;
         }
         return 0;
     };
@@ -67,9 +71,41 @@ void ExpertsTable::sort_rows(const model::Snapshot &snap, ImGuiTableSortSpecs *s
     });
 }
 
+// Kind: every key, expert keys (NmOpenExpertKey) or module keys (the whole heap, by module).
+void ExpertsTable::kind_filter(ViewContext &ctx) {
+    size_t n[2] = {0, 0};
+    for (const model::Expert &e : ctx.snap.experts) ++n[e.kind == model::KeyKind::Module ? 1 : 0];
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextDisabled("Kind");
+    ImGui::SameLine();
+    char label[48];
+    std::snprintf(label, sizeof label, "every key (%zu)", n[0] + n[1]);
+    ImGui::RadioButton(label, &ctx.ui.key_kind, -1);
+    ImGui::SameLine();
+    std::snprintf(label, sizeof label, "experts (%zu)", n[0]);
+    ImGui::RadioButton(label, &ctx.ui.key_kind, int(model::KeyKind::Expert));
+    ImGui::SameLine();
+    std::snprintf(label, sizeof label, "modules (%zu)", n[1]);
+    ImGui::RadioButton(label, &ctx.ui.key_kind, int(model::KeyKind::Module));
+    if (ctx.snap.process.heap_tracked) {
+        ImGui::SameLine();
+        ImGui::TextDisabled("  heap tracked: module keys hold malloc/new blocks by module; "
+                            "an expert's own heap blocks are its Heap bytes");
+    }
+}
+
 void ExpertsTable::draw(ViewContext &ctx, float height) {
     const model::Snapshot &snap = ctx.snap;
     const Theme &th = ctx.theme;
+    {
+        const float y0 = ImGui::GetCursorPosY();
+        kind_filter(ctx);
+        height = std::max(height - (ImGui::GetCursorPosY() - y0), ImGui::GetTextLineHeightWithSpacing() * 3);
+    }
+    if (ctx.ui.key_kind != kind_shown_) {
+        kind_shown_ = ctx.ui.key_kind;
+        dirty_ = true;
+    }
     if (ctx.m.generation != generation_ || source_ != &snap) {
         generation_ = ctx.m.generation;
         source_ = &snap;
@@ -89,10 +125,12 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
     const ImGuiTableColumnFlags desc = ImGuiTableColumnFlags_PreferSortDescending;
     ImGui::TableSetupColumn("Key", ImGuiTableColumnFlags_DefaultSort, em * 3.4f, Key);
     ImGui::TableSetupColumn("Expert", ImGuiTableColumnFlags_WidthStretch, 1.0f, Name);
+    ImGui::TableSetupColumn("Kind", 0, fit("Kind", "module"), Kind);
     ImGui::TableSetupColumn("State", 0, fit("State", "terminating"), State);
     ImGui::TableSetupColumn("Status", ImGuiTableColumnFlags_WidthStretch, 1.5f, Status);
     ImGui::TableSetupColumn("Live blocks", desc, fit("Live blocks", "1,000,000"), LiveBlocks);
     ImGui::TableSetupColumn("Live bytes", desc, fit("Live bytes", "1023 MiB"), LiveBytes);
+    ImGui::TableSetupColumn("Heap bytes", desc, fit("Heap bytes", "1023 MiB"), HeapBytes);
     ImGui::TableSetupColumn("Peak", desc, fit("Peak", "1023 MiB"), Peak);
     ImGui::TableSetupColumn("Allocs", desc, fit("Allocs", "10,000,000"), Allocs);
     ImGui::TableSetupColumn("Frees", desc, fit("Frees", "10,000,000"), Frees);
@@ -103,16 +141,18 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
     ImGui::TableHeadersRow();
 
     ImGuiTableSortSpecs *specs = ImGui::TableGetSortSpecs();
-    if (dirty_ || (specs && specs->SpecsDirty) || order_.size() != snap.experts.size()) {
-        sort_rows(snap, specs);
+    if (dirty_ || (specs && specs->SpecsDirty) || (kind_shown_ < 0 && order_.size() != snap.experts.size())) {
+        sort_rows(snap, specs, kind_shown_);
         if (specs) specs->SpecsDirty = false;
         dirty_ = false;
     }
 
     // The "every key" row: totals, and a click clears the filter.
     {
-        uint64_t blocks = 0, bytes = 0, peak = 0, allocs = 0, frees = 0, reallocs = 0, misuse = 0;
-        for (const model::Expert &e : snap.experts) {
+        uint64_t blocks = 0, bytes = 0, heap = 0, peak = 0, allocs = 0, frees = 0, reallocs = 0, misuse = 0;
+        for (uint32_t i : order_) {
+            const model::Expert &e = snap.experts[i];
+            heap += e.heap_bytes;
             blocks += e.live_blocks;
             bytes += e.live_bytes;
             peak += e.peak_bytes;
@@ -135,14 +175,18 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
         ImGui::TextDisabled("all");
         ImGui::TableNextColumn();
         ImGui::PushFont(th.bold);
-        ImGui::Text("Every key (%zu)", snap.experts.size());
+        if (kind_shown_ < 0) ImGui::Text("Every key (%zu)", order_.size());
+        else ImGui::Text("Every %s key (%zu)", model::to_string(model::KeyKind(kind_shown_)), order_.size());
         ImGui::PopFont();
+        ImGui::TableNextColumn();
         ImGui::TableNextColumn();
         ImGui::TableNextColumn();
         ImGui::TableNextColumn();
         ui::count_cell(blocks);
         ImGui::TableNextColumn();
         ui::bytes_cell(bytes, th.outstanding);
+        ImGui::TableNextColumn();
+        ui::bytes_cell(heap, th.outstanding);
         ImGui::TableNextColumn();
         ui::bytes_cell(peak);
         ImGui::TableNextColumn();
@@ -189,6 +233,9 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
             ImGui::TableNextColumn();
             ImGui::TextUnformatted(e.name.c_str());
             ImGui::TableNextColumn();
+            if (e.kind == model::KeyKind::Module) ImGui::TextDisabled("module");
+            else ImGui::TextUnformatted("expert");
+            ImGui::TableNextColumn();
             ui::badge(fmt::state_text(e, ctx.m.source.ended).c_str(), th.state_color(e, ctx.m.source.ended));
             if (ImGui::IsItemHovered() && !e.outcome_detail.empty()) ImGui::SetTooltip("%s", e.outcome_detail.c_str());
             ImGui::TableNextColumn();
@@ -215,6 +262,15 @@ void ExpertsTable::draw(ViewContext &ctx, float height) {
             ui::count_cell(e.live_blocks);
             ImGui::TableNextColumn();
             ui::bytes_cell(e.live_bytes, th.outstanding);
+            ImGui::TableNextColumn();
+            ui::bytes_cell(e.heap_bytes, th.outstanding);
+            if (ImGui::IsItemHovered() && e.heap_blocks)
+                ImGui::SetTooltip(e.kind == model::KeyKind::Module
+                                      ? "%s heap blocks (malloc/new) charged to this module"
+                                  : e.state == model::ExpertState::Closed
+                                      ? "%s heap blocks (malloc/new, outside the API) the close left behind, still live"
+                                      : "%s heap blocks (malloc/new) of this run, outside the API",
+                                  fmt::count(e.heap_blocks).c_str());
             ImGui::TableNextColumn();
             ui::bytes_cell(e.peak_bytes);
             ImGui::TableNextColumn();

@@ -57,6 +57,7 @@ struct UiState {
     std::string search;
     bool focus_search = false; // Ctrl+F: the next search box drawn takes the keyboard
     int flame_measure = -1;    // FlameMeasure asked for on the command line; -1: by the data
+    int key_kind = -1;         // the experts table shows keys of this model::KeyKind; -1: every kind
 
     void select_tab(Tab t) {
         tab = t;

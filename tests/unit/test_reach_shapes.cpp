@@ -34,6 +34,15 @@ thread_local void *t_reach_tls = nullptr;
 
 namespace {
 
+// Tests that need other threads held by the pass's stop signal: ThreadSanitizer builds defer
+// signals to their own safe points, and the pass does not stop threads there (reach.cpp).
+#if defined(__SANITIZE_THREAD__)
+#define NMT_NEEDS_STOPPED_THREADS() \
+    GTEST_SKIP() << "ThreadSanitizer build: threads are not stopped by signal here; the plain and ASan builds run this"
+#else
+#define NMT_NEEDS_STOPPED_THREADS() (void)0
+#endif
+
 constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5aull;
 HEXPERTKEY g_key = nullptr;
 
@@ -196,6 +205,7 @@ protected:
 };
 
 TEST_F(ReachShapes, EveryShapeGetsItsClass) {
+    NMT_NEEDS_STOPPED_THREADS();
     make_global();
     make_overwritten();
     make_cycle();
@@ -224,6 +234,7 @@ TEST_F(ReachShapes, ThisThreadsTlsIsARoot) {
 
 #if defined(__x86_64__)
 TEST_F(ReachShapes, PointerOnlyInAnotherThreadsRegister) {
+    NMT_NEEDS_STOPPED_THREADS();
     start(register_thread);
     Classes with = classify({});
     if (with.stats.threads_not_stopped) GTEST_SKIP() << "thread not stopped here: " << with.stats.limits;
@@ -235,6 +246,7 @@ TEST_F(ReachShapes, PointerOnlyInAnotherThreadsRegister) {
 #endif
 
 TEST_F(ReachShapes, ThreadsThatBlockTheSignalAreNotHarmed) {
+    NMT_NEEDS_STOPPED_THREADS();
     start(stack_list_thread);
     std::atomic<int> ready{0};
     std::thread blocker([&] {
@@ -255,6 +267,7 @@ TEST_F(ReachShapes, ThreadsThatBlockTheSignalAreNotHarmed) {
 }
 
 TEST_F(ReachShapes, InternalThreadsAreHeldButAreNotRoots) {
+    NMT_NEEDS_STOPPED_THREADS();
     std::atomic<int> ready{0};
     std::thread agent([&] {
         sigset_t all;

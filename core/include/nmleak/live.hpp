@@ -34,6 +34,7 @@ struct KeyMark {
     size_t misuse_sent = 0;
     size_t events_sent = 0;   // and of its events
     uint64_t events_dropped = 0;
+    uint64_t heap_blocks = 0, heap_bytes = 0, heap_frees = 0;
 };
 
 // Per client: everything it was told. Starts empty (the first update then carries every key).

@@ -171,6 +171,14 @@ struct Expert {
     std::vector<Misuse> misuse;         // the first events (capped), oldest first
     std::vector<Event> events;          // ExpertSubmitEvent findings (capped), oldest first
     uint64_t events_dropped = 0;        // submitted but not kept (over the cap)
+    // Heap blocks (malloc/new, under nmleak run) of the key: live now, made, and freed. For an
+    // expert key these are outside the API and not in live_blocks/live_bytes (a closed key's are
+    // the blocks its close left behind that are still live; heap_frees counts frees made after
+    // the close too); for a module key they are its live_blocks/live_bytes, allocs and frees.
+    uint64_t heap_blocks = 0;
+    uint64_t heap_bytes = 0;
+    uint64_t heap_allocs = 0;
+    uint64_t heap_frees = 0;
 };
 
 struct Process {

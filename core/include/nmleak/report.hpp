@@ -86,6 +86,9 @@ struct LeakGroup {
     uint64_t min_size = 0;
     uint64_t max_size = 0;
     int suppressed_by = -1; // index into Suppressions::rules(), -1 when not suppressed
+    // Heap blocks (malloc/new, whole heap); for an expert key they are outside the API (a closed
+    // key's: left behind by its close). A stack is never both: the API's go through its calls.
+    bool heap = false;
     // Outstanding groups of a classified snapshot hold blocks of one class; Unknown otherwise.
     model::Reach reach = model::Reach::Unknown;
 

@@ -17,6 +17,20 @@ bool record_outcome_detail(void *key, const std::string &detail, int signal, uin
 // NMERR_INVALID_EXPERT_HANDLE for anything else. Never dereferences the key.
 uint32_t key_check(void *key);
 
+// The whole heap (nmleak run): a malloc/new block made on a thread working for an expert key's run
+// and charged to that key's module belongs to the key (beside its API blocks); otherwise it goes
+// to its module's key. The host runner sets the thread's run key around Run and on the threads
+// the expert starts (nullptr: none), and the key's module (a link_map, as dlinfo's
+// RTLD_DI_LINKMAP gives) once the key is open. Both are cheap and allocation-free.
+void set_thread_run_key(void *key) noexcept;
+void *thread_run_key() noexcept;
+bool set_key_module(void *key, const void *link_map) noexcept;
+
+// Creates the calling thread's tracker state now, in ordinary context: before a signal handler
+// asks for it, and before the thread's first heap call (under nmleak run a first malloc made by
+// pthread_getattr_np, which holds the thread's lock, would otherwise need that lock again).
+void thread_prepare() noexcept;
+
 // True while the calling thread is inside a libnmapi call: a signal handler must not unwind it.
 bool thread_in_api() noexcept;
 // For a thread that a signal handler unwound (siglongjmp) out of an expert: forget any libnmapi

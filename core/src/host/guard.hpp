@@ -48,6 +48,7 @@ struct Guard;
 struct ThreadPolicy {
     std::vector<CodeRange> expert_text; // the code whose direct exit() calls are caught
     std::vector<CodeRange> other_text;  // every other object's code (see Guard::other_text)
+    void *run_key = nullptr;            // the run's key: the thread's heap blocks go to it
     virtual ~ThreadPolicy() = default;
     // Runs on a created thread after its guard unwound it (Crashed or Exited), or after its start
     // routine threw (how == Returned, *exception says what), in ordinary context. The thread then

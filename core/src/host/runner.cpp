@@ -7,6 +7,7 @@
 #include <nmleak/sys.hpp>
 
 #include <cxxabi.h>
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -336,12 +337,13 @@ void *run_thread(void *arg) {
     unblock_guard_signals(); // the host may have blocked them in the thread that started us
     // Creates the tracker's per-thread state now, so the interrupt handler's thread_in_api() never
     // has to allocate it inside a signal handler.
-    (void)nm::thread_in_api();
+    nm::thread_prepare();
     // Shared with the threads the expert starts. Taken now, in ordinary context: the handlers
     // only read it.
     auto threads = std::make_shared<RunThreads>(run);
     threads->expert_text = run->module->text;
     threads->other_text = text_ranges_except(reinterpret_cast<const void *>(run->module->run_fn));
+    threads->run_key = run->key;
     Guard guard;
     guard.expert_text = threads->expert_text.data();
     guard.n_expert_text = threads->expert_text.size();
@@ -354,17 +356,21 @@ void *run_thread(void *arg) {
     call.guard = &guard;
     call.run = run.get();
     GuardExit how;
+    // Heap blocks this thread makes in the expert's code belong to the run's key (whole heap).
+    nm::set_thread_run_key(run->key);
     try {
         AltStack alt; // before arming: a stack overflow needs it
         how = run_guarded(guard, call_expert, &call);
     } catch (abi::__forced_unwind &) {
         // The thread is ending under us: close the run now, then let the unwind finish the thread.
+        nm::set_thread_run_key(nullptr);
         leave_guard(guard);
         finish(*run, GuardExit::Returned, guard, call);
         throw;
     }
     // The unwind skipped whatever libnmapi call the thread may have been in (a crash inside it);
     // the tracker must forget it before the key is closed.
+    nm::set_thread_run_key(nullptr);
     if (how != GuardExit::Returned) nm::thread_recover_after_unwind();
     finish(*run, how, guard, call);
     return nullptr;
@@ -448,6 +454,9 @@ DWORD start_run(NMEXPERT *pExpert, const NMRUNOPTIONS &opts, bool configure_only
         return NMERR_OUT_OF_MEMORY;
     }
     if (run->capture) nm::capture::attach(run->key, run->capture);
+    // The module whose heap blocks (under nmleak run) belong to this key: the expert's own.
+    if (void *lm = nullptr; run->module->handle && dlinfo(run->module->handle, RTLD_DI_LINKMAP, &lm) == 0)
+        nm::set_key_module(run->key, lm);
     NmSetExpertStartupInfo(run->key, &run->startup);
     install_guard_handlers();
 

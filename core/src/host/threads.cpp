@@ -87,7 +87,7 @@ __attribute__((noinline)) void call_thread(void *p) {
 
 void *run_guarded_thread(const std::shared_ptr<ThreadPolicy> &policy, void *(*fn)(void *), void *arg) {
     unblock_guard_signals();
-    (void)nm::thread_in_api(); // the tracker's thread state exists before any handler asks for it
+    nm::thread_prepare(); // the tracker's thread state exists before any handler asks for it
     Guard guard;
     guard.expert_text = policy->expert_text.data();
     guard.n_expert_text = policy->expert_text.size();
@@ -100,13 +100,17 @@ void *run_guarded_thread(const std::shared_ptr<ThreadPolicy> &policy, void *(*fn
     call.fn = fn;
     call.arg = arg;
     GuardExit how;
+    // The threads an expert starts work for its run: their heap blocks in its code are the key's.
+    nm::set_thread_run_key(policy->run_key);
     try {
         AltStack alt;
         how = run_guarded(guard, call_thread, &call);
     } catch (abi::__forced_unwind &) {
+        nm::set_thread_run_key(nullptr);
         leave_guard(guard);
         throw;
     }
+    nm::set_thread_run_key(nullptr);
     if (how != GuardExit::Returned) nm::thread_recover_after_unwind();
     if (how != GuardExit::Returned || call.threw) {
         policy->thread_failed(how, guard, call.exception);

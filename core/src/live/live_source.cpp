@@ -32,6 +32,9 @@ KeyMark mark_of(const model::Expert &e) {
     m.misuse_count = e.misuse_count;
     m.outcome_detail = e.outcome_detail;
     m.crash_signal = e.crash_signal;
+    m.heap_blocks = e.heap_blocks;
+    m.heap_bytes = e.heap_bytes;
+    m.heap_frees = e.heap_frees;
     m.cleanups_sent = e.cleanups.size();
     m.misuse_sent = e.misuse.size();
     m.events_sent = e.events.size();
@@ -47,7 +50,8 @@ bool same(const KeyMark &a, const KeyMark &b) {
            a.allocs == b.allocs && a.reallocs == b.reallocs && a.frees == b.frees &&
            a.misuse_count == b.misuse_count && a.outcome_detail == b.outcome_detail &&
            a.crash_signal == b.crash_signal && a.cleanups_sent == b.cleanups_sent &&
-           a.misuse_sent == b.misuse_sent && a.events_sent == b.events_sent && a.events_dropped == b.events_dropped;
+           a.misuse_sent == b.misuse_sent && a.events_sent == b.events_sent && a.events_dropped == b.events_dropped &&
+           a.heap_blocks == b.heap_blocks && a.heap_bytes == b.heap_bytes && a.heap_frees == b.heap_frees;
 }
 
 } // namespace

@@ -47,6 +47,17 @@ model::Expert expert_from(const track::KeyRecord &k) {
         e.blocks.push_back({b.address, b.size, b.stack, b.time_ms,
                             b.origin == 1 ? model::BlockOrigin::Heap : model::BlockOrigin::Api,
                             model::Reach::Unknown});
+    if (e.kind == model::KeyKind::Module) {
+        e.heap_blocks = k.live_blocks;
+        e.heap_bytes = k.live_bytes;
+        e.heap_allocs = k.allocs;
+        e.heap_frees = k.frees;
+    } else {
+        e.heap_blocks = k.heap_blocks;
+        e.heap_bytes = k.heap_bytes;
+        e.heap_allocs = k.heap_allocs;
+        e.heap_frees = k.heap_frees;
+    }
     if (k.closed) {
         e.outcome = model::Outcome(k.close.outcome);
         e.closed_ms = k.close.time_ms;
@@ -57,6 +68,10 @@ model::Expert expert_from(const track::KeyRecord &k) {
         c.bytes = k.close.bytes;
         c.stacks.reserve(k.close.stacks.size());
         for (const track::StackGroupRecord &g : k.close.stacks) c.stacks.push_back({g.stack, g.blocks, g.bytes});
+        c.left_blocks = k.close.left_blocks;
+        c.left_bytes = k.close.left_bytes;
+        c.left_stacks.reserve(k.close.left_stacks.size());
+        for (const track::StackGroupRecord &g : k.close.left_stacks) c.left_stacks.push_back({g.stack, g.blocks, g.bytes});
         e.cleanups.push_back(std::move(c));
     }
     return e;
@@ -68,6 +83,20 @@ std::vector<model::Expert> experts_from(const track::Reading &r) {
     for (const track::KeyRecord &k : r.open) out.push_back(expert_from(k));
     for (const track::KeyRecord &k : r.closed) out.push_back(expert_from(k));
     std::sort(out.begin(), out.end(), [](const model::Expert &a, const model::Expert &b) { return a.id < b.id; });
+    // Closed keys whose left-behind heap blocks are still live: those blocks, and the frees since.
+    for (const track::KeyRecord &k : r.retired) {
+        auto it = std::lower_bound(out.begin(), out.end(), k.id,
+                                   [](const model::Expert &e, uint64_t id) { return e.id < id; });
+        model::Expert now = expert_from(k);
+        if (it == out.end() || it->id != k.id) { // its close record was dropped from the history
+            out.insert(it, std::move(now));
+            continue;
+        }
+        it->blocks = std::move(now.blocks);
+        it->heap_blocks = k.heap_blocks;
+        it->heap_bytes = k.heap_bytes;
+        it->heap_frees += k.heap_frees;
+    }
     for (const track::MisuseRecord &m : r.misuse) {
         auto it = std::lower_bound(out.begin(), out.end(), m.key_id,
                                    [](const model::Expert &e, uint64_t id) { return e.id < id; });
@@ -104,8 +133,10 @@ uint32_t DepotStacks::map(uint32_t depot_id) {
 
 void DepotStacks::map_expert(model::Expert &e) {
     for (auto &b : e.blocks) b.stack = map(b.stack);
-    for (auto &c : e.cleanups)
+    for (auto &c : e.cleanups) {
         for (auto &g : c.stacks) g.stack = map(g.stack);
+        for (auto &g : c.left_stacks) g.stack = map(g.stack);
+    }
     for (auto &m : e.misuse) m.stack = map(m.stack);
     if (e.crash_stack) e.crash_stack = map(e.crash_stack);
 }

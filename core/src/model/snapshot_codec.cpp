@@ -33,6 +33,8 @@
 //     v2: u64 events_dropped
 //     v2: n x str justification_text (one per event, in order)
 //   tail      v2, optional (older v2 writers stop before it): str reach_note
+//   v2: heap  optional, after the tail: u32 0x50414548 ("HEAP"), then one { u64 heap_blocks
+//             | u64 heap_bytes | u64 heap_allocs | u64 heap_frees } per expert, in order
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -50,6 +52,7 @@ namespace nm::snapshot_io {
 namespace {
 
 constexpr uint32_t kEndMarker = 0x444E4521u;
+constexpr uint32_t kHeapMarker = 0x50414548u;
 constexpr size_t kBlockBytesV1 = 28;
 constexpr size_t kBlockBytes = 30;
 // Lists are decoded element by element and grow with what was read; at most this many elements are
@@ -536,6 +539,9 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.count32(snap.experts, "experts");
     for (const model::Expert &e : snap.experts) encode_expert(w, e);
     w.str(p.reach_note);
+    w.u32(kHeapMarker);
+    for (const model::Expert &e : snap.experts)
+        for (uint64_t v : {e.heap_blocks, e.heap_bytes, e.heap_allocs, e.heap_frees}) w.u64(v);
     w.u32(kEndMarker);
 }
 
@@ -605,7 +611,17 @@ bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t ve
     // An older v2 payload ends with the marker here; a newer one has the tail first.
     if (version >= 2 && r.ok() && r.remaining() > 4) p.reach_note = r.str("reach note");
 
-    if (r.ok() && r.u32("end marker") != kEndMarker)
+    uint32_t marker = r.ok() ? r.u32("end marker") : 0;
+    if (r.ok() && version >= 2 && marker == kHeapMarker) {
+        for (model::Expert &e : s.experts) {
+            e.heap_blocks = r.u64("heap blocks");
+            e.heap_bytes = r.u64("heap bytes");
+            e.heap_allocs = r.u64("heap allocs");
+            e.heap_frees = r.u64("heap frees");
+        }
+        marker = r.ok() ? r.u32("end marker") : 0;
+    }
+    if (r.ok() && marker != kEndMarker)
         r.fail("corrupted payload: end marker missing at offset " + std::to_string(r.offset() - 4));
     if (r.ok() && r.remaining() != 0)
         r.fail("corrupted payload: " + std::to_string(r.remaining()) +

@@ -201,6 +201,7 @@ public:
         keys(o);
         leaks(o);
         cleanups(o);
+        done_left(o);
         events(o);
         suppressed(o);
         data(o);
@@ -288,7 +289,9 @@ private:
     void keys(std::string &o) {
         o += "<h2 id=\"keys\">Keys</h2>\n<div class=\"scroll\"><table class=\"sortable\" id=\"key-table\"><thead><tr>"
              "<th class=\"l\">key</th><th>id</th><th class=\"l\">kind</th><th class=\"l\">state</th><th>live blocks</th>"
-             "<th>live bytes</th><th>peak bytes</th><th>allocs</th><th>reallocs</th><th>frees</th>"
+             "<th>live bytes</th>" +
+             std::string(s_.process.heap_tracked ? "<th>heap bytes</th>" : "") +
+             "<th>peak bytes</th><th>allocs</th><th>reallocs</th><th>frees</th>"
              "<th>misuse</th><th>leaked bytes</th><th>outstanding bytes</th><th>reclaimed bytes</th>"
              "<th>suppressed bytes</th></tr></thead>\n<tbody>\n";
         for (size_t i = 0; i < s_.experts.size(); ++i) {
@@ -303,6 +306,8 @@ private:
             o += "</td>";
             num_cell(o, e.live_blocks);
             num_cell(o, e.live_bytes);
+            // Heap blocks (malloc/new): for an expert key outside the API, beside its API bytes.
+            if (s_.process.heap_tracked) num_cell(o, e.heap_bytes);
             num_cell(o, e.peak_bytes);
             num_cell(o, e.allocs);
             num_cell(o, e.reallocs);
@@ -343,7 +348,9 @@ private:
              detail::plural(g.blocks, "block", "blocks");
         if (std::optional<uint64_t> size = g.block_size(); size && g.blocks > 1)
             o += " of " + std::to_string(*size) + " bytes";
+        if (g.heap && e.kind == model::KeyKind::Expert) o += " on the heap (outside the API)";
         o += " by <b>" + esc(detail::expert_label(e)) + "</b>";
+        if (g.kind == LeakKind::Outstanding && e.state == model::ExpertState::Closed) o += ", left behind at its close";
         const model::Stack &st = detail::stack_at(s_, g.stack);
         if (!st.frames.empty())
             o += " from <code>" + esc(detail::frame_label(detail::frame_at(s_, st.frames[0]))) + "</code>";
@@ -366,6 +373,40 @@ private:
             o += "<p class=\"note\">" + std::to_string(r_.leaks.size() - n) +
                  " smaller stacks are not listed here; the flame graph and the key table count "
                  "them, and the JSON, SARIF and pprof reports list them all.</p>\n";
+    }
+
+    // Heap blocks of the key still live at its close: listed there, not freed.
+    void left_behind(std::string &o, const model::Cleanup &c) {
+        if (c.left_blocks == 0) return;
+        o += "<div><b>left behind</b> (heap blocks outside the API, not freed): " + human(c.left_bytes) + " (" +
+             detail::plural(c.left_bytes, "byte", "bytes") + ") in " + detail::plural(c.left_blocks, "block", "blocks") +
+             "</div>";
+        size_t n = 0;
+        for (const model::StackGroup &g : c.left_stacks) {
+            if (++n > kMaxListedStacks) break;
+            o += "<div>" + detail::plural(g.bytes, "byte", "bytes") + " in " + detail::plural(g.blocks, "block", "blocks") +
+                 " from:</div>";
+            stack(o, g.stack);
+        }
+    }
+
+    // Done closes that left heap blocks behind (forced cleanups list theirs above).
+    void done_left(std::string &o) {
+        bool first = true;
+        for (const model::Expert &e : s_.experts)
+            for (const model::Cleanup &c : e.cleanups) {
+                if (c.outcome != model::Outcome::Done || c.left_blocks == 0) continue;
+                if (first) {
+                    o += "<h2 id=\"left-behind\">Left behind at close</h2>\n<p class=\"note\">Keys closed with "
+                         "outcome <i>done</i> whose heap blocks were still live; those still live now are listed "
+                         "with the leaks.</p>\n";
+                    first = false;
+                }
+                o += "<details open><summary><b>" + esc(detail::expert_label(e)) + "</b> closed as done at +" +
+                     std::to_string(c.time_ms) + " ms</summary>";
+                left_behind(o, c);
+                o += "</details>\n";
+            }
     }
 
     void cleanups(std::string &o) {
@@ -394,6 +435,7 @@ private:
                          detail::plural(g.blocks, "block", "blocks") + " from:</div>";
                     stack(o, g.stack);
                 }
+                left_behind(o, c);
                 if (e.crash_signal != 0) {
                     o += "<div>crashed with " + esc(sys::signal_name(e.crash_signal)) + " at " +
                          detail::hex(e.crash_address) + ":</div>";

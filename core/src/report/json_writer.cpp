@@ -91,7 +91,7 @@ void process(detail::JsonOut &j, const model::Snapshot &s) {
     j.end_object();
 }
 
-void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g) {
+void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g, bool heap) {
     j.begin_object();
     j.key("outstanding").boolean(g.kind == LeakKind::Outstanding);
     if (std::optional<uint64_t> size = g.block_size()) j.key("size").num(*size);
@@ -102,6 +102,7 @@ void leak(detail::JsonOut &j, FrameTexts &frames, const LeakGroup &g) {
     }
     j.key("count").num(g.blocks);
     j.key("bytes").num(g.bytes);
+    if (heap) j.key("origin").str(g.heap ? "heap" : "api");
     if (g.reach != model::Reach::Unknown) j.key("reach").str(detail::reach_name(g.reach));
     j.key("stack");
     frames.stack(j, g.stack);
@@ -158,7 +159,7 @@ void event(detail::JsonOut &j, const model::Event &ev) {
 }
 
 void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
-            const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks, bool classified) {
+            const ExpertTotals &t, const std::vector<const LeakGroup *> &leaks, bool classified, bool heap) {
     j.begin_object();
     j.key("id").num(e.id);
     j.key("name").str(e.name);
@@ -182,6 +183,15 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
     j.key("frees").num(e.frees);
     j.key("reallocs").num(e.reallocs);
     j.key("misuse_count").num(std::max<uint64_t>(e.misuse_count, e.misuse.size()));
+    if (heap) {
+        // Heap blocks (malloc/new): for an expert key outside the API and not in outstanding_*.
+        j.key("heap").begin_object();
+        j.key("blocks").num(e.heap_blocks);
+        j.key("bytes").num(e.heap_bytes);
+        j.key("allocs").num(e.heap_allocs);
+        j.key("frees").num(e.heap_frees);
+        j.end_object();
+    }
     j.key("crash");
     if (e.crash_signal != 0) {
         j.begin_object();
@@ -199,7 +209,7 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
         reach_totals(j, t.reach);
     }
     j.key("leaks").begin_array();
-    for (const LeakGroup *g : leaks) leak(j, frames, *g);
+    for (const LeakGroup *g : leaks) leak(j, frames, *g, heap);
     j.end_array();
     j.key("suppressed");
     totals(j, t.suppressed);
@@ -217,6 +227,17 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
         j.end_object();
     }
     j.end_array();
+    if (heap) {
+        // A done close's heap blocks still live then (listed, not freed; the live ones are leaks).
+        for (const model::Cleanup &c : e.cleanups)
+            if (c.outcome == model::Outcome::Done && c.left_blocks) {
+                j.key("done_close");
+                j.begin_object();
+                j.key("time_ms").num(c.time_ms);
+                left_behind(j, frames, c);
+                j.end_object();
+            }
+    }
 
     j.key("misuse").begin_array();
     for (const model::Misuse &m : e.misuse) {
@@ -310,7 +331,7 @@ void detail::render_json(std::string &out, const LeakReport &r) {
     detail::Ticker ticker(r, "writing JSON", s.experts.size());
     for (size_t i = 0; i < s.experts.size(); ++i) {
         ticker.tick();
-        expert(j, frames, s.experts[i], r.experts[i], per_expert[i], r.classified);
+        expert(j, frames, s.experts[i], r.experts[i], per_expert[i], r.classified, s.process.heap_tracked);
     }
     j.end_array();
     j.end_object();

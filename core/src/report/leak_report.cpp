@@ -39,6 +39,7 @@ void group_outstanding(const model::Expert &e, uint32_t expert, bool classified,
             g.sizes_known = true;
             g.min_size = b.size;
             g.max_size = b.size;
+            g.heap = b.origin == model::BlockOrigin::Heap;
             out.push_back(g);
         }
         LeakGroup &g = out[it->second];
@@ -150,9 +151,11 @@ LeakReport build_report(const model::Snapshot &snap, const Options &options) {
         if (options.progress) options.progress("grouping blocks", grouped, blocks);
         grouped += e.blocks.size();
         group_leaked(e, static_cast<uint32_t>(i), all);
-        // A closed key holds no blocks; if one still lists some, they are reported all the same.
+        // A closed key's blocks are the heap blocks its close left behind: leaks of that expert
+        // whatever their reach (the reach rule is for module keys and keys still open).
         if (key_open(e) || !e.blocks.empty())
-            group_outstanding(e, static_cast<uint32_t>(i), r.classified, options.count_reachable, all, r.experts[i], r);
+            group_outstanding(e, static_cast<uint32_t>(i), r.classified, options.count_reachable || !key_open(e), all,
+                              r.experts[i], r);
     }
 
     const Suppressions *sup = options.suppressions;

@@ -11,7 +11,9 @@
 // are left out, as in every report; their totals are in the profile's comments. Allocation totals
 // are kept per key, not per stack, so the profile has no allocated_* types.
 // Labels: key (the expert or module name), key_id, kind (expert or module), outcome (done, failed,
-// ..., or open for a key not yet closed).
+// ..., or open for a key not yet closed); with the whole heap tracked also origin (api or heap:
+// malloc/new, for an expert key outside the API) and, for heap blocks a closed key left behind
+// at its close, left_behind=yes.
 // Every frame is a location with one line whose function is the frame's symbol (or module+offset
 // when it has none), and every mapping says it has functions: pprof never tries to symbolize a
 // snapshot's addresses with the local machine's binaries, which would be the wrong ones.
@@ -85,6 +87,7 @@ struct Sample {
     uint32_t stack;
     Column column;
     uint64_t objects, bytes;
+    bool heap = false; // malloc/new blocks (LeakGroup::heap)
 };
 
 class ProfileBuilder {
@@ -108,6 +111,8 @@ public:
         std::array<int64_t, 2 * kColumns> values{};
         const int64_t k_key = strings_.index("key"), k_key_id = strings_.index("key_id"),
                       k_kind = strings_.index("kind"), k_outcome = strings_.index("outcome");
+        const bool heap = s_.process.heap_tracked;
+        const int64_t k_origin = heap ? strings_.index("origin") : 0, k_left = heap ? strings_.index("left_behind") : 0;
         detail::Ticker ticker(r_, "writing pprof", samples_.size());
         for (const Sample &smp : samples_) {
             ticker.tick();
@@ -128,6 +133,12 @@ public:
             label_str(m, sub, k_kind, key_kind(e));
             label_str(m, sub, k_outcome,
                       e.state == model::ExpertState::Closed ? detail::outcome_name(e.outcome) : "open");
+            if (heap) {
+                label_str(m, sub, k_origin, smp.heap ? "heap" : "api");
+                if (smp.heap && smp.column == kOutstanding && e.kind == model::KeyKind::Expert &&
+                    e.state == model::ExpertState::Closed)
+                    label_str(m, sub, k_left, "yes");
+            }
             p.bytes(profile::kSample, msg);
         }
 
@@ -215,7 +226,7 @@ private:
         for (const LeakGroup &g : r_.leaks) {
             samples_.push_back({g.expert, g.stack,
                                 g.kind == LeakKind::Leaked ? kLeaked : kOutstanding, g.blocks,
-                                g.bytes});
+                                g.bytes, g.heap});
             totals_[samples_.back().column] += g.bytes;
         }
         for (size_t i = 0; i < s_.experts.size(); ++i)

@@ -162,6 +162,10 @@ std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
                     detail::plural(g.blocks, "block", "blocks") +
                     (g.kind == LeakKind::Leaked ? " leaked by expert '" : " still held by expert '") +
                     e.name + "' (key " + std::to_string(e.id) + ")";
+    if (g.heap && e.kind == model::KeyKind::Expert) {
+        m += " on the heap, outside the API";
+        if (e.state == model::ExpertState::Closed) m += ", left behind at its close";
+    }
     if (g.reach != model::Reach::Unknown) m += std::string(", ") + detail::reach_phrase(g.reach);
     const model::Stack &st = detail::stack_at(s, g.stack);
     if (!st.frames.empty()) m += ", allocated in " + detail::frame_label(detail::frame_at(s, st.frames[0]));
@@ -203,6 +207,11 @@ json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string 
     json props{{"expert", e.name},     {"key", e.id},       {"blocks", g.blocks},
                {"bytes", g.bytes},     {"outstanding", !leaked}};
     if (std::optional<uint64_t> size = g.block_size()) props["blockSize"] = *size;
+    if (s.process.heap_tracked) {
+        props["origin"] = g.heap ? "heap" : "api";
+        props["keyKind"] = model::to_string(e.kind);
+        if (g.heap && e.kind == model::KeyKind::Expert && e.state == model::ExpertState::Closed) props["leftBehind"] = true;
+    }
     if (g.reach != model::Reach::Unknown) props["reach"] = detail::reach_name(g.reach);
     if (st.frames.size() > kMaxThreadFlowLocations) props["framesOmitted"] = st.frames.size() - kMaxThreadFlowLocations;
     r["properties"] = std::move(props);

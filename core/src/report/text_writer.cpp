@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <ostream>
+#include <vector>
 
 namespace nm::report {
 namespace {
@@ -46,6 +47,7 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
         if (g.kind != kind) continue;
         if (first) {
             o += kind == LeakKind::Leaked ? "\nLeaks (keys closed with outcome done):\n"
+                 : s.process.heap_tracked ? "\nStill outstanding (keys still open, and heap blocks closed keys left behind):\n"
                                           : "\nStill outstanding (keys still open):\n";
             first = false;
         }
@@ -58,12 +60,42 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
                      : " of " + std::to_string(g.min_size) + ".." + std::to_string(g.max_size) +
                            " bytes";
         const bool module = e.kind == model::KeyKind::Module;
-        o += (module ? " allocated in module " : " allocated by expert ") + detail::expert_label(e);
-        if (kind == LeakKind::Outstanding && !module) o += std::string(", ") + detail::state_name(e.state);
+        o += (module         ? " allocated in module "
+               : g.heap      ? " allocated on the heap (outside the API) by expert "
+                             : " allocated by expert ") +
+             detail::expert_label(e);
+        if (kind == LeakKind::Outstanding && !module)
+            o += e.state == model::ExpertState::Closed ? std::string(", left behind at its close")
+                                                       : std::string(", ") + detail::state_name(e.state);
         if (g.reach != model::Reach::Unknown) o += std::string(", ") + detail::reach_phrase(g.reach);
         o += ":\n";
         sp.print(o, g.stack, "    ");
     }
+}
+
+// Heap blocks of the key still live at its close: listed there, not freed.
+void left_behind(std::string &o, detail::StackPrinter &sp, const model::Cleanup &c) {
+    if (c.left_blocks == 0) return;
+    o += "    left behind (heap blocks outside the API, not freed): " + bytes_in_blocks(c.left_bytes, c.left_blocks) + "\n";
+    for (const model::StackGroup &g : c.left_stacks) {
+        o += "      " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
+        sp.print(o, g.stack, "          ");
+    }
+}
+
+// Done closes that left heap blocks behind (forced cleanups list theirs in cleanup_section).
+void done_left_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r) {
+    bool first = true;
+    for (const model::Expert &e : r.snapshot->experts)
+        for (const model::Cleanup &c : e.cleanups) {
+            if (c.outcome != model::Outcome::Done || c.left_blocks == 0) continue;
+            if (first) {
+                o += "\nLeft behind at close (keys closed with outcome done; the blocks still live are above):\n";
+                first = false;
+            }
+            o += "\nexpert " + detail::expert_label(e) + " closed as done at " + when(c.time_ms) + "\n";
+            left_behind(o, sp, c);
+        }
 }
 
 void cleanup_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r) {
@@ -84,6 +116,7 @@ void cleanup_section(std::string &o, detail::StackPrinter &sp, const LeakReport 
                 o += "    " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
                 sp.print(o, g.stack, "        ");
             }
+            left_behind(o, sp, c);
             if (e.crash_signal != 0) {
                 o += "    crash stack (" + sys::signal_name(e.crash_signal) + " at " +
                      detail::hex(e.crash_address) + "):\n";
@@ -122,37 +155,49 @@ void expert_table(std::string &o, const LeakReport &r) {
         o += "\nExperts: none\n";
         return;
     }
-    constexpr size_t kCols = 14;
-    using Row = std::array<std::string, kCols>;
+    // With the whole heap tracked: each key's kind, and its heap bytes beside its API bytes.
+    const bool heap = s.process.heap_tracked;
+    using Row = std::vector<std::string>;
     std::vector<Row> rows;
     rows.push_back({"key", "name", "state", "outcome", "live blocks", "live bytes", "peak bytes",
                     "allocs", "reallocs", "frees", "misuse", "leaked bytes", "outstanding bytes",
                     "reclaimed bytes"});
+    if (heap) {
+        rows[0].insert(rows[0].begin() + 2, "kind");
+        rows[0].insert(rows[0].begin() + 7, "heap bytes");
+    }
     for (size_t i = 0; i < s.experts.size(); ++i) {
         const model::Expert &e = s.experts[i];
         const ExpertTotals &t = r.experts[i];
         uint64_t cleaned = 0;
         for (const model::Cleanup &c : e.cleanups)
             if (c.outcome != model::Outcome::Done) cleaned += c.bytes;
-        rows.push_back({std::to_string(e.id), e.name.empty() ? "<unnamed>" : text::escape(e.name),
-                        detail::state_name(e.state),
-                        e.state == model::ExpertState::Closed ? detail::outcome_name(e.outcome) : "-",
-                        std::to_string(e.live_blocks), std::to_string(e.live_bytes),
-                        std::to_string(e.peak_bytes), std::to_string(e.allocs),
-                        std::to_string(e.reallocs), std::to_string(e.frees),
-                        std::to_string(std::max<uint64_t>(e.misuse_count, e.misuse.size())),
-                        std::to_string(t.leaked.bytes), std::to_string(t.outstanding.bytes),
-                        std::to_string(cleaned)});
+        Row row{std::to_string(e.id), e.name.empty() ? "<unnamed>" : text::escape(e.name),
+                detail::state_name(e.state),
+                e.state == model::ExpertState::Closed ? detail::outcome_name(e.outcome) : "-",
+                std::to_string(e.live_blocks), std::to_string(e.live_bytes),
+                std::to_string(e.peak_bytes), std::to_string(e.allocs),
+                std::to_string(e.reallocs), std::to_string(e.frees),
+                std::to_string(std::max<uint64_t>(e.misuse_count, e.misuse.size())),
+                std::to_string(t.leaked.bytes), std::to_string(t.outstanding.bytes),
+                std::to_string(cleaned)};
+        if (heap) {
+            row.insert(row.begin() + 2, model::to_string(e.kind));
+            row.insert(row.begin() + 7, std::to_string(e.heap_bytes));
+        }
+        rows.push_back(std::move(row));
     }
-    std::array<size_t, kCols> width{};
+    const size_t cols = rows[0].size();
+    const size_t last_left = heap ? 4 : 3; // name, (kind,) state and outcome read left to right
+    std::vector<size_t> width(cols, 0);
     for (const Row &row : rows)
-        for (size_t c = 0; c < kCols; ++c) width[c] = std::max(width[c], row[c].size());
+        for (size_t c = 0; c < cols; ++c) width[c] = std::max(width[c], row[c].size());
     o += "\nExperts:\n";
     for (const Row &row : rows) {
         std::string line = " ";
-        for (size_t c = 0; c < kCols; ++c) {
-            // Name, state and outcome read left to right; numbers line up on the right.
-            const bool left = c >= 1 && c <= 3;
+        for (size_t c = 0; c < cols; ++c) {
+            // Numbers line up on the right.
+            const bool left = c >= 1 && c <= last_left;
             const std::string pad(width[c] - row[c].size(), ' ');
             line += ' ';
             line += left ? row[c] + pad : pad + row[c];
@@ -273,6 +318,7 @@ void render_text(std::string &out, const LeakReport &r) {
     leak_section(o, sp, r, LeakKind::Leaked);
     leak_section(o, sp, r, LeakKind::Outstanding);
     cleanup_section(o, sp, r);
+    done_left_section(o, sp, r);
     misuse_section(o, sp, r);
     detail::render_events_text(o, *r.snapshot);
     expert_table(o, r);

@@ -14,6 +14,10 @@
 
 using nm::track::Tracker;
 
+namespace nm::track {
+extern thread_local int t_heap_busy __attribute__((tls_model("initial-exec"))); // heap_ops.cpp
+}
+
 // Each function passes its own frame so the stack starts at its caller: the expert's call site.
 NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
     return Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
@@ -79,6 +83,17 @@ bool thread_in_api() noexcept {
 }
 
 void thread_recover_after_unwind() noexcept { Tracker::get().thread_recover(); }
+
+void thread_prepare() noexcept {
+    // As the heap path does: the allocations made while the state is created are nmleak's own.
+    ++track::t_heap_busy;
+    (void)Tracker::get().thread_state();
+    --track::t_heap_busy;
+}
+
+void set_thread_run_key(void *key) noexcept { track::t_run_key = reinterpret_cast<uintptr_t>(key); }
+void *thread_run_key() noexcept { return reinterpret_cast<void *>(track::t_run_key); }
+bool set_key_module(void *key, const void *link_map) noexcept { return Tracker::get().set_key_home(key, link_map); }
 
 } // namespace nm
 

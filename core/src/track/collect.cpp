@@ -28,6 +28,14 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     e.frees = f.frees;
     e.live_blocks = f.live_blocks();
     e.misuse_count = k->misuse_count.load(std::memory_order_relaxed);
+    int64_t heap_bytes = 0;
+    for (Lane *l = k->lanes.load(std::memory_order_acquire); l; l = l->next_in_key) {
+        e.heap_allocs += l->heap_in.load(std::memory_order_relaxed);
+        e.heap_frees += l->heap_out.load(std::memory_order_relaxed);
+        heap_bytes += l->heap_bytes.load(std::memory_order_relaxed);
+    }
+    e.heap_blocks = e.heap_allocs > e.heap_frees ? e.heap_allocs - e.heap_frees : 0;
+    e.heap_bytes = heap_bytes > 0 ? uint64_t(heap_bytes) : 0;
     if (!include_blocks) return;
 
     std::vector<uint64_t> chunks;
@@ -56,6 +64,33 @@ void Tracker::read_key(Key *k, KeyRecord &e, bool include_blocks) {
     ts->in_api.store(0, std::memory_order_release);
 }
 
+// A closed key whose heap blocks outlived its close (called with k->mu held): the frees since the
+// close and, when asked, the blocks still live.
+void Tracker::read_retired(Key *k, KeyRecord &e, bool include_blocks) {
+    const uint32_t gen = word_gen(k->word.load(std::memory_order_acquire));
+    e.id = k->id.load(std::memory_order_relaxed);
+    e.name = k->name;
+    e.phase = KeyPhase::Closed;
+    e.heap_blocks = k->left_live_blocks;
+    e.heap_bytes = k->left_live_bytes;
+    e.heap_frees = k->left_frees;
+    if (!include_blocks) return;
+    e.blocks.reserve(k->left_live_blocks);
+    ThreadState *ts = thread_state();
+    ts->in_api.store(kClaimsAnyKey, std::memory_order_relaxed); // see wait_for_claims
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (uint64_t user : k->left) {
+        uint8_t seen;
+        std::atomic<uint8_t> *g = claim(user, seen);
+        if (!g) continue; // freed since the close
+        BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
+        unclaim(g);
+        if (header_fn(h.stack) == 0 || check_header(h.word, k->slot, gen) != HeaderCheck::Ok) continue;
+        e.blocks.push_back({user, header_size(h.word), header_stack_id(h.stack), h.time_ms, 1u});
+    }
+    ts->in_api.store(0, std::memory_order_release);
+}
+
 void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
     const uint32_t used = keys_.used();
     for (uint32_t s = 1; s < used; ++s) {
@@ -63,6 +98,11 @@ void Tracker::read(Reading &out, bool include_blocks, uint64_t since) {
         if (!k) continue;
         std::lock_guard<std::mutex> lock(k->mu);
         KeyState st = word_state(k->word.load(std::memory_order_acquire));
+        if (st == KeyState::Retired) {
+            out.retired.emplace_back();
+            read_retired(k, out.retired.back(), include_blocks);
+            continue;
+        }
         if (st != KeyState::Open && st != KeyState::Terminating) continue;
         out.open.emplace_back();
         read_key(k, out.open.back(), include_blocks);

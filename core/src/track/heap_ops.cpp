@@ -156,16 +156,40 @@ struct HeapOps {
         const Walk w = capture(ts, frame, buf, depth < 16 ? 16 : depth);
         const ModuleEntry *m = charged_module(buf, w.n);
         if (m->role == ModuleRole::Own) return own_alloc(n, align, zero);
-        void *handle = m->key.load(std::memory_order_acquire);
-        if (NM_UNLIKELY(!handle)) handle = open_module_key(t, m);
         uint32_t stack = 0;
         if (depth && w.n) {
             const uint32_t kept = w.n < depth ? w.n : depth;
             stack = ts->stacks.intern(t.depot_, buf, kept, kept == w.n ? w.hash : stack_hash(buf, kept));
         }
+        // A thread working for an expert's run, in that expert's own module: the run key's block.
+        if (NM_UNLIKELY(t_run_key != 0) && run_key_home(t, m)) {
+            bool refused = false;
+            void *p = alloc_on(t, ts, reinterpret_cast<void *>(t_run_key), true, n, align, fn, zero, stack, refused);
+            if (!refused) return p;
+        }
+        void *handle = m->key.load(std::memory_order_acquire);
+        if (NM_UNLIKELY(!handle)) handle = open_module_key(t, m);
+        bool refused = false;
+        void *p = alloc_on(t, ts, handle, false, n, align, fn, zero, stack, refused);
+        return refused ? own_alloc(n, align, zero) : p;
+    }
 
+    // True when this thread's run key is open and its module is m (see nm::set_key_module).
+    static bool run_key_home(Tracker &t, const ModuleEntry *m) noexcept {
+        KeyHandle kh;
+        const Key *k = t.keys().find(reinterpret_cast<void *>(t_run_key), kh);
+        return k && m->link_map && k->home.load(std::memory_order_relaxed) == m->link_map;
+    }
+
+    // One block on key `handle`: a module key's, or (run) an expert run key's heap block, counted
+    // apart from its API blocks. *refused when the key takes no blocks (closed meanwhile).
+    static void *alloc_on(Tracker &t, ThreadState *ts, void *handle, bool run, size_t n, size_t align, heap::Fn fn,
+                          bool zero, uint32_t stack, bool &refused) noexcept {
         KeyCall call(t, ts, handle);
-        if (NM_UNLIKELY(!call.open())) return own_alloc(n, align, zero);
+        if (NM_UNLIKELY(run ? call.state() == KeyCall::State::Invalid : !call.open())) {
+            refused = true;
+            return nullptr;
+        }
         Lane *lane = call.lane();
         const size_t bytes = block_bytes(n);
         void *block;
@@ -180,14 +204,17 @@ struct HeapOps {
             errno = ENOMEM;
             return nullptr;
         }
-        const uint64_t count = lane->allocs.load(std::memory_order_relaxed);
+        std::atomic<uint64_t> &made = run ? lane->heap_in : lane->allocs;
+        const uint64_t count = made.load(std::memory_order_relaxed);
         if ((count & 63) == 0) lane->now_ms = uint32_t(t.now_ms());
-        lane->allocs.store(count + 1, std::memory_order_relaxed);
-        // Module keys are never closed: no per-stack tally (it only serves a close).
+        made.store(count + 1, std::memory_order_relaxed);
+        // Module keys are never closed, and a close never frees heap blocks: no per-stack tally
+        // (it only serves a close's reclaim).
         *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, call.slot(), call.gen())};
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         lane->note_chunk(user);
-        lane->add_bytes(int64_t(n));
+        if (run) lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) + int64_t(n), std::memory_order_relaxed);
+        else lane->add_bytes(int64_t(n));
         return reinterpret_cast<void *>(user);
     }
 
@@ -241,7 +268,8 @@ struct HeapOps {
     static void free_tracked(Tracker &t, ThreadState *ts, uintptr_t user, heap::Fn fn, const void *frame) noexcept {
         enum class Result { Freed, Mismatched, Raced, Corrupt, ApiBlock, Closing } result;
         Key *k = nullptr;
-        uint32_t slot = 0;
+        uint32_t slot = 0, gen = 0;
+        bool left_behind = false, mismatched = false;
         uint8_t seen = 0;
         {
             Claims claims(t, ts);
@@ -252,7 +280,7 @@ struct HeapOps {
                 const BlockHeader h = *header_of(user);
                 slot = header_slot(h.word);
                 k = slot ? t.keys().at(slot) : nullptr;
-                const uint32_t gen = k ? word_gen(k->word.load(std::memory_order_acquire)) : 0;
+                gen = k ? word_gen(k->word.load(std::memory_order_acquire)) : 0;
                 const uint32_t made_by = header_fn(h.stack);
                 if (NM_UNLIKELY(!k || check_header(h.word, slot, gen) != HeaderCheck::Ok)) {
                     Tracker::unclaim(g);
@@ -263,16 +291,26 @@ struct HeapOps {
                     result = Result::ApiBlock;
                 } else {
                     KeyCall call(t, ts, reinterpret_cast<void *>(encode_key(slot, gen)));
+                    const bool module = k->module.load(std::memory_order_relaxed);
                     if (NM_UNLIKELY(call.state() == KeyCall::State::Invalid)) {
                         Tracker::unclaim(g);
                         result = Result::Closing;
+                        // An expert run's heap block that outlived the close: its key takes the free.
+                        left_behind = !module;
+                        mismatched = made_by != uint32_t(fn);
                     } else {
                         const uint64_t size = header_size(h.word);
                         // Freed before mi_free: afterwards the address may be handed out and marked again.
                         g->store(uint8_t(Granule::Freed), std::memory_order_release);
                         Lane *lane = call.lane();
-                        Lane::bump(lane->frees);
-                        lane->add_bytes(-int64_t(size));
+                        if (module) {
+                            Lane::bump(lane->frees);
+                            lane->add_bytes(-int64_t(size));
+                        } else { // outside the API: the key's heap figures
+                            Lane::bump(lane->heap_out);
+                            lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) - int64_t(size),
+                                                   std::memory_order_relaxed);
+                        }
                         tsan_freeing(header_of(user));
                         mi_free(header_of(user));
                         // Freed all the same when the family is wrong: the program goes on.
@@ -280,6 +318,11 @@ struct HeapOps {
                     }
                 }
             }
+        }
+        if (left_behind) {
+            t.free_left_behind(k, slot, gen, user, ts);
+            if (mismatched) record(t, ts, k, MisuseKind::MismatchedFree, fn_name(fn), user, 0, frame);
+            return;
         }
         switch (result) {
         case Result::Freed:

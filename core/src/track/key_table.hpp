@@ -37,7 +37,9 @@ inline constexpr uint64_t kKeyTag = 0xA5;       // top byte of every key handle
 inline constexpr uint32_t kMaxKeys = 1u << 16;  // slots; slot 0 is never used
 inline constexpr int64_t kPublishBytes = 256 * 1024;
 
-enum class KeyState : uint8_t { Free = 0, Open = 1, Terminating = 2, Closing = 3 };
+// Retired: closed, but heap blocks (malloc/new) of its run are still live; the slot is kept (so
+// their headers still check out and a later free is accounted to the key) until the last is freed.
+enum class KeyState : uint8_t { Free = 0, Open = 1, Terminating = 2, Closing = 3, Retired = 4 };
 
 struct KeyHandle {
     uint32_t slot;
@@ -76,6 +78,10 @@ struct Lane {
     std::atomic<int64_t> published_bytes{0}; // part of live_bytes already in Key::shared_bytes
     uint32_t now_ms = 0;                // coarse clock, refreshed every 64 allocations
     StackTally tally;                   // live blocks/bytes per stack id, owner only until close
+    // Heap blocks (malloc/new) of an expert key's run, outside the API: written by the owner only
+    // (plain stores), summed by readers. Module keys count their blocks in the figures above.
+    std::atomic<uint64_t> heap_in{0}, heap_out{0};
+    std::atomic<int64_t> heap_bytes{0};
     // Chunks (address >> 16) where this lane's blocks start: a set only the owner inserts into
     // (under chunk_mu, so readers can lock it), with a direct-mapped cache in front so the hot path
     // touches neither the lock nor the set for a chunk it has seen.
@@ -130,6 +136,13 @@ struct Key {
     // Set once, before the key's first block, for the module keys of the whole heap (never
     // closed, so never reset).
     std::atomic<bool> module{false};
+    // An expert key's module (its link_map): heap blocks charged to it, made on a thread working
+    // for this key's run, belong to the key. Set by the host runner; null: none.
+    std::atomic<const void *> home{nullptr};
+    // Under mu, once Retired: the heap blocks the close left behind (addresses; freed ones are
+    // skipped by readers), how many are still live, and the frees made after the close.
+    std::vector<uint64_t> left;
+    uint64_t left_live_blocks = 0, left_live_bytes = 0, left_frees = 0;
 
     // Sums of the lanes' figures. Exact once no call is in flight on the key (close), a reading
     // of moving counters otherwise.

@@ -52,6 +52,10 @@ struct CloseRecord {
     uint64_t blocks = 0;
     uint64_t bytes = 0;
     std::vector<StackGroupRecord> stacks; // biggest bytes first
+    // Heap blocks (malloc/new) of the key's run still live at the close: listed, not freed.
+    uint64_t left_blocks = 0;
+    uint64_t left_bytes = 0;
+    std::vector<StackGroupRecord> left_stacks; // biggest bytes first
 };
 
 struct MisuseRecord {
@@ -82,6 +86,9 @@ struct KeyRecord {
     CloseRecord close;
     std::vector<BlockRecord> blocks; // open keys, when asked for
     uint32_t kind = 0; // numbered as model::KeyKind: 0 expert key, 1 module key (whole heap)
+    // Heap blocks (malloc/new) of an expert key's run, outside the API (not in live_*): live now
+    // (for a closed key: left behind by its close and not freed since), made, and freed.
+    uint64_t heap_blocks = 0, heap_bytes = 0, heap_allocs = 0, heap_frees = 0;
 };
 
 // Clean closed keys (Done, nothing left, no misuse) that the history folded into totals to bound
@@ -99,6 +106,9 @@ struct Reading {
     std::vector<KeyRecord> open;
     std::vector<KeyRecord> closed;     // seq > since, oldest first
     std::vector<MisuseRecord> misuse;  // seq > since, oldest first (of open and closed keys)
+    // Closed expert keys whose left-behind heap blocks are still live, read whole every time: id,
+    // heap_* figures (heap_frees: the frees since the close) and the blocks when asked for.
+    std::vector<KeyRecord> retired;
     uint64_t history_seq = 0;          // the newest sequence number at the time of the reading
     FoldedKeys folded;
 };

@@ -699,7 +699,15 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
     table.cap = slots.size();
 
     const pid_t me = sys_gettid();
-    const bool stopping = options.stop_threads && install_handler();
+    // ThreadSanitizer delivers a signal only at its own safe points and reads the handler's
+    // siginfo from its own copy: threads cannot be held by signal in such a build, so the pass
+    // reads their stacks without stopping them (the limits say so).
+#if defined(__SANITIZE_THREAD__)
+    constexpr bool kSignalsDeferred = true;
+#else
+    constexpr bool kSignalsDeferred = false;
+#endif
+    const bool stopping = options.stop_threads && !kSignalsDeferred && install_handler();
     const uint64_t t_stop = now_us();
     size_t not_stopped = 0, stopped = 0, blocked = 0, timed_out = 0;
     if (stopping) g_table.store(&table, std::memory_order_release);
@@ -825,6 +833,7 @@ void classify(const std::vector<BlockRef> &blocks, std::vector<uint8_t> &out, co
     st.threads_not_stopped = uint32_t(not_stopped);
     st.safe_reads = !flood.direct;
     if (!options.stop_threads) limits += "threads were not stopped; ";
+    else if (kSignalsDeferred) limits += "ThreadSanitizer defers signals in this build: threads were not stopped; ";
     else if (!stopping) limits += "the stop signal could not be installed: threads were not stopped; ";
     if (blocked) limits += std::to_string(blocked) + " thread(s) block the stop signal: their registers were not read; ";
     if (timed_out) limits += std::to_string(timed_out) + " thread(s) did not stop in time: their registers were not read; ";

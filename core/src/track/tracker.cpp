@@ -23,6 +23,7 @@
 namespace nm::track {
 
 constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local uint64_t t_run_key __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
@@ -162,6 +163,9 @@ void *Tracker::open_key(const char *name) {
     k->shared_peak.store(0, std::memory_order_relaxed);
     k->joined_peak.store(0, std::memory_order_relaxed);
     k->misuse_count.store(0, std::memory_order_relaxed);
+    k->home.store(nullptr, std::memory_order_relaxed);
+    k->left.clear();
+    k->left_live_blocks = k->left_live_bytes = k->left_frees = 0;
     k->id.store(keys_.next_id(), std::memory_order_relaxed);
     k->word.store(key_word(gen, KeyState::Open), std::memory_order_release);
     return reinterpret_cast<void *>(encode_key(k->slot, gen));
@@ -191,6 +195,19 @@ void *Tracker::handle_for_id(uint64_t id) const noexcept {
         return reinterpret_cast<void *>(encode_key(s, word_gen(w)));
     }
     return nullptr;
+}
+
+bool Tracker::set_key_home(void *handle, const void *link_map) noexcept {
+    KeyHandle kh;
+    Key *k = keys_.find(handle, kh);
+    if (!k) return false;
+    std::lock_guard<std::mutex> lock(k->mu);
+    uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != kh.gen || (word_state(w) != KeyState::Open && word_state(w) != KeyState::Terminating) ||
+        k->module.load(std::memory_order_relaxed))
+        return false;
+    k->home.store(link_map, std::memory_order_release);
+    return true;
 }
 
 uint32_t Tracker::request_terminate(void *handle) {
@@ -291,7 +308,8 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
             std::atomic<uint8_t> *g = claim(user, seen);
             if (!g) return;
             const BlockHeader *h = reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
-            if (check_header(h->word, k->slot, gen) != HeaderCheck::Ok) {
+            // Heap blocks (malloc/new) of the key's run are left behind, never freed here.
+            if (header_fn(h->stack) != 0 || check_header(h->word, k->slot, gen) != HeaderCheck::Ok) {
                 unclaim(g);
                 return;
             }
@@ -301,6 +319,94 @@ void Tracker::reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState
         });
     }
     self->in_api.store(0, std::memory_order_release);
+}
+
+namespace {
+void sort_groups(std::vector<StackGroupRecord> &v) {
+    std::sort(v.begin(), v.end(), [](const StackGroupRecord &a, const StackGroupRecord &b) {
+        return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack);
+    });
+}
+} // namespace
+
+// Called by close_key after quiesce, with k->mu held and before the lanes' chunks are reclaimed:
+// every live heap block of the key (its header names the key's slot and generation, and a heap
+// function) is listed in k->left and grouped by stack in c.left_*.
+void Tracker::collect_left_behind(Key *k, Lane *lanes, uint32_t gen, ThreadState *self, CloseRecord &c) {
+    std::vector<uint64_t> chunks;
+    for (Lane *l = lanes; l; l = l->next_in_key) {
+        std::lock_guard<std::mutex> lock(l->chunk_mu);
+        l->chunks.append_to(chunks);
+    }
+    std::sort(chunks.begin(), chunks.end());
+    chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
+    std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> by_stack;
+    self->in_api.store(kClaimsAnyKey, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (uint64_t ch : chunks) {
+        map_.for_each_live(ch << 16, (ch + 1) << 16, [&](uintptr_t user) {
+            uint8_t seen;
+            std::atomic<uint8_t> *g = claim(user, seen);
+            if (!g) return;
+            const BlockHeader h = *reinterpret_cast<const BlockHeader *>(user - sizeof(BlockHeader));
+            unclaim(g);
+            if (header_fn(h.stack) == 0 || check_header(h.word, k->slot, gen) != HeaderCheck::Ok) return;
+            k->left.push_back(user);
+            auto &agg = by_stack[header_stack_id(h.stack)];
+            ++agg.first;
+            agg.second += header_size(h.word);
+            ++c.left_blocks;
+            c.left_bytes += header_size(h.word);
+        });
+    }
+    self->in_api.store(0, std::memory_order_release);
+    for (auto &[stack, agg] : by_stack) c.left_stacks.push_back({stack, agg.first, agg.second});
+    sort_groups(c.left_stacks);
+}
+
+// Not on the hot path: a heap block that outlived its key's close. The block is claimed again
+// here, under k->mu, so the key's readers see it live or freed, never half.
+void Tracker::free_left_behind(Key *k, uint32_t slot, uint32_t gen, uintptr_t user, ThreadState *ts) noexcept {
+    std::unique_lock<std::mutex> lock(k->mu);
+    for (unsigned spins = 0;; ++spins) {
+        const uint64_t w = k->word.load(std::memory_order_acquire);
+        if (word_gen(w) != gen || word_state(w) != KeyState::Closing) break;
+        // The close is between quiesce and its lock: it will list this block; wait for it.
+        lock.unlock();
+        if (spins > 16) sched_yield();
+        lock.lock();
+    }
+    const uint64_t w = k->word.load(std::memory_order_acquire);
+    if (word_gen(w) != gen || word_state(w) != KeyState::Retired) return;
+    ts->in_api.store(kClaimsAnyKey, std::memory_order_relaxed);
+    if (options_.heavy_fence) std::atomic_thread_fence(std::memory_order_seq_cst);
+    else std::atomic_signal_fence(std::memory_order_seq_cst);
+    uint8_t seen;
+    std::atomic<uint8_t> *g = claim(user, seen);
+    if (!g) {
+        ts->in_api.store(0, std::memory_order_release);
+        return;
+    }
+    BlockHeader *h = reinterpret_cast<BlockHeader *>(user - sizeof(BlockHeader));
+    const uint64_t size = header_size(h->word);
+    if (header_fn(h->stack) == 0 || check_header(h->word, slot, gen) != HeaderCheck::Ok) {
+        unclaim(g);
+        ts->in_api.store(0, std::memory_order_release);
+        return;
+    }
+    g->store(uint8_t(Granule::Freed), std::memory_order_release);
+    ts->in_api.store(0, std::memory_order_release);
+    tsan_freeing(h);
+    mi_free(h);
+    ++k->left_frees;
+    if (k->left_live_blocks) --k->left_live_blocks;
+    k->left_live_bytes = k->left_live_bytes > size ? k->left_live_bytes - size : 0;
+    if (k->left_live_blocks == 0) {
+        // The last one: the slot may serve a new key now.
+        std::vector<uint64_t>().swap(k->left);
+        k->word.store(key_word(gen, KeyState::Free), std::memory_order_release);
+        keys_.give_back(slot);
+    }
 }
 
 uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
@@ -324,6 +430,13 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     // Exact: no call is in flight on the key any more.
     const Key::Figures f = k->figures();
     Lane *lanes = k->lanes.exchange(nullptr, std::memory_order_acq_rel);
+    uint64_t heap_in = 0, heap_out = 0;
+    for (Lane *l = lanes; l; l = l->next_in_key) {
+        heap_in += l->heap_in.load(std::memory_order_relaxed);
+        heap_out += l->heap_out.load(std::memory_order_relaxed);
+    }
+    // Before the reclaim below forgets the lanes' chunks.
+    if (heap_in > heap_out) collect_left_behind(k, lanes, kh.gen, ts, rec.close);
     for (Lane *l = lanes; l; l = l->next_in_key) {
         l->tally.for_each([&](uint32_t stack, int64_t b, int64_t bytes) {
             auto &agg = by_stack[stack];
@@ -350,9 +463,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
         grouped_bytes += uint64_t(agg.second);
     }
     if (c.blocks > grouped_blocks) c.stacks.push_back({0, c.blocks - grouped_blocks, c.bytes - grouped_bytes});
-    std::sort(c.stacks.begin(), c.stacks.end(), [](const StackGroupRecord &a, const StackGroupRecord &b) {
-        return a.bytes > b.bytes || (a.bytes == b.bytes && a.stack < b.stack);
-    });
+    sort_groups(c.stacks);
 
     rec.id = k->id.load(std::memory_order_relaxed);
     rec.name = k->name;
@@ -368,14 +479,22 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     rec.crash_signal = k->crash_signal;
     rec.crash_address = k->crash_address;
     rec.crash_stack = k->crash_stack;
+    rec.heap_allocs = heap_in;
+    rec.heap_frees = heap_out;
+    rec.heap_blocks = c.left_blocks;
+    rec.heap_bytes = c.left_bytes;
     if (out) {
         out->blocks = c.blocks;
         out->bytes = c.bytes;
     }
 
-    // The slot is free for a new key from here on; the lanes of other threads are let go by
-    // those threads (their heaps are theirs to delete).
-    k->word.store(key_word(kh.gen, KeyState::Free), std::memory_order_release);
+    // The slot is free for a new key from here on, unless heap blocks were left behind: then it
+    // stays with this key (Retired) until they are freed. The lanes of other threads are let go
+    // by those threads (their heaps are theirs to delete).
+    const bool retired = !k->left.empty();
+    k->left_live_blocks = c.left_blocks;
+    k->left_live_bytes = c.left_bytes;
+    k->word.store(key_word(kh.gen, retired ? KeyState::Retired : KeyState::Free), std::memory_order_release);
     for (Lane *l = lanes, *next; l; l = next) {
         next = l->next_in_key;
         l->dead.store(true, std::memory_order_release);
@@ -383,7 +502,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     }
     sweep_dead_lanes(ts);
     history_.add_closed(std::move(rec));
-    keys_.give_back(kh.slot);
+    if (!retired) keys_.give_back(kh.slot);
     return NMERR_SUCCESS;
 }
 

@@ -51,6 +51,11 @@ public:
     void *handle_for_id(uint64_t id) const noexcept;
     bool record_outcome_detail(void *key, const std::string &detail, int signal, uint64_t address,
                                const uintptr_t *frames, size_t n);
+    // The module (link_map) whose heap blocks made for this open key's run belong to it.
+    bool set_key_home(void *key, const void *link_map) noexcept;
+    // A heap block of a closed (Retired) key is freed: accounted to that key. Takes k->mu; called
+    // with no claim held.
+    void free_left_behind(Key *k, uint32_t slot, uint32_t gen, uintptr_t user, ThreadState *ts) noexcept;
 
     void set_stack_depth(uint32_t depth) noexcept;
     uint32_t stack_depth() const noexcept { return options_.depth.load(std::memory_order_relaxed); }
@@ -122,6 +127,9 @@ private:
     void reclaim_foreign_lane(Key *k, Lane *lane, uint32_t gen, ThreadState *self) noexcept;
     void sweep_dead_lanes(ThreadState *ts) noexcept;
     void read_key(Key *k, KeyRecord &r, bool include_blocks);
+    void read_retired(Key *k, KeyRecord &r, bool include_blocks);
+    // Close: the key's heap blocks still live, found through its lanes' chunks (not freed).
+    void collect_left_behind(Key *k, Lane *lanes, uint32_t gen, ThreadState *self, CloseRecord &c);
 
     KeyTable keys_;
     LiveMap map_;
@@ -143,6 +151,9 @@ inline Tracker &Tracker::get() noexcept {
 // initial-exec: one pointer of static TLS, read without a __tls_get_addr call on the hot path.
 // constinit: no TLS wrapper call to check for a dynamic initializer on every access.
 extern constinit thread_local ThreadState *t_state __attribute__((tls_model("initial-exec")));
+// The expert key handle whose run this thread works for (0: none): set by the host runner around
+// Run and on the threads the expert starts. The whole heap reads it on every allocation.
+extern constinit thread_local uint64_t t_run_key __attribute__((tls_model("initial-exec")));
 
 inline ThreadState *Tracker::thread_state() noexcept {
     ThreadState *ts = t_state;

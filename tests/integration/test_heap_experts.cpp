@@ -1,0 +1,260 @@
+// test_heap_experts.cpp - the whole heap in a libnmapi host under `nmleak run`: an expert's
+// malloc/new blocks belong to its key beside its API blocks, a close lists the ones still live as
+// left behind (without freeing them), they are that expert's leaks at exit, and a later free is
+// accounted to the same key. The host's own blocks stay on the host's module key.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+    int status = -1;
+    std::string out;
+};
+
+Result run(const std::vector<std::string> &argv) {
+    Result r;
+    int fds[2];
+    if (pipe(fds) != 0) return r;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        std::vector<char *> a;
+        for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
+        a.push_back(nullptr);
+        execv(a[0], a.data());
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+class HeapExperts : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("nmt-heapx-" + std::to_string(getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    // The host under `nmleak run --report dir/NAME`, with the modes given; its exit status.
+    int run_host(const std::string &report, const std::vector<std::string> &modes,
+                 const std::vector<std::string> &options = {}) {
+        std::vector<std::string> argv = {NMT_NMLEAK, "run", "-q", "--report", (dir_ / report).string()};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.push_back("--");
+        argv.push_back(NMT_HEAP_HOST);
+        argv.push_back(NMT_HEAP_EXPERT);
+        argv.insert(argv.end(), modes.begin(), modes.end());
+        const Result r = run(argv);
+        out_ = r.out;
+        return r.status;
+    }
+    json json_report(const std::string &name) {
+        std::ifstream in(dir_ / name);
+        if (!in) return json::object();
+        return json::parse(in);
+    }
+    std::string text(const std::string &name) {
+        std::ifstream in(dir_ / name);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+    fs::path dir_;
+    std::string out_;
+};
+
+const json *key_named(const json &report, const std::string &name) {
+    for (const json &e : report["experts"])
+        if (e["name"] == name) return &e;
+    return nullptr;
+}
+
+bool stack_has(const json &stack, const std::string &function) {
+    for (const json &f : stack)
+        if (f.value("function", "").find(function) != std::string::npos) return true;
+    return false;
+}
+
+// Bytes of key e's leak groups of one origin ("api", "heap") with a frame in `function` ("" any).
+uint64_t leaked(const json &e, const std::string &origin, const std::string &function = "") {
+    uint64_t bytes = 0;
+    for (const json &l : e["leaks"])
+        if (l.value("origin", "") == origin && (function.empty() || stack_has(l["stack"], function)))
+            bytes += l["bytes"].get<uint64_t>();
+    return bytes;
+}
+
+constexpr uint64_t kString = sizeof "a string the expert left on the heap";
+
+TEST_F(HeapExperts, ApiAndHeapLeaksOfARunAreUnderItsKey) {
+    ASSERT_EQ(run_host("r.json", {"leak"}), 0) << out_;
+    const json r = json_report("r.json");
+    ASSERT_TRUE(r["process"]["heap_tracked"].get<bool>());
+    const json *k = key_named(r, "heap-leak");
+    ASSERT_NE(k, nullptr) << r.dump(1).substr(0, 3000);
+    EXPECT_EQ((*k)["kind"], "expert");
+    EXPECT_EQ((*k)["outcome"], "done");
+    // API: the two blocks the done close reclaimed, leaks of the run.
+    EXPECT_EQ(leaked(*k, "api"), 1000u + 24u);
+    // Heap, outside the API: left behind by the close, still live at exit.
+    EXPECT_EQ(leaked(*k, "heap", "leak_new_buffer"), 3000u);
+    EXPECT_EQ(leaked(*k, "heap", "leak_strdup"), kString);
+    EXPECT_EQ(leaked(*k, "heap", "heap_thread_main"), 1500u); // a thread the expert started
+    EXPECT_EQ(leaked(*k, "heap"), 3000u + kString + 1500u);
+    const json &h = (*k)["heap"];
+    EXPECT_EQ(h["blocks"], 3u);
+    EXPECT_EQ(h["bytes"], 3000u + kString + 1500u);
+    EXPECT_GE(h["allocs"].get<uint64_t>(), 4u); // the 640-byte block it freed itself
+    EXPECT_GE(h["frees"].get<uint64_t>(), 1u);
+    // The expert's heap blocks are not on its module's key, and the host's are not on the expert's.
+    const json *mod = key_named(r, fs::path(NMT_HEAP_EXPERT).filename().string());
+    if (mod) {
+        EXPECT_EQ(leaked(*mod, "heap", "leak_new_buffer"), 0u);
+    }
+    const json *host = key_named(r, fs::path(NMT_HEAP_HOST).filename().string());
+    ASSERT_NE(host, nullptr);
+    EXPECT_EQ((*host)["kind"], "module");
+    EXPECT_EQ(leaked(*host, "heap", "host_leak"), 777u);
+    EXPECT_EQ(leaked(*k, "heap", "host_leak"), 0u);
+
+    // The exit report in text says the same.
+    ASSERT_EQ(run_host("r.txt", {"leak"}), 0);
+    const std::string t = text("r.txt");
+    const std::string key = " by expert heap-leak (key " + std::to_string((*k)["id"].get<uint64_t>()) + ")";
+    EXPECT_NE(t.find("3000 bytes in 1 block allocated on the heap (outside the API)" + key + ", left behind at its close"),
+              std::string::npos) << t;
+    EXPECT_NE(t.find("1000 bytes in 1 block allocated" + key), std::string::npos) << t;
+    EXPECT_NE(t.find("left behind (heap blocks outside the API, not freed): 4537 bytes in 3 blocks"), std::string::npos) << t;
+    EXPECT_NE(t.find("leak_new_buffer"), std::string::npos);
+    EXPECT_NE(t.find("heap bytes"), std::string::npos) << t;
+}
+
+TEST_F(HeapExperts, AFailedRunListsItsHeapBlocksAsLeftBehind) {
+    ASSERT_EQ(run_host("r.json", {"fail"}), 0) << out_;
+    EXPECT_NE(out_.find("heap-fail: outcome 2, reclaimed 1 blocks 512 bytes"), std::string::npos) << out_;
+    const json r = json_report("r.json");
+    const json *k = key_named(r, "heap-fail");
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ((*k)["outcome"], "terminated");
+    ASSERT_EQ((*k)["cleanups"].size(), 1u);
+    const json &c = (*k)["cleanups"][0];
+    EXPECT_EQ(c["blocks"], 1u);
+    EXPECT_EQ(c["bytes"], 512u);
+    const json &left = c["left_behind"];
+    EXPECT_EQ(left["blocks"], 2u);
+    EXPECT_EQ(left["bytes"], 2048u + kString);
+    bool kept = false, dup = false;
+    for (const json &g : left["stacks"]) {
+        if (stack_has(g["stack"], "keep_new_buffer")) kept = g["bytes"] == 2048u;
+        if (stack_has(g["stack"], "leak_strdup")) dup = g["bytes"] == kString;
+    }
+    EXPECT_TRUE(kept) << left.dump(1);
+    EXPECT_TRUE(dup) << left.dump(1);
+    // Not freed by the close: still live at exit, so leaks of that expert (the forced cleanup's
+    // API block is not).
+    EXPECT_EQ(leaked(*k, "heap", "keep_new_buffer"), 2048u);
+    EXPECT_EQ(leaked(*k, "heap", "leak_strdup"), kString);
+    EXPECT_EQ(leaked(*k, "api"), 0u);
+    EXPECT_EQ((*k)["heap"]["bytes"], 2048u + kString);
+
+    // Budgets hold the key to them: 2048 + 37 bytes are over 2K and within 3K.
+    EXPECT_EQ(run_host("b.json", {"fail"}, {"--limit", "heap-fail=2K"}), 23);
+    EXPECT_EQ(run_host("b.json", {"fail"}, {"--limit", "heap-fail=3K"}), 0);
+}
+
+TEST_F(HeapExperts, ALaterFreeOfALeftBehindBlockIsAccountedToTheKey) {
+    ASSERT_EQ(run_host("r.json", {"fail", "free-kept", "leak"}), 0) << out_;
+    EXPECT_NE(out_.find("freed the kept buffer"), std::string::npos) << out_;
+    const json r = json_report("r.json");
+    const json *k = key_named(r, "heap-fail");
+    ASSERT_NE(k, nullptr);
+    // The close listed it ...
+    EXPECT_EQ((*k)["cleanups"][0]["left_behind"]["bytes"], 2048u + kString);
+    // ... the host freed it later: the key's heap figures count that free, and only the string
+    // is still live, so only the string is a leak.
+    EXPECT_EQ((*k)["heap"]["blocks"], 1u);
+    EXPECT_EQ((*k)["heap"]["bytes"], kString);
+    EXPECT_GE((*k)["heap"]["frees"].get<uint64_t>(), 1u);
+    EXPECT_EQ(leaked(*k, "heap", "keep_new_buffer"), 0u);
+    EXPECT_EQ(leaked(*k, "heap", "leak_strdup"), kString);
+    // The free was not a misuse of any key, and the next run's key is another one.
+    for (const json &e : r["experts"]) EXPECT_EQ(e["misuse"].size(), 0u) << e["name"];
+    const json *next = key_named(r, "heap-leak");
+    ASSERT_NE(next, nullptr);
+    EXPECT_EQ(leaked(*next, "heap", "leak_new_buffer"), 3000u);
+}
+
+// The same run's snapshot through every other writer, read back by real readers where there is one.
+TEST_F(HeapExperts, EveryReportFormatShowsHeapBesideApiAndTheLeftBehindStacks) {
+    ASSERT_EQ(run_host("r.nmsnap", {"fail", "leak"}), 0) << out_;
+    auto report = [&](const std::string &format, const std::string &out) {
+        const Result r = run({NMT_NMLEAK, "report", "-q", (dir_ / "r.nmsnap").string(), "-f", format, "-o",
+                              (dir_ / out).string()});
+        EXPECT_EQ(r.status, 0) << format;
+    };
+
+    report("sarif", "r.sarif");
+    const json sarif = json_report("r.sarif");
+    bool heap_left = false, api = false;
+    for (const json &res : sarif["runs"][0]["results"]) {
+        const std::string text = res["message"]["text"];
+        const json &p = res["properties"];
+        if (p["expert"] == "heap-fail" && p["origin"] == "heap" && p.value("leftBehind", false) &&
+            text.find("on the heap, outside the API, left behind at its close") != std::string::npos)
+            heap_left = true;
+        if (p["expert"] == "heap-leak" && p["origin"] == "api" && p["bytes"] == 1000u) api = true;
+    }
+    EXPECT_TRUE(heap_left) << sarif.dump(1).substr(0, 4000);
+    EXPECT_TRUE(api);
+
+    report("html", "r.html");
+    const std::string html = text("r.html");
+    EXPECT_NE(html.find("<th>heap bytes</th>"), std::string::npos);
+    EXPECT_NE(html.find("<b>left behind</b> (heap blocks outside the API, not freed)"), std::string::npos);
+    EXPECT_NE(html.find("keep_new_buffer"), std::string::npos);
+    EXPECT_NE(html.find("on the heap (outside the API) by <b>heap-leak"), std::string::npos);
+
+    report("pprof", "r.pb.gz");
+    if (system("command -v go >/dev/null 2>&1") != 0) GTEST_SKIP() << "go is not on PATH (Debian: golang-go)";
+    const std::string env = "HOME=" + (dir_ / "home").string() + " GOCACHE=" + (dir_ / "gocache").string() +
+                            " GOPATH=" + (dir_ / "gopath").string() + " GOPROXY=off GOFLAGS= GOTOOLCHAIN=local ";
+    fs::create_directories(dir_ / "home");
+    const Result tags = run({"/bin/sh", "-c", env + "go tool pprof -tags -sample_index=outstanding_space " +
+                                                  (dir_ / "r.pb.gz").string() + " 2>&1"});
+    EXPECT_EQ(tags.status, 0) << tags.out;
+    EXPECT_NE(tags.out.find("origin:"), std::string::npos) << tags.out;
+    EXPECT_NE(tags.out.find("left_behind:"), std::string::npos) << tags.out;
+    const Result top = run({"/bin/sh", "-c", env + "go tool pprof -top -unit=B -sample_index=outstanding_space "
+                                                  "-tagfocus=left_behind=yes " + (dir_ / "r.pb.gz").string() + " 2>&1"});
+    EXPECT_EQ(top.status, 0) << top.out;
+    EXPECT_NE(top.out.find("keep_new_buffer"), std::string::npos) << top.out;
+    EXPECT_NE(top.out.find("leak_new_buffer"), std::string::npos) << top.out;
+    EXPECT_EQ(top.out.find("host_leak"), std::string::npos) << top.out;
+}
+
+} // namespace
