@@ -1,6 +1,8 @@
 // processes.cpp - scans /proc and the agent socket directories for processes nmleak-gui can attach to.
 #include "processes.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include "live_link.hpp"
 #include "model_data.hpp"
 
@@ -18,21 +20,18 @@
 namespace nm::gui {
 namespace {
 
-std::string read_small_file(const std::string &path, size_t limit = 1 << 20) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return {};
+std::string read_small_file(int pid, const char *what, size_t limit) {
     std::string out;
-    char buf[4096];
-    while (out.size() < limit && in.read(buf, sizeof buf).gcount() > 0) out.append(buf, size_t(in.gcount()));
+    nm::sys::read_proc(pid, what, &out, limit);
     return out;
 }
 
 std::string command_of(int pid) {
-    std::string raw = read_small_file("/proc/" + std::to_string(pid) + "/cmdline", 4096);
+    std::string raw = read_small_file(pid, "cmdline", 4096);
     while (!raw.empty() && raw.back() == '\0') raw.pop_back();
     std::replace(raw.begin(), raw.end(), '\0', ' ');
     if (raw.empty()) {
-        raw = read_small_file("/proc/" + std::to_string(pid) + "/comm", 256);
+        raw = read_small_file(pid, "comm", 256);
         while (!raw.empty() && raw.back() == '\n') raw.pop_back();
         if (!raw.empty()) raw = "[" + raw + "]";
     }
@@ -40,7 +39,7 @@ std::string command_of(int pid) {
 }
 
 uint64_t rss_of(int pid) {
-    std::istringstream in(read_small_file("/proc/" + std::to_string(pid) + "/statm", 256));
+    std::istringstream in(read_small_file(pid, "statm", 256));
     uint64_t size = 0, resident = 0;
     in >> size >> resident;
     return resident * uint64_t(sysconf(_SC_PAGESIZE));

@@ -11,6 +11,7 @@
 
 #include <nmleak/protocol.hpp>
 #include <nmleak/text.hpp>
+#include <nmleak/sys.hpp>
 
 #include "netmon.h"
 #include "nmhost.h"
@@ -53,21 +54,6 @@ int64_t now_ms() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-std::string read_cmdline() {
-    std::ifstream in("/proc/self/cmdline", std::ios::binary);
-    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!raw.empty() && raw.back() == '\0') raw.pop_back();
-    for (char &c : raw)
-        if (c == '\0') c = ' ';
-    return raw;
-}
-
-std::string read_exe() {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, size_t(n)) : std::string();
 }
 
 // Same user, or root. Both the real and the effective uid count, so a setuid analyzer can still be
@@ -235,8 +221,8 @@ void Server::accept_clients(int64_t now) {
             h.update_interval_ms = config_.update_interval_ms;
             h.stack_depth = source_.stack_depth();
             h.start_unix_ms = source_.start_unix_ms();
-            h.command = read_cmdline();
-            h.executable = read_exe();
+            h.command = sys::proc_cmdline(0);
+            h.executable = sys::proc_exe(0);
             h.agent_version = NMLEAK_VERSION;
             std::vector<uint8_t> frame;
             proto::encode_hello(h, &frame);

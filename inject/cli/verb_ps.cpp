@@ -2,6 +2,7 @@
 #include "verb.hpp"
 
 #include <nmleak/text.hpp>
+#include <nmleak/sys.hpp>
 
 #include "live_target.hpp"
 #include "proc.hpp"
@@ -28,11 +29,7 @@ struct Row {
     std::string note;
 };
 
-std::string exe_of(pid_t pid) {
-    char buf[4096];
-    const ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, size_t(n)) : std::string();
-}
+std::string exe_of(pid_t pid) { return nm::sys::proc_exe(pid); }
 
 bool is_nmleak_tool(pid_t pid) {
     static const std::string self = exe_of(::getpid());

@@ -2,6 +2,8 @@
 #include "model/modules.hpp"
 #include "model/symbolize.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -85,11 +87,11 @@ TEST(Symbolize, ExactFunctionEntryAndDemangling) {
     EXPECT_EQ(basename_of(f.file), "test_symbolize.cpp");
     EXPECT_GT(f.line, 0u);
 
-    EXPECT_EQ(nm::demangle_symbol("_ZN2nm10Symbolizer7resolveEmNS0_11AddressKindE"),
+    EXPECT_EQ(nm::sys::demangle_symbol("_ZN2nm10Symbolizer7resolveEmNS0_11AddressKindE"),
               "nm::Symbolizer::resolve(unsigned long, nm::Symbolizer::AddressKind)");
-    EXPECT_EQ(nm::demangle_symbol("main"), "main");
-    EXPECT_EQ(nm::demangle_symbol("_Znot_a_symbol"), "_Znot_a_symbol");
-    EXPECT_EQ(nm::demangle_symbol(nullptr), "");
+    EXPECT_EQ(nm::sys::demangle_symbol("main"), "main");
+    EXPECT_EQ(nm::sys::demangle_symbol("_Znot_a_symbol"), "_Znot_a_symbol");
+    EXPECT_EQ(nm::sys::demangle_symbol(nullptr), "");
 }
 
 namespace {

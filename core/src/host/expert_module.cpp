@@ -2,6 +2,7 @@
 #include "host/expert_module.hpp"
 
 #include <nmleak/tracker.hpp>
+#include <nmleak/sys.hpp>
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -19,14 +20,6 @@
 
 namespace nm::host {
 namespace {
-
-std::string demangle(const char *name) {
-    int status = 0;
-    char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-    std::string out = (status == 0 && d) ? d : name;
-    std::free(d);
-    return out;
-}
 
 // The symbol, only if the expert itself defines it: dlsym on a handle also searches the object's
 // dependencies, and an entry point found in one of those is not the expert's.
@@ -80,21 +73,10 @@ std::string describe_current_exception() {
     try {
         throw;
     } catch (const std::exception &e) {
-        return demangle(typeid(e).name()) + ": " + e.what();
+        return sys::demangle_type(typeid(e).name()) + ": " + e.what();
     } catch (...) {
         const std::type_info *t = abi::__cxa_current_exception_type();
-        return t ? demangle(t->name()) + " (not a std::exception)" : "unknown exception";
-    }
-}
-
-std::string signal_name(int sig) {
-    switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGABRT: return "SIGABRT";
-    default: return "signal " + std::to_string(sig);
+        return t ? sys::demangle_type(t->name()) + " (not a std::exception)" : "unknown exception";
     }
 }
 
@@ -112,7 +94,7 @@ std::string describe_code_address(uintptr_t pc) {
     // which every snapshot symbolizes (with DWARF). Symbolizing here would cost each crash a libdw
     // session, whose leftovers made a crash loop's resident memory creep.
     if (info.dli_sname) {
-        std::string function = demangle(info.dli_sname);
+        std::string function = sys::demangle_symbol(info.dli_sname);
         if (size_t paren = function.find('('); paren != std::string::npos && paren > 0) function.resize(paren);
         out += " in " + function;
     }
@@ -170,7 +152,7 @@ std::shared_ptr<const ExpertModule> load_expert(const std::string &path, std::st
     }
     if (how != GuardExit::Returned) {
         nm::thread_recover_after_unwind();
-        return fail("expert '" + path + "': Register crashed with " + signal_name(guard.fault.signal) + " at " +
+        return fail("expert '" + path + "': Register crashed with " + sys::signal_name(guard.fault.signal) + " at " +
                     describe_code_address(guard.fault.pc));
     }
     if (call.threw) return fail("expert '" + path + "': Register threw " + call.exception);

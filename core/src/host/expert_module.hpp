@@ -28,7 +28,6 @@ std::shared_ptr<const ExpertModule> load_expert(const std::string &path, std::st
 // "std::runtime_error: text" for the exception being handled (call inside a catch block).
 std::string describe_current_exception();
 // "SIGSEGV", "SIGABRT", ... ("signal N" for others).
-std::string signal_name(int sig);
 // "expert.so+0x1234 in function" for a code address (the function when dladdr knows it).
 std::string describe_code_address(uintptr_t pc);
 

@@ -4,6 +4,7 @@
 
 #include <nmleak/text.hpp>
 #include <nmleak/tracker.hpp>
+#include <nmleak/sys.hpp>
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -153,7 +154,7 @@ const char *signal_code_text(int sig, int code) {
 }
 
 std::string crash_text(const FaultInfo &f) {
-    std::string s = "crashed: " + signal_name(f.signal);
+    std::string s = "crashed: " + sys::signal_name(f.signal);
     if (const char *why = signal_code_text(f.signal, f.code)) s += std::string(" (") + why + ")";
     if (f.signal == SIGSEGV || f.signal == SIGBUS) {
         char buf[40];

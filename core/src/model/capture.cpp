@@ -1,6 +1,8 @@
 // capture.cpp - builds a self-contained, symbolized model::Snapshot of this process's tracker.
 #include <unistd.h>
 
+#include <nmleak/sys.hpp>
+
 #include <fstream>
 #include <sstream>
 
@@ -15,20 +17,6 @@
 namespace nm {
 namespace {
 
-std::string read_cmdline() {
-    std::ifstream in("/proc/self/cmdline", std::ios::binary);
-    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!raw.empty() && raw.back() == '\0') raw.pop_back();
-    for (char &c : raw)
-        if (c == '\0') c = ' ';
-    return raw;
-}
-
-std::string read_exe() {
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, size_t(n)) : std::string();
-}
 
 } // namespace
 
@@ -37,8 +25,8 @@ model::Snapshot capture_snapshot(bool include_blocks) { return capture_snapshot_
 model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq) {
     model::Snapshot snap;
     snap.process.pid = getpid();
-    snap.process.command = read_cmdline();
-    snap.process.executable = read_exe();
+    snap.process.command = sys::proc_cmdline(0);
+    snap.process.executable = sys::proc_exe(0);
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) == 0) snap.process.hostname = host;
     snap.process.start_unix_ms = track::Query::start_unix_ms();

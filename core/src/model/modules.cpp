@@ -1,6 +1,8 @@
 // modules.cpp - lists this process's loaded objects with dl_iterate_phdr and reads their build ids.
 #include "model/modules.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <elf.h>
 #include <limits.h>
 #include <link.h>
@@ -24,12 +26,7 @@ std::string to_hex(const unsigned char *bytes, size_t n) {
     return s;
 }
 
-std::string self_exe_path() {
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return {};
-    return std::string(buf, static_cast<size_t>(n));
-}
+std::string self_exe_path() { return sys::proc_exe(0); }
 
 // Walks the notes of one PT_NOTE segment (already mapped: the loader maps PT_NOTE inside a PT_LOAD)
 // looking for the GNU build id. Note entries pad name and descriptor to the segment's alignment

@@ -1,9 +1,10 @@
 // symbolize.cpp - nm::Symbolizer: addresses to function/file/line with elfutils libdwfl, cached.
 #include "model/symbolize.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include "model/modules.hpp"
 
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -76,7 +77,7 @@ std::pair<std::string, bool> dwarf_function(Dwarf_Die *cu, Dwarf_Addr bias, Dwar
         if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
         const char *name = die_linkage_name(&scopes[i]);
         if (name == nullptr) name = dwarf_diename(&scopes[i]);
-        if (name != nullptr) out = {demangle_symbol(name), tag == DW_TAG_inlined_subroutine};
+        if (name != nullptr) out = {sys::demangle_symbol(name), tag == DW_TAG_inlined_subroutine};
         break;
     }
     std::free(scopes);
@@ -84,21 +85,6 @@ std::pair<std::string, bool> dwarf_function(Dwarf_Die *cu, Dwarf_Addr bias, Dwar
 }
 
 } // namespace
-
-std::string demangle_symbol(const char *symbol) {
-    if (symbol == nullptr) return {};
-    if (symbol[0] == '_' && symbol[1] == 'Z') {
-        int status = 0;
-        char *d = abi::__cxa_demangle(symbol, nullptr, nullptr, &status);
-        if (status == 0 && d != nullptr) {
-            std::string s(d);
-            std::free(d);
-            return s;
-        }
-        std::free(d);
-    }
-    return symbol;
-}
 
 struct Symbolizer::Impl {
     pid_t pid;
@@ -201,7 +187,7 @@ struct Symbolizer::Impl {
             const char *sname =
                 dwfl_module_addrinfo(mod, pc, &off, &sym, nullptr, nullptr, nullptr);
             if (sname != nullptr && sname[0] != '\0')
-                f.function = demangle_symbol(strip_symbol_version(sname).c_str());
+                f.function = sys::demangle_symbol(strip_symbol_version(sname).c_str());
             else
                 f.function = std::move(dwarf_name);
         }

@@ -65,7 +65,4 @@ private:
     std::unique_ptr<Impl> d_;
 };
 
-// Demangles an Itanium C++ ABI symbol ("_ZN2nm3fooEv" -> "nm::foo()"); returns other names as given.
-std::string demangle_symbol(const char *symbol);
-
 } // namespace nm

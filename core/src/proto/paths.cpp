@@ -6,6 +6,7 @@
 // checks each peer's credentials (SO_PEERCRED), and clients check that the peer is the process they
 // asked for.
 #include <nmleak/protocol.hpp>
+#include <nmleak/sys.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,16 +29,6 @@ bool fail(std::string *error, std::string why) {
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
-
-// Reads a small /proc file whole (they report size 0, so no stat-based sizing).
-bool read_proc(const std::string &path, std::string *out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    *out = ss.str();
-    return true;
-}
 
 bool check_stat(const std::string &dir, const struct stat &st, uid_t uid, std::string *error) {
     if (S_ISLNK(st.st_mode)) return fail(error, dir + " is a symbolic link; refusing to use it");
@@ -96,7 +87,7 @@ bool ensure_private_dir(const std::string &dir, uid_t uid, std::string *error) {
 
 bool process_uid(pid_t pid, uid_t *uid) {
     std::string status;
-    if (!read_proc("/proc/" + std::to_string(pid) + "/status", &status)) return false;
+    if (!sys::read_proc(pid, "status", &status)) return false;
     const size_t at = status.find("\nUid:");
     if (at == std::string::npos) return false;
     std::istringstream line(status.substr(at + 5, status.find('\n', at + 1) - at - 5));
@@ -113,7 +104,7 @@ std::vector<std::string> socket_candidates(pid_t pid) {
     // The target's own environment decides where its agent put the socket. Readable for the same
     // user and root; otherwise fall back to the usual places.
     std::string env;
-    if (read_proc("/proc/" + std::to_string(pid) + "/environ", &env)) {
+    if (sys::read_proc(pid, "environ", &env)) {
         for (size_t at = 0; at < env.size();) {
             size_t end = env.find('\0', at);
             if (end == std::string::npos) end = env.size();

@@ -4,6 +4,7 @@
 // The tables are plain HTML, readable with scripts off; the flame graph is drawn by the inline
 // script (html_assets.hpp) from a call tree computed here, so the browser only lays it out.
 #include <nmleak/report.hpp>
+#include <nmleak/sys.hpp>
 
 #include "report/html_assets.hpp"
 #include "report/json_support.hpp"
@@ -436,7 +437,7 @@ private:
                 }
                 left_behind(o, c);
                 if (e.crash_signal != 0) {
-                    o += "<div>crashed with " + esc(detail::signal_name(e.crash_signal)) + " at " +
+                    o += "<div>crashed with " + esc(sys::signal_name(e.crash_signal)) + " at " +
                          detail::hex(e.crash_address) + ":</div>";
                     stack(o, e.crash_stack);
                 }

@@ -2,6 +2,7 @@
 //
 // Streamed with JsonOut rather than built as an nlohmann DOM: see json_support.hpp for the figures.
 #include <nmleak/report.hpp>
+#include <nmleak/sys.hpp>
 
 #include "report/json_support.hpp"
 #include "report/render.hpp"
@@ -195,7 +196,7 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
     if (e.crash_signal != 0) {
         j.begin_object();
         j.key("signal").num(e.crash_signal);
-        j.key("signal_name").str(detail::signal_name(e.crash_signal));
+        j.key("signal_name").str(sys::signal_name(e.crash_signal));
         j.key("address").str(detail::hex(e.crash_address));
         j.key("stack");
         frames.stack(j, e.crash_stack);

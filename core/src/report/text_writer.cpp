@@ -1,5 +1,6 @@
 // text_writer.cpp - the human report: leaks by stack, biggest first, in LeakSanitizer's shape.
 #include <nmleak/report.hpp>
+#include <nmleak/sys.hpp>
 
 #include "report/render.hpp"
 
@@ -117,7 +118,7 @@ void cleanup_section(std::string &o, detail::StackPrinter &sp, const LeakReport 
             }
             left_behind(o, sp, c);
             if (e.crash_signal != 0) {
-                o += "    crash stack (" + detail::signal_name(e.crash_signal) + " at " +
+                o += "    crash stack (" + sys::signal_name(e.crash_signal) + " at " +
                      detail::hex(e.crash_address) + "):\n";
                 sp.print(o, e.crash_stack, "        ");
             }
