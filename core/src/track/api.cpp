@@ -1,5 +1,6 @@
-// api.cpp - the exported C functions of netmon.h and nmhost.h (but NmWriteReport, which the report
-// layer provides), the C++ entry points of nmleak/tracker.hpp, and the exit report's hook.
+// api.cpp - the exported C functions of netmon.h and nmhost.h (but the memory calls, in ops.cpp, and
+// NmWriteReport, which the report layer provides), the C++ entry points of nmleak/tracker.hpp, and
+// the exit report's hook.
 #include <string>
 
 #include <unistd.h>
@@ -18,23 +19,8 @@ namespace nm::track {
 extern thread_local int t_heap_busy __attribute__((tls_model("initial-exec"))); // heap_ops.cpp
 }
 
-// Each function passes its own frame so the stack starts at its caller: the expert's call site.
-NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
-    return Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
-}
-
-NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,
-                                         LPDWORD pError) {
-    return Tracker::get().realloc(hExpertKey, pOriginalMemory, nBytes, pError, __builtin_frame_address(0));
-}
-
-NM_API SIZE_T WINAPI ExpertFreeMemory(HEXPERTKEY hExpertKey, LPVOID pMemory) {
-    return Tracker::get().free(hExpertKey, pMemory, __builtin_frame_address(0));
-}
-
-NM_API SIZE_T WINAPI ExpertMemorySize(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory) {
-    return Tracker::get().size_of(hExpertKey, pOriginalMemory);
-}
+// ExpertAllocMemory, ExpertReallocMemory, ExpertFreeMemory and ExpertMemorySize: ops.cpp, where
+// the hot path is expanded into them.
 
 NM_API DWORD WINAPI ExpertIndicateStatus(HEXPERTKEY hExpertKey, EXPERTSTATUSENUMERATION Status, DWORD SubStatus,
                                          const char *szText, LONG PercentDone) {
