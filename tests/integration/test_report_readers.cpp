@@ -194,6 +194,27 @@ TEST_F(Pprof, MappingsCarryModulesAndBuildIds) {
         EXPECT_NE(raw.output.find(m.path + " " + m.build_id), std::string::npos) << raw.output;
     }
     EXPECT_TRUE(found);
+    // Every frame falls in a module of the process, so every location names its mapping, libc's
+    // too (the symbolizer names it by another path than the process's maps on a merged /usr).
+    const size_t locs = raw.output.find("Locations\n"), maps = raw.output.find("Mappings\n");
+    ASSERT_NE(locs, std::string::npos) << raw.output;
+    ASSERT_NE(maps, std::string::npos) << raw.output;
+    std::istringstream lines(raw.output.substr(locs + 10, maps - locs - 10));
+    int located = 0;
+    bool libc_frame = false;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(": 0x") == std::string::npos) continue;
+        ++located;
+        EXPECT_NE(line.find(" M="), std::string::npos) << "location without a mapping: " << line;
+        if (line.find("__libc_start") != std::string::npos) libc_frame = true;
+    }
+    EXPECT_GT(located, 0) << raw.output;
+    if (libc_frame) {
+        for (const nm::model::Module &m : snap.modules) {
+            if (m.path.find("/libc.so.6") == std::string::npos || m.build_id.empty()) continue;
+            EXPECT_NE(raw.output.find(m.path + " " + m.build_id), std::string::npos) << raw.output;
+        }
+    }
     // Locations carry the source file and line of each frame.
     EXPECT_NE(raw.output.find("leak_site_beta "), std::string::npos) << raw.output;
     EXPECT_NE(raw.output.find("leak_sites.cpp:"), std::string::npos) << raw.output;
