@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -249,6 +250,37 @@ TEST_F(Pprof, SampleSnapshotFromTheCliKeepsEveryFrameKind) {
     leaked = top("leaked_space", out2, "B");
     EXPECT_EQ(leaked.count("http::Parser::parse"), 0u) << last_output_;
     EXPECT_NE(last_output_.find("suppressed: 2 stacks, 3 blocks, 6144 bytes"), std::string::npos) << last_output_;
+}
+
+TEST_F(Pprof, ExecutableIsTheMainMappingAndFramesFindTheirModuleByAddress) {
+    // The maps list the executable last here and name libc by its /lib path, while the frames
+    // name it by its /usr/lib path (a merged /usr): pprof still gets the executable as its main
+    // binary and every frame its mapping.
+    nm::model::Snapshot s = nm::test::sample_snapshot();
+    std::rotate(s.modules.begin(), s.modules.begin() + 1, s.modules.end());
+    for (nm::model::Module &m : s.modules)
+        if (m.path == "/usr/lib/x86_64-linux-gnu/libc.so.6") m.path = "/lib/x86_64-linux-gnu/libc.so.6";
+    const fs::path snap = dir_.path() / "maps.nmsnap", out = dir_.path() / "maps.pb.gz";
+    std::string error;
+    ASSERT_TRUE(nm::snapshot_io::write_file(s, snap.string(), &error)) << error;
+    const Result cli = run(quote(std::string(NM_BUILD_DIR) + "/inject/nmleak") + " report " + quote(snap.string()) +
+                           " -o " + quote(out.string()));
+    ASSERT_EQ(cli.status, 0) << cli.output;
+    const Result top_out = pprof("-top -sample_index=leaked_space", out);
+    ASSERT_EQ(top_out.status, 0) << top_out.output;
+    EXPECT_NE(top_out.output.find("File: analyzer\n"), std::string::npos) << top_out.output;
+    EXPECT_NE(top_out.output.find("Build ID: 0011223344556677\n"), std::string::npos) << top_out.output;
+    const Result raw = pprof("-raw", out);
+    ASSERT_EQ(raw.status, 0) << raw.output;
+    std::istringstream lines(raw.output);
+    bool start_thread = false;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(" start_thread") == std::string::npos || line.find(": 0x") == std::string::npos) continue;
+        start_thread = true;
+        EXPECT_NE(line.find(" M="), std::string::npos) << line;
+    }
+    EXPECT_TRUE(start_thread) << raw.output;
+    EXPECT_NE(raw.output.find("/lib/x86_64-linux-gnu/libc.so.6 deadbeefcafef00d"), std::string::npos) << raw.output;
 }
 
 TEST_F(Pprof, ModuleKeysAreTaggedWithTheirKind) {

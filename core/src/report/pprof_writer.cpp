@@ -144,7 +144,9 @@ public:
             p.bytes(profile::kSample, msg);
         }
 
-        for (size_t i = 0; i < s_.modules.size(); ++i) {
+        for (size_t n = 0; n < s_.modules.size(); ++n) {
+            // The executable first, then the others in the snapshot's order.
+            const size_t i = n == 0 ? exe_module_ : n <= exe_module_ ? n - 1 : n;
             if (!module_used_[i]) continue;
             const model::Module &mod = s_.modules[i];
             msg.clear();
@@ -247,6 +249,14 @@ private:
                 totals_[kReclaimed] += c.bytes;
             }
         module_used_.assign(s_.modules.size(), false);
+        // pprof takes the first mapping for the main binary ("File:" in its views): the
+        // executable's module is always written, even when no frame falls in it.
+        for (size_t i = 0; i < s_.modules.size(); ++i)
+            if (!s_.process.executable.empty() && s_.modules[i].path == s_.process.executable) {
+                module_used_[i] = true;
+                exe_module_ = i;
+                break;
+            }
         location_of_frame_.assign(s_.frames.size(), 0);
         for (size_t i = 0; i < s_.modules.size(); ++i) module_index_.try_emplace(s_.modules[i].path, i);
         modules_by_base_.resize(s_.modules.size());
@@ -345,6 +355,7 @@ private:
     std::unordered_map<std::string, uint64_t> function_index_;
     std::unordered_map<std::string_view, size_t> module_index_;
     std::vector<size_t> modules_by_base_;
+    size_t exe_module_ = 0; // index of the executable's module (0 when it is not listed)
     std::vector<bool> module_used_;
     uint64_t no_stack_ = 0;
 };
