@@ -12,6 +12,8 @@ if [[ "${1:-}" == "--test" ]]; then
   want+=(libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth clang libclang-rt-14-dev
          heaptrack valgrind gdb util-linux
          golang-go chromium)
+  # A Rust program from Debian (its runtime asks for the main thread's stack before its first malloc).
+  want+=(ripgrep)
   # Node.js (for the SARIF validator) may come from another packaging that bundles npm.
   command -v npm >/dev/null || want+=(nodejs npm)
 fi
