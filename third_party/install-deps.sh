@@ -11,6 +11,7 @@ want=(build-essential cmake ninja-build pkg-config
 if [[ "${1:-}" == "--test" ]]; then
   want+=(libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth clang libclang-rt-14-dev
          heaptrack valgrind gdb util-linux
+         libc6-dbg debuginfod
          golang-go chromium)
   # A Rust program from Debian (its runtime asks for the main thread's stack before its first malloc).
   want+=(ripgrep)
