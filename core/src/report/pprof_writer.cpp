@@ -365,6 +365,7 @@ private:
 bool detail::render_pprof(std::string &out, const LeakReport &r, std::string *error) {
     std::string raw;
     ProfileBuilder(r).build(raw);
+    if (r.progress) r.progress("compressing the profile", 0, 0);
     return gzip_append(out, raw, error);
 }
 
