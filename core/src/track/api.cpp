@@ -3,10 +3,12 @@
 // the exit report's hook.
 #include <string>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "netmon.h"
 #include "nmhost.h"
+#include "nmleak/heap.hpp"
 #include "nmleak/tracker.hpp"
 #include "track/exit_hook.hpp"
 #include "track/tracker.hpp"
@@ -17,7 +19,25 @@ using nm::track::Tracker;
 
 namespace nm::track {
 extern thread_local int t_heap_busy __attribute__((tls_model("initial-exec"))); // heap_ops.cpp
+
+// A host that is not nmleak's runner opens its keys itself and never sets a run key. Under the
+// whole heap, a thread that allocates with a key works for it from then on (until it allocates
+// with another): it becomes the thread's run key, and the key's module, unless one was set, is
+// the module of the code that made the call. Reached only when the thread's run key differs (set
+// even without the whole heap, where nothing reads it, so the next call does not come here).
+__attribute__((noinline)) void adopt_run_key(void *key, const void *caller) noexcept {
+    t_run_key = reinterpret_cast<uintptr_t>(key);
+    if (!nm::heap::active()) return;
+    Tracker &t = Tracker::get();
+    KeyHandle kh;
+    const Key *k = t.keys().find(key, kh);
+    dl_find_object fo;
+    if (k && !k->home.load(std::memory_order_acquire) &&
+        _dl_find_object(const_cast<void *>(caller), &fo) == 0 && fo.dlfo_link_map)
+        t.set_key_home(key, fo.dlfo_link_map);
 }
+
+} // namespace nm::track
 
 // ExpertAllocMemory, ExpertReallocMemory, ExpertFreeMemory and ExpertMemorySize: ops.cpp, where
 // the hot path is expanded into them.

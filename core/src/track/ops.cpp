@@ -300,7 +300,10 @@ using nm::track::Tracker;
 
 // Each function passes its own frame so the stack starts at its caller: the expert's call site.
 NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
-    return Tracker::hot().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+    LPVOID p = Tracker::hot().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+    if (__builtin_expect(nm::track::t_run_key != reinterpret_cast<uintptr_t>(hExpertKey), 0) && p)
+        nm::track::adopt_run_key(hExpertKey, __builtin_return_address(0));
+    return p;
 }
 
 NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,

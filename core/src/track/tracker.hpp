@@ -167,6 +167,8 @@ extern constinit thread_local ThreadState *t_state __attribute__((tls_model("ini
 // The expert key handle whose run this thread works for (0: none): set by the host runner around
 // Run and on the threads the expert starts. The whole heap reads it on every allocation.
 extern constinit thread_local uint64_t t_run_key __attribute__((tls_model("initial-exec")));
+// ExpertAllocMemory's call when the thread's run key is not the key it allocated with (api.cpp).
+void adopt_run_key(void *key, const void *caller) noexcept;
 
 // The tracker, for a call that starts with thread_state(): a thread has a state only once the
 // tracker exists.
