@@ -11,6 +11,7 @@ want=(build-essential cmake ninja-build pkg-config
 if [[ "${1:-}" == "--test" ]]; then
   want+=(libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth clang libclang-rt-14-dev
          heaptrack valgrind gdb util-linux
+         libc6-dbg debuginfod
          golang-go chromium)
   # Node.js (for the SARIF validator) may come from another packaging that bundles npm.
   command -v npm >/dev/null || want+=(nodejs npm)

@@ -95,6 +95,7 @@ public:
             return kExitUsage;
 
         options.progress = nullptr;
+        progress.stage("counting the leaks");
         const report::LeakCount count = report::count_leaks(snap, options);
         progress.clear();
         if (!quiet_ && !output_.empty() && output_ != "-")

@@ -184,7 +184,10 @@ public:
         // Each process of the run writes its at-exit snapshot as report.PID.nmsnap in a private
         // directory; nmleak turns PROG's into --report FILE afterwards, so no process of the run can
         // overwrite another's.
-        if (!report_.empty() || fail_on_leak_ || !budgets_.empty()) {
+        // Without --report (and no NMLEAK_REPORT of the caller's), PROG's report still comes back
+        // here, for the summary at exit.
+        summary_ = report_.empty() && !quiet_ && !std::getenv("NMLEAK_REPORT");
+        if (!report_.empty() || fail_on_leak_ || !budgets_.empty() || summary_) {
             collect_dir_ = make_private_dir();
             if (collect_dir_.empty()) return fail(std::string("cannot create a temporary directory: ") + std::strerror(errno));
         }
@@ -249,6 +252,9 @@ private:
             std::string preload = runtime;
             for (const std::string *lib : {&heap, &agent})
                 if (!lib->empty()) preload += (preload.empty() ? "" : ":") + *lib;
+            // What PROG's own exec puts back (inject/preload/exec_follow.cpp): the libraries take
+            // themselves out of LD_PRELOAD for PROG's children, not for the program PROG becomes.
+            ::setenv("NMLEAK_RUN_PRELOAD", preload.c_str(), 1);
             if (old && *old) preload += std::string(":") + old;
             ::setenv("LD_PRELOAD", preload.c_str(), 1);
         }
@@ -318,6 +324,7 @@ private:
                     code = kExitLeaks;
                 }
             }
+            if (own && summary_) print_summary(snap, options);
             if (report_.empty()) continue;
             const std::string out = own ? report_ : sibling_path(report_, pid);
             if (!report::write_file(snap, out, format_, options, &error)) {
@@ -331,6 +338,10 @@ private:
         }
         std::error_code ec;
         std::filesystem::remove_all(collect_dir_, ec);
+        if (summary_ && !own_found)
+            std::fprintf(stderr, "nmleak: no report from %s: it did not exit normally, or ended in a program nmleak "
+                                 "cannot follow (static, set-user-ID, or started with NMLEAK_HEAP=0 NMLEAK_AGENT=0)\n",
+                         text::escape(command_.front()).c_str());
         if (!quiet_ && !report_.empty()) {
             if (own_written)
                 std::fprintf(stderr, "nmleak: report written to %s\n", text::escape(report_).c_str());
@@ -344,12 +355,90 @@ private:
         return code;
     }
 
+    // What PROG left at exit, on stderr: totals, the keys that leaked, the biggest leak sites, and
+    // how to get the whole report.
+    void print_summary(const model::Snapshot &snap, const report::Options &options) {
+        const report::LeakReport r = report::build_report(snap, options);
+        const report::LeakCount count = report::count_leaks(snap, options);
+        const uint64_t bytes = count.leaked.bytes + count.outstanding.bytes;
+        const uint64_t blocks = count.leaked.blocks + count.outstanding.blocks;
+        std::string prog = text::escape(command_.front());
+        // PROG may have ended as another program (a wrapper's exec): name the one that exited.
+        const std::string &exe = snap.process.executable;
+        const std::string base = exe.substr(exe.rfind('/') + 1);
+        const std::string asked = command_.front().substr(command_.front().rfind('/') + 1);
+        if (!exe.empty() && base != asked && base.rfind(asked, 0) != 0)
+            prog += " (ended as " + text::escape(exe) + ")";
+        if (blocks == 0) {
+            if (count.suppressed.blocks)
+                std::fprintf(stderr, "nmleak: %s left no leaks (%llu bytes in %llu blocks suppressed)\n", prog.c_str(),
+                             (unsigned long long)count.suppressed.bytes, (unsigned long long)count.suppressed.blocks);
+            else
+                std::fprintf(stderr, "nmleak: %s left no leaks\n", prog.c_str());
+            return;
+        }
+        std::fprintf(stderr, "nmleak: %s leaked %llu bytes in %llu block%s from %llu stacks%s\n", prog.c_str(),
+                     (unsigned long long)bytes, (unsigned long long)blocks, blocks == 1 ? "" : "s",
+                     (unsigned long long)(count.leaked.stacks + count.outstanding.stacks),
+                     snap.process.reach_classified ? " (definitely and indirectly lost)" : "");
+        for (size_t i = 0; i < r.experts.size() && i < snap.experts.size(); ++i) {
+            const report::ExpertTotals &t = r.experts[i];
+            const uint64_t kb = t.leaked.bytes + t.outstanding.bytes;
+            if (kb == 0) continue;
+            const model::Expert &e = snap.experts[i];
+            const uint64_t kn = t.leaked.blocks + t.outstanding.blocks;
+            std::fprintf(stderr, "nmleak:   %s (%s): %llu bytes in %llu block%s\n", text::escape(e.name).c_str(),
+                         e.kind == model::KeyKind::Module ? "module" : "expert", (unsigned long long)kb,
+                         (unsigned long long)kn, kn == 1 ? "" : "s");
+        }
+        size_t shown = 0;
+        for (const report::LeakGroup &g : r.leaks) {
+            if (shown == 5) break;
+            if (g.stack >= snap.stacks.size()) continue;
+            // A module key's site is its first frame in that module (the frames above it are the
+            // allocation wrappers it was charged past); an expert key's, the allocating call.
+            const model::Frame *site = nullptr;
+            const bool module_key = g.expert < snap.experts.size() && snap.experts[g.expert].kind == model::KeyKind::Module;
+            for (uint32_t f : snap.stacks[g.stack].frames) {
+                if (f >= snap.frames.size()) continue;
+                const model::Frame &fr = snap.frames[f];
+                if (!site) site = &fr;
+                if (!module_key) break;
+                const std::string &m = fr.module;
+                if (m.size() >= snap.experts[g.expert].name.size() &&
+                    m.compare(m.size() - snap.experts[g.expert].name.size(), std::string::npos,
+                              snap.experts[g.expert].name) == 0) {
+                    site = &fr;
+                    break;
+                }
+            }
+            std::string where = "(no stack)";
+            if (site) {
+                const model::Frame &fr = *site;
+                where = fr.function.empty() ? fr.module + "+0x" + to_hex(fr.module_offset) : fr.function;
+                if (!fr.file.empty()) where += " (" + fr.file + ":" + std::to_string(fr.line) + ")";
+            }
+            std::fprintf(stderr, "nmleak:   %llu bytes in %llu block%s at %s\n", (unsigned long long)g.bytes,
+                         (unsigned long long)g.blocks, g.blocks == 1 ? "" : "s", text::escape(where).c_str());
+            ++shown;
+        }
+        std::fprintf(stderr, "nmleak: every stack: nmleak run --report FILE (.txt .json .sarif .folded .pb.gz .html "
+                             ".nmsnap); -q for none of this\n");
+    }
+
+    static std::string to_hex(uint64_t v) {
+        char b[24];
+        std::snprintf(b, sizeof b, "%llx", (unsigned long long)v);
+        return b;
+    }
+
     std::vector<std::string> command_, wrappers_;
     std::string report_, format_, suppressions_, leaks_, collect_dir_;
     std::vector<report::Budget> budgets_;
     std::vector<std::string> limits_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, no_heap_ = false, quiet_ = false;
+    bool summary_ = false; // print what PROG left at exit (no --report given)
 };
 
 } // namespace

@@ -80,12 +80,14 @@ inline void record(void *p, size_t n, Fn fn, const void *frame) noexcept {
     if (p) nm::heap::observed_alloc(p, n, fn, frame);
 }
 
-// frame: the hook's own (for the stack of a mismatched free).
-inline void forget(void *p, Fn fn, const void *frame) noexcept {
+// frame: the hook's own (for the stack of a misuse). False when the free must not reach the real
+// function: a double or invalid free, recorded as misuse (glibc would abort, or corrupt its heap).
+inline bool forget(void *p, Fn fn, const void *frame) noexcept {
     if (p && !t_depth) {
         Depth d;
-        nm::heap::observed_free(p, nullptr, fn, frame);
+        return nm::heap::observed_release(p, nullptr, fn, frame, false) != nm::heap::Release::Refused;
     }
+    return true;
 }
 
 } // namespace
@@ -100,8 +102,7 @@ HOOK void *nmleak_hook_malloc(size_t n) {
     return p;
 }
 HOOK void nmleak_hook_free(void *p) {
-    forget(p, Fn::Malloc, FRAME);
-    r_free(p);
+    if (forget(p, Fn::Malloc, FRAME)) r_free(p);
 }
 HOOK void *nmleak_hook_calloc(size_t count, size_t size) {
     if (t_depth) return r_calloc(count, size);
@@ -114,13 +115,20 @@ HOOK void *nmleak_hook_calloc(size_t count, size_t size) {
 namespace {
 
 // realloc and reallocarray: the old block leaves the table before the real call (once the real
-// call freed it, another thread may get its address and record it).
+// call freed it, another thread may get its address and record it). A pointer freed already, or
+// one glibc never made, is a misuse: recorded, and the call fails (ENOMEM) as under `nmleak run`.
 template <class Call>
 inline void *resize(void *p, size_t n, const void *frame, Call &&call) {
     if (t_depth) return call();
     Depth d;
     uint64_t old = 0;
-    const bool had = p && nm::heap::observed_free(p, &old, Fn::Malloc, frame);
+    const nm::heap::Release rel =
+        p ? nm::heap::observed_release(p, &old, Fn::Malloc, frame, true) : nm::heap::Release::Foreign;
+    if (rel == nm::heap::Release::Refused) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    const bool had = rel == nm::heap::Release::Listed && p;
     void *q = call();
     if (q) record(q, n, Fn::Malloc, frame);
     else if (had && n) record(p, old, Fn::Malloc, frame); // failed: p is still the program's
@@ -227,8 +235,7 @@ NM_NEW_HOOK(new_a_al_nt, Fn::NewArray, (size_t n, std::align_val_t a, const std:
 
 #define NM_DELETE_HOOK(name, fn, params, args)                                                     \
     HOOK void nmleak_hook_##name params noexcept {                                                 \
-        forget(p, fn, FRAME);                                                                      \
-        r_##name args;                                                                             \
+        if (forget(p, fn, FRAME)) r_##name args;                                                   \
     }
 NM_DELETE_HOOK(del, Fn::New, (void *p), (p))
 NM_DELETE_HOOK(del_a, Fn::NewArray, (void *p), (p))
@@ -427,6 +434,7 @@ bool heap_attach(std::string *status, std::string *error) {
         return false;
     }
     g_patcher = patcher;
+    nm::heap::observe_arm(true);
     g_watching.store(true, std::memory_order_release);
     sigset_t all, old;
     sigfillset(&all);
@@ -456,6 +464,7 @@ void heap_detach() noexcept {
     }
     if (joined) pthread_join(g_watcher, nullptr);
     std::lock_guard<std::mutex> lock(g_mu);
+    nm::heap::observe_arm(false);
     patcher->restore(); // the hooks read nothing of it: threads still inside one are fine
     delete patcher;
     g_patcher = nullptr;

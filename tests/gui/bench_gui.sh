@@ -13,7 +13,7 @@ size=${2:-1600x1000}
 w=${size%x*}
 h=${size#*x}
 gui=$build/gui/nmleak-gui
-make=$build/make_gui_snapshot
+make=$build/tests/gui/make_gui_snapshot
 nmleak=$build/inject/nmleak
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; [ -n "${target:-}" ] && kill "$target" 2>/dev/null; true' EXIT

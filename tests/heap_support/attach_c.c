@@ -7,6 +7,8 @@
  *   plugin PATH    -> dlopen PATH and call its plugin_work(): "plugin R" (its leak: 777 bytes)
  *   fork N         -> N children forked while the workers allocate, each allocating: "forked OK"
  *   whose-malloc   -> the file the executable's GOT entry for malloc points into: "malloc-in F"
+ *   misuse         -> 7 bad frees from nmt_attach_c_misuse (only while nmleak is attached: glibc
+ *                     alone would abort): "misused 7 realloc=null|ptr"
  *   quit           -> stops the workers, runs a fixed workload: "done errors=E checksum=C"
  */
 #define _GNU_SOURCE
@@ -82,6 +84,41 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Read back through a volatile, the compiler cannot see where a pointer came from (no warning
+ * for the frees below, which are the point). */
+static void *volatile g_hold;
+static void *launder(void *p) {
+    g_hold = p;
+    return g_hold;
+}
+
+static char not_heap[64] __attribute__((aligned(16)));
+
+/* A double free, two frees into the middle of a block (16-byte aligned and not), frees of a
+ * global, of a stack buffer and of an address nothing maps, and a realloc of a freed block. The
+ * realloc must fail; the other frees must do nothing. */
+__attribute__((noinline)) const char *nmt_attach_c_misuse(void) {
+    char local[64] __attribute__((aligned(16)));
+    char *p = launder(malloc(64));
+    free(p);
+    free(g_hold);
+    char *q = malloc(256);
+    memset(q, 'q', 256);
+    free(launder(q + 32));
+    free(launder(q + 3));
+    for (int i = 0; i < 256; ++i)
+        if (q[i] != 'q') atomic_fetch_add(&errors, 1);
+    free(q);
+    free(launder(not_heap + 16));
+    memset(local, 0, sizeof local);
+    free(launder(local + 16));
+    free(launder((void *)(uintptr_t)0x10000));
+    char *r = launder(malloc(32));
+    free(r);
+    void *again = realloc(g_hold, 64);
+    return again ? "ptr" : "null";
+}
+
 __attribute__((noinline)) void nmt_attach_c_leak(int n) {
     for (int i = 0; i < n && nleaks < 100000; ++i) {
         leaks[nleaks] = malloc(4242);
@@ -113,6 +150,8 @@ int main(void) {
                 old_blocks[i] = NULL;
             }
             printf("freed-old %d\n", n);
+        } else if (strcmp(line, "misuse") == 0) {
+            printf("misused 7 realloc=%s\n", nmt_attach_c_misuse());
         } else if (strncmp(line, "leak ", 5) == 0) {
             nmt_attach_c_leak(atoi(line + 5));
             printf("leaked %d\n", atoi(line + 5));

@@ -38,7 +38,41 @@ __attribute__((noinline)) void clobber_stack(void) {
     asm volatile("" ::"r"(buf) : "memory");
 }
 
-int main(void) {
+/* --libc-frames: leaks made inside glibc on the program's behalf, so their stacks run through
+ * glibc's own code: a qsort comparator that allocates (called back by glibc's msort), a line
+ * buffer glibc's getdelim makes, a strdup copy. */
+static char *g_kept[3];
+
+__attribute__((noinline)) int c_compare_leak(const void *a, const void *b) {
+    if (!g_kept[0]) g_kept[0] = malloc(777);
+    return *(const int *)a - *(const int *)b;
+}
+
+__attribute__((noinline)) size_t c_leak_getline(void) {
+    static char text[] = "a line read by glibc's getline\n";
+    FILE *f = fmemopen(text, sizeof text - 1, "r");
+    if (!f) return 0;
+    size_t cap = 0;
+    char *line = NULL;
+    const ssize_t n = getdelim(&line, &cap, '\n', f); /* getline is an inline wrapper of it */
+    fclose(f);
+    asm volatile("" ::"r"(line) : "memory");
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int libc_frames(void) {
+    int values[64];
+    for (int i = 0; i < 64; ++i) values[i] = (i * 37) % 64;
+    qsort(values, 64, sizeof values[0], c_compare_leak);
+    size_t sum = (size_t)values[63] + c_leak_getline() + c_leak_strdup("made by glibc's strdup");
+    g_kept[0] = NULL; /* the comparator's block is lost from here on */
+    clobber_stack();
+    printf("libc_frames %zu\n", sum);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--libc-frames") == 0) return libc_frames();
     unsigned long sum = 0;
     for (int i = 0; i < 100; ++i) {
         char *p = c_leak_malloc(i);

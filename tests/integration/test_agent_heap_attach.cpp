@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace {
@@ -235,6 +236,60 @@ TEST_F(HeapAttach, MismatchedFreesAreRecordedAndTheProgramGoesOn) {
     ASSERT_EQ(detach(pid).status, 0);
     ASSERT_TRUE(p.send("quit"));
     EXPECT_TRUE(p.wait_line("done errors=0", nullptr, 60000));
+    EXPECT_EQ(p.wait_exit(), 0);
+}
+
+// Double and invalid frees of blocks made after the attach are recorded with their stack on the
+// calling module's key and never reach glibc (which would abort the process): a double free, two
+// frees into the middle of a block, frees of a global, a stack buffer and an unmapped address, a
+// realloc of a freed block (fails). Frees of the blocks made before the attach stay foreign, not
+// misuse. 50 cycles of attach, misuse, detach while 4 threads allocate: same result at the end.
+TEST_F(HeapAttach, DoubleAndInvalidFreesAreRecordedAndNotHandedToGlibc) {
+    const std::string expected = reference_done(NMT_ATTACH_C);
+    Process p;
+    ASSERT_TRUE(p.start({NMT_ATTACH_C}));
+    const pid_t pid = p.wait_ready();
+    ASSERT_GT(pid, 0);
+    using K = nm::model::MisuseKind;
+    const std::map<std::pair<K, std::string>, size_t> per_round = {
+        {{K::DoubleFree, "free"}, 1},      {{K::InteriorPointer, "free"}, 2},
+        {{K::UnknownPointer, "free"}, 3},  {{K::DoubleFree, "realloc"}, 1},
+    };
+    for (int cycle = 0; cycle < 50; ++cycle) {
+        const nmt::Result a = attach(pid);
+        ASSERT_EQ(a.status, 0) << "cycle " << cycle << ": " << a.err;
+        if (cycle == 0) {
+            EXPECT_EQ(p.ask("free-old", "freed-old"), "freed-old 1000");
+        }
+        ASSERT_EQ(p.ask("misuse", "misused"), "misused 7 realloc=null") << "cycle " << cycle;
+        if (cycle == 0 || cycle == 49) {
+            const nm::model::Snapshot s = snapshot_of(pid);
+            const nm::model::Expert *e = nmt::expert(s, "nmt_attach_c");
+            ASSERT_NE(e, nullptr);
+            std::map<std::pair<K, std::string>, size_t> seen;
+            size_t total = 0;
+            for (const auto &m : e->misuse) {
+                ++total;
+                if (nmt::stack_has(s, m.stack, "nmt_attach_c_misuse")) ++seen[{m.kind, m.function}];
+            }
+            std::map<std::pair<K, std::string>, size_t> want;
+            for (const auto &[what, n] : per_round) want[what] = n * size_t(cycle + 1);
+            EXPECT_EQ(seen, want) << "cycle " << cycle;
+            // Nothing else is misuse: the 1000 frees of blocks made before the attach are foreign.
+            EXPECT_EQ(total, 7u * size_t(cycle + 1));
+            if (cycle == 0) {
+                EXPECT_GE(s.process.foreign_frees, 1000u);
+            }
+        }
+        const nmt::Result d = detach(pid);
+        ASSERT_EQ(d.status, 0) << "cycle " << cycle << ": " << d.err;
+        ASSERT_TRUE(p.alive()) << "cycle " << cycle;
+    }
+    EXPECT_NE(p.ask("status", "status").find("errors=0"), std::string::npos);
+    std::string done;
+    ASSERT_TRUE(p.send("quit"));
+    ASSERT_TRUE(p.wait_line("done ", &done, 60000));
+    EXPECT_EQ(done, expected);
     EXPECT_EQ(p.wait_exit(), 0);
 }
 

@@ -62,8 +62,15 @@ TEST_F(Progress, DrawnOnATerminal) {
     const std::string out = run("report " + quote(snap_.string()) + " -o " + quote((dir_ / "r.html").string()), true);
     EXPECT_NE(out.find("\r\033[Knmleak: reading "), std::string::npos) << out;
     EXPECT_NE(out.find("nmleak: building the flame graph 100%"), std::string::npos) << out;
+    EXPECT_NE(out.find("nmleak: writing HTML 100%"), std::string::npos) << out;
+    EXPECT_NE(out.find("nmleak: counting the leaks..."), std::string::npos) << out;
     // The line is erased before the summary is printed.
     EXPECT_NE(out.find("\r\033[Knmleak: wrote html report"), std::string::npos) << out;
+
+    const std::string pprof = run("report " + quote(snap_.string()) + " -o " + quote((dir_ / "r.pb.gz").string()), true);
+    EXPECT_NE(pprof.find("nmleak: writing pprof 100%"), std::string::npos) << pprof;
+    EXPECT_NE(pprof.find("nmleak: compressing the profile..."), std::string::npos) << pprof;
+    EXPECT_NE(pprof.find("\r\033[Knmleak: wrote pprof report"), std::string::npos) << pprof;
 
     const std::string diff = run("diff " + quote(snap_.string()) + " " + quote(snap_.string()) + " -o " +
                                      quote((dir_ / "d.txt").string()),

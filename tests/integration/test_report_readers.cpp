@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -194,6 +195,27 @@ TEST_F(Pprof, MappingsCarryModulesAndBuildIds) {
         EXPECT_NE(raw.output.find(m.path + " " + m.build_id), std::string::npos) << raw.output;
     }
     EXPECT_TRUE(found);
+    // Every frame falls in a module of the process, so every location names its mapping, libc's
+    // too (the symbolizer names it by another path than the process's maps on a merged /usr).
+    const size_t locs = raw.output.find("Locations\n"), maps = raw.output.find("Mappings\n");
+    ASSERT_NE(locs, std::string::npos) << raw.output;
+    ASSERT_NE(maps, std::string::npos) << raw.output;
+    std::istringstream lines(raw.output.substr(locs + 10, maps - locs - 10));
+    int located = 0;
+    bool libc_frame = false;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(": 0x") == std::string::npos) continue;
+        ++located;
+        EXPECT_NE(line.find(" M="), std::string::npos) << "location without a mapping: " << line;
+        if (line.find("__libc_start") != std::string::npos) libc_frame = true;
+    }
+    EXPECT_GT(located, 0) << raw.output;
+    if (libc_frame) {
+        for (const nm::model::Module &m : snap.modules) {
+            if (m.path.find("/libc.so.6") == std::string::npos || m.build_id.empty()) continue;
+            EXPECT_NE(raw.output.find(m.path + " " + m.build_id), std::string::npos) << raw.output;
+        }
+    }
     // Locations carry the source file and line of each frame.
     EXPECT_NE(raw.output.find("leak_site_beta "), std::string::npos) << raw.output;
     EXPECT_NE(raw.output.find("leak_sites.cpp:"), std::string::npos) << raw.output;
@@ -228,6 +250,37 @@ TEST_F(Pprof, SampleSnapshotFromTheCliKeepsEveryFrameKind) {
     leaked = top("leaked_space", out2, "B");
     EXPECT_EQ(leaked.count("http::Parser::parse"), 0u) << last_output_;
     EXPECT_NE(last_output_.find("suppressed: 2 stacks, 3 blocks, 6144 bytes"), std::string::npos) << last_output_;
+}
+
+TEST_F(Pprof, ExecutableIsTheMainMappingAndFramesFindTheirModuleByAddress) {
+    // The maps list the executable last here and name libc by its /lib path, while the frames
+    // name it by its /usr/lib path (a merged /usr): pprof still gets the executable as its main
+    // binary and every frame its mapping.
+    nm::model::Snapshot s = nm::test::sample_snapshot();
+    std::rotate(s.modules.begin(), s.modules.begin() + 1, s.modules.end());
+    for (nm::model::Module &m : s.modules)
+        if (m.path == "/usr/lib/x86_64-linux-gnu/libc.so.6") m.path = "/lib/x86_64-linux-gnu/libc.so.6";
+    const fs::path snap = dir_.path() / "maps.nmsnap", out = dir_.path() / "maps.pb.gz";
+    std::string error;
+    ASSERT_TRUE(nm::snapshot_io::write_file(s, snap.string(), &error)) << error;
+    const Result cli = run(quote(std::string(NM_BUILD_DIR) + "/inject/nmleak") + " report " + quote(snap.string()) +
+                           " -o " + quote(out.string()));
+    ASSERT_EQ(cli.status, 0) << cli.output;
+    const Result top_out = pprof("-top -sample_index=leaked_space", out);
+    ASSERT_EQ(top_out.status, 0) << top_out.output;
+    EXPECT_NE(top_out.output.find("File: analyzer\n"), std::string::npos) << top_out.output;
+    EXPECT_NE(top_out.output.find("Build ID: 0011223344556677\n"), std::string::npos) << top_out.output;
+    const Result raw = pprof("-raw", out);
+    ASSERT_EQ(raw.status, 0) << raw.output;
+    std::istringstream lines(raw.output);
+    bool start_thread = false;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(" start_thread") == std::string::npos || line.find(": 0x") == std::string::npos) continue;
+        start_thread = true;
+        EXPECT_NE(line.find(" M="), std::string::npos) << line;
+    }
+    EXPECT_TRUE(start_thread) << raw.output;
+    EXPECT_NE(raw.output.find("/lib/x86_64-linux-gnu/libc.so.6 deadbeefcafef00d"), std::string::npos) << raw.output;
 }
 
 TEST_F(Pprof, ModuleKeysAreTaggedWithTheirKind) {

@@ -4,9 +4,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
@@ -255,6 +261,165 @@ TEST_F(WholeHeap, DebianProgramsSeparateLostFromReachable) {
         ASSERT_FALSE(digits.empty()) << v.out;
         EXPECT_EQ(std::stoull(digits), lc[2]) << "valgrind: " << v.out;
     }
+}
+
+// The first frame of a stack in a module whose file name starts with `prefix` (nullptr: none).
+const json *frame_in(const json &stack, const std::string &prefix) {
+    for (const json &f : stack)
+        if (file_name(f.value("module", "")).rfind(prefix, 0) == 0) return &f;
+    return nullptr;
+}
+
+// The stack of the leak group of key `e` with a frame in `function` (nullptr: none).
+const json *leak_stack(const json &e, const std::string &function) {
+    for (const json &l : e["leaks"])
+        for (const json &f : l["stack"])
+            if (f.value("function", "") == function) return &l["stack"];
+    return nullptr;
+}
+
+std::string build_id_of(const std::string &path) {
+    const Result r = run({"/usr/bin/sh", "-c", "readelf -n \"$1\" | awk '/Build ID/ {print $3}'", "sh", path});
+    std::string id = r.out;
+    while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
+    return id;
+}
+
+// binutils' addr2line (another DWARF reader, which also finds the debug file by build ID): the
+// "file:line" lines for the code at `offset` in `module`, inlined callers included.
+std::vector<std::string> addr2line(const std::string &module, uint64_t offset) {
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(offset));
+    const Result r = run({"/usr/bin/addr2line", "-i", "-e", module, hex});
+    std::vector<std::string> out;
+    std::string line;
+    for (char c : r.out) {
+        if (c != '\n') {
+            line += c;
+            continue;
+        }
+        const size_t disc = line.find(" (discriminator");
+        if (disc != std::string::npos) line.resize(disc);
+        out.push_back(file_name(line.substr(0, line.rfind(':'))) + line.substr(line.rfind(':')));
+        line.clear();
+    }
+    return out;
+}
+
+// Frames in Debian's stripped glibc are named from libc6-dbg's separate debug file
+// (/usr/lib/debug/.build-id/NN/REST.debug, libdwfl's standard local path): a block allocated by
+// a qsort comparator glibc calls back, a line buffer glibc's getdelim makes and a strdup copy each
+// show the glibc frame with its source file and line, as binutils' addr2line reads them too.
+TEST_F(WholeHeap, GlibcFramesGetFileAndLineFromLibc6Dbg) {
+    const std::string libc = "/lib/x86_64-linux-gnu/libc.so.6";
+    const std::string id = build_id_of(libc);
+    ASSERT_GT(id.size(), 2u) << "no build ID in " << libc;
+    const std::string debug = "/usr/lib/debug/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+    if (!fs::exists(debug)) GTEST_SKIP() << "libc6-dbg is not installed (no " << debug << ")";
+    const json r = run_both({NMT_HEAP_C, "--libc-frames"});
+    const json *k = key_named(r, file_name(NMT_HEAP_C));
+    ASSERT_NE(k, nullptr) << r.dump(1).substr(0, 2000);
+    for (const std::string fn : {"c_compare_leak", "c_leak_getline", "c_leak_strdup"}) {
+        const json *stack = leak_stack(*k, fn);
+        ASSERT_NE(stack, nullptr) << fn << " leaked nothing: " << (*k)["leaks"].dump(1).substr(0, 3000);
+        const json *f = frame_in(*stack, "libc.so");
+        ASSERT_NE(f, nullptr) << fn << ": no glibc frame in " << stack->dump(1);
+        EXPECT_FALSE(f->value("function", "").empty()) << f->dump();
+        const std::string file = f->value("file", "");
+        const unsigned line = f->value("line", 0u);
+        ASSERT_FALSE(file.empty()) << fn << ": glibc frame without a source file: " << f->dump();
+        EXPECT_GT(line, 0u) << f->dump();
+        // A return address: the call instruction is the byte before.
+        const uint64_t offset = std::stoull(f->value("offset", "0"), nullptr, 16);
+        const std::vector<std::string> theirs = addr2line(libc, offset - 1);
+        const std::string ours = file_name(file) + ":" + std::to_string(line);
+        EXPECT_NE(std::find(theirs.begin(), theirs.end(), ours), theirs.end())
+            << fn << ": nmleak says " << ours << ", addr2line says " << ::testing::PrintToString(theirs);
+        std::printf("%s: glibc frame %s at %s\n", fn.c_str(), f->value("function", "").c_str(), ours.c_str());
+    }
+}
+
+// A local debuginfod (`debuginfod -F DIR` on loopback) serves the separate debug file of a
+// stripped program: its leak's frame gets its file and line only when NMLEAK_DEBUGINFOD=1 allows
+// asking the servers of DEBUGINFOD_URLS; without it the symbol table's name only.
+TEST_F(WholeHeap, DebuginfodFramesOnlyWhenOptedIn) {
+    const std::string server = "/usr/bin/debuginfod";
+    if (::access(server.c_str(), X_OK) != 0) GTEST_SKIP() << server << " is not installed (Debian package debuginfod)";
+    const std::string id = build_id_of(NMT_DBGI_PROG);
+    ASSERT_GT(id.size(), 2u);
+    ASSERT_TRUE(fs::exists(fs::path(NMT_DBGI_DIR) / "nmt_dbgi_prog.debug"));
+    // A free loopback port.
+    int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::getsockname(sock, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+    const int port = ntohs(addr.sin_port);
+    ::close(sock);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int null = ::open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        const std::string db = (dir_ / "db.sqlite").string(), p = std::to_string(port);
+        execl(server.c_str(), server.c_str(), "-F", "-p", p.c_str(), "-d", db.c_str(), NMT_DBGI_DIR,
+              static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    struct Stop {
+        pid_t pid;
+        ~Stop() {
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } stop{pid};
+    // Until it serves the file (it scans DIR once it started).
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    bool served = false;
+    for (int i = 0; i < 600 && !served; ++i) {
+        const Result get = run({"/bin/bash", "-c",
+                                "{ exec 3<>/dev/tcp/127.0.0.1/$1; } 2>/dev/null || exit 1; "
+                                "printf 'GET /buildid/%s/debuginfo HTTP/1.0\\r\\n\\r\\n' \"$2\" >&3; head -c 12 <&3",
+                                "sh", std::to_string(port), id});
+        served = get.out.find(" 200") != std::string::npos;
+        if (!served) ::usleep(100 * 1000);
+    }
+    ASSERT_TRUE(served) << "debuginfod on port " << port << " never served build ID " << id;
+
+    ::setenv("DEBUGINFOD_URLS", url.c_str(), 1);
+    ::setenv("DEBUGINFOD_CACHE_PATH", (dir_ / "cache").c_str(), 1);
+    ::setenv("DEBUGINFOD_TIMEOUT", "30", 1);
+    ::unsetenv("NMLEAK_DEBUGINFOD");
+    const json without = run_both({NMT_DBGI_PROG});
+    ::setenv("NMLEAK_DEBUGINFOD", "1", 1);
+    const json with = run_both({NMT_DBGI_PROG});
+    for (const char *v : {"NMLEAK_DEBUGINFOD", "DEBUGINFOD_URLS", "DEBUGINFOD_CACHE_PATH", "DEBUGINFOD_TIMEOUT"}) ::unsetenv(v);
+
+    auto leak_frame = [](const json &r) -> json {
+        const json *k = key_named(r, file_name(NMT_DBGI_PROG));
+        const json *stack = k ? leak_stack(*k, "dbgi_leak") : nullptr;
+        if (!stack) return json();
+        for (const json &f : *stack)
+            if (f.value("function", "") == "dbgi_leak") return f;
+        return json();
+    };
+    const json off = leak_frame(without), on = leak_frame(with);
+    ASSERT_FALSE(off.is_null()) << "no dbgi_leak leak without debuginfod: " << without.dump(1).substr(0, 3000);
+    ASSERT_FALSE(on.is_null()) << "no dbgi_leak leak with debuginfod: " << with.dump(1).substr(0, 3000);
+    EXPECT_EQ(off.value("file", ""), "") << off.dump();
+    EXPECT_EQ(off.value("line", 0u), 0u) << off.dump();
+    EXPECT_EQ(file_name(on.value("file", "")), "dbgi_prog.c") << on.dump();
+    // The line of the malloc call in dbgi_leak, as addr2line reads it from the served file.
+    const uint64_t offset = std::stoull(on.value("offset", "0"), nullptr, 16);
+    const std::vector<std::string> theirs =
+        addr2line((fs::path(NMT_DBGI_DIR) / "nmt_dbgi_prog.debug").string(), offset - 1);
+    const std::string ours = file_name(on.value("file", "")) + ":" + std::to_string(on.value("line", 0u));
+    EXPECT_NE(std::find(theirs.begin(), theirs.end(), ours), theirs.end())
+        << "nmleak says " << ours << ", addr2line says " << ::testing::PrintToString(theirs);
+    EXPECT_TRUE(fs::exists(dir_ / "cache" / id)) << "the file did not come through the debuginfod client";
 }
 
 } // namespace

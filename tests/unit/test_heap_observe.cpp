@@ -1,7 +1,8 @@
 // test_heap_observe.cpp - the observed heap of `nmleak attach` (core/src/track/heap_observe.cpp)
 // without any hook: blocks of glibc's reported from several threads land on the caller's module
 // key with their sizes and stacks, frees take them out, unknown frees count as foreign, an address
-// reported again while still listed replaces its entry, and stopping forgets every block.
+// reported again while still listed replaces its entry, and stopping forgets every block; double
+// and invalid frees are refused and recorded as misuse.
 #include <nmleak/heap.hpp>
 
 #include "track/query.hpp"
@@ -9,6 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -115,6 +119,62 @@ TEST(HeapObserve, BlocksFromThreadsFreesForeignFreesAndStop) {
     EXPECT_EQ(nm::heap::observed_blocks(), 1u);
     nm::heap::observe_stop();
     std::free(left.back());
+}
+
+char g_not_heap[64] __attribute__((aligned(16)));
+
+// As a hook would: the misuse's stack starts at this frame's caller.
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) nm::heap::Release release_here(void *p, bool resize = false) {
+    const nm::heap::Release r = nm::heap::observed_release(p, nullptr, nm::heap::Fn::Malloc, __builtin_frame_address(0), resize);
+    asm volatile("" ::: "memory");
+    return r;
+}
+
+TEST(HeapObserve, DoubleAndInvalidFreesAreRefusedAndRecorded) {
+    using nm::heap::Release;
+    const char *why = nullptr;
+    ASSERT_TRUE(nm::heap::observe_start(nullptr, &why)) << (why ? why : "");
+    nm::heap::observe_arm(true);
+    const uint64_t refused = nm::heap::observed_refused();
+    std::vector<void *> made;
+    report_blocks(made, 2, 256);
+    char *a = static_cast<char *>(made[0]), *b = static_cast<char *>(made[1]);
+    std::memset(a, 0, 256); // no data that looks like a chunk header inside
+
+    EXPECT_EQ(release_here(a + 32), Release::Refused);  // into the middle, aligned
+    EXPECT_EQ(release_here(a + 3), Release::Refused);   // into the middle, misaligned
+    EXPECT_EQ(release_here(g_not_heap + 16), Release::Refused);
+    alignas(16) char local[64];
+    EXPECT_EQ(release_here(local + 16), Release::Refused);
+    EXPECT_EQ(release_here(reinterpret_cast<void *>(uintptr_t(0x10000))), Release::Refused);
+    EXPECT_EQ(release_here(a), Release::Listed);
+    EXPECT_EQ(release_here(a), Release::Refused);       // a double free
+    EXPECT_EQ(release_here(a, true), Release::Refused); // a realloc of a freed block
+    std::free(a);
+    // Another block's address handed out again is a block again.
+    EXPECT_EQ(release_here(b), Release::Listed);
+    nm::heap::observed_alloc(b, 100, nm::heap::Fn::Malloc, __builtin_frame_address(0));
+    EXPECT_EQ(release_here(b), Release::Listed);
+    std::free(b);
+    // A block the heap never reported stays foreign.
+    void *old = std::aligned_alloc(16, 112);
+    EXPECT_EQ(release_here(old), Release::Foreign);
+    std::free(old);
+    EXPECT_EQ(nm::heap::observed_refused(), refused + 7);
+
+    nm::track::Reading r;
+    nm::track::Query::read(r, false);
+    const nm::track::KeyRecord *k = own_key(r);
+    ASSERT_NE(k, nullptr);
+    std::map<std::pair<nm::track::MisuseKind, std::string>, int> seen;
+    for (const auto &m : r.misuse)
+        if (m.key_id == k->id) ++seen[{m.kind, m.function}];
+    using K = nm::track::MisuseKind;
+    const std::map<std::pair<K, std::string>, int> want = {
+        {{K::InteriorPointer, "free"}, 2}, {{K::UnknownPointer, "free"}, 3},
+        {{K::DoubleFree, "free"}, 1},      {{K::DoubleFree, "realloc"}, 1}};
+    EXPECT_EQ(seen, want);
+    nm::heap::observe_stop();
 }
 
 } // namespace

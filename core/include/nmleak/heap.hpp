@@ -51,6 +51,10 @@ bool observe_start(const char *wrappers, const char **error) noexcept;
 // module keys stay, with their history.
 void observe_stop() noexcept;
 bool observing() noexcept;
+// Every hook is in place (true, after redirecting) or about to be put back (false, first thing
+// before). Only while armed is a freed block remembered for double frees: while entries are being
+// redirected or put back, a path no hook covers yet may hand its address out again.
+void observe_arm(bool armed) noexcept;
 
 // After the real allocator returned p for n bytes (p non-null).
 void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept;
@@ -62,6 +66,21 @@ void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept;
 // malloc'd or new[]'d memory, delete[] of new'd) is recorded as a MismatchedFree misuse on its
 // key with the freeing stack; the caller still calls its real function, as the program asked.
 bool observed_free(void *p, uint64_t *size = nullptr, Fn fn = Fn::Malloc, const void *frame = nullptr) noexcept;
+
+// What a hook does with a pointer the program frees (or reallocs).
+enum class Release : uint32_t {
+    Listed,  // an observed block (or not observing): forgotten; hand it to the real function
+    Foreign, // not observed (made before the attach, or by a path no hook covers): hand it on
+    Refused, // a misuse that would break glibc's heap: a double free of an observed block (freed
+             // through a hook and not handed out again since), or a pointer glibc never made
+             // (misaligned, inside an observed block, in a loaded object, on the calling
+             // thread's stack, on an unmapped page). Recorded as a misuse event with the stack
+             // of `frame`; the real function must NOT be called (realloc: fail with ENOMEM).
+};
+// observed_free with the misuse checks: `resize` for realloc/reallocarray (the misuse's function
+// name). observed_free(...) is observed_release(...) == Listed, for callers that free anyway.
+Release observed_release(void *p, uint64_t *size, Fn fn, const void *frame, bool resize) noexcept;
+uint64_t observed_refused() noexcept; // frees and reallocs refused so far
 
 // After a dlclose: cached module and unwind rules may name other code now.
 void observed_objects_changed() noexcept;

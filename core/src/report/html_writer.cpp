@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <iterator>
 #include <ostream>
 #include <unordered_map>
 
@@ -195,16 +196,18 @@ public:
                 ++cleanups_;
             }
 
-        head(o);
-        summary(o);
-        flame(o);
-        keys(o);
-        leaks(o);
-        cleanups(o);
-        done_left(o);
-        events(o);
-        suppressed(o);
-        data(o);
+        // The page's sections, in order; the progress line counts them.
+        void (Page::*const sections[])(std::string &) = {&Page::head,      &Page::summary, &Page::flame,
+                                                         &Page::keys,      &Page::leaks,   &Page::cleanups,
+                                                         &Page::done_left, &Page::events,  &Page::suppressed,
+                                                         &Page::data};
+        {
+            detail::Ticker ticker(r_, "writing HTML", std::size(sections));
+            for (auto section : sections) {
+                (this->*section)(o);
+                ticker.tick();
+            }
+        }
         o += "<script>";
         o += detail::kHtmlScript;
         o += "</script>\n</body>\n</html>\n";

@@ -23,9 +23,11 @@
 #include "report/protobuf_out.hpp"
 #include "report/render.hpp"
 
+#include <algorithm>
 #include <array>
 #include <ostream>
 #include <iterator>
+#include <optional>
 #include <unordered_map>
 
 namespace nm::report {
@@ -142,7 +144,9 @@ public:
             p.bytes(profile::kSample, msg);
         }
 
-        for (size_t i = 0; i < s_.modules.size(); ++i) {
+        for (size_t n = 0; n < s_.modules.size(); ++n) {
+            // The executable first, then the others in the snapshot's order.
+            const size_t i = n == 0 ? exe_module_ : n <= exe_module_ ? n - 1 : n;
             if (!module_used_[i]) continue;
             const model::Module &mod = s_.modules[i];
             msg.clear();
@@ -245,8 +249,36 @@ private:
                 totals_[kReclaimed] += c.bytes;
             }
         module_used_.assign(s_.modules.size(), false);
+        // pprof takes the first mapping for the main binary ("File:" in its views): the
+        // executable's module is always written, even when no frame falls in it.
+        for (size_t i = 0; i < s_.modules.size(); ++i)
+            if (!s_.process.executable.empty() && s_.modules[i].path == s_.process.executable) {
+                module_used_[i] = true;
+                exe_module_ = i;
+                break;
+            }
         location_of_frame_.assign(s_.frames.size(), 0);
         for (size_t i = 0; i < s_.modules.size(); ++i) module_index_.try_emplace(s_.modules[i].path, i);
+        modules_by_base_.resize(s_.modules.size());
+        for (size_t i = 0; i < s_.modules.size(); ++i) modules_by_base_[i] = i;
+        std::sort(modules_by_base_.begin(), modules_by_base_.end(),
+                  [&](size_t a, size_t b) { return s_.modules[a].base < s_.modules[b].base; });
+    }
+
+    // The module a frame belongs to: by its path, else by the address range that holds it. The
+    // symbolizer may name a library by another path than the process's maps do (/usr/lib/... for
+    // /lib/... on a merged /usr), and the address still places it.
+    std::optional<size_t> module_of(const model::Frame &f) const {
+        if (!f.module.empty()) {
+            auto it = module_index_.find(f.module);
+            if (it != module_index_.end()) return it->second;
+        }
+        auto it = std::upper_bound(modules_by_base_.begin(), modules_by_base_.end(), f.address,
+                                   [&](uint64_t a, size_t m) { return a < s_.modules[m].base; });
+        if (it == modules_by_base_.begin()) return std::nullopt;
+        const model::Module &m = s_.modules[*std::prev(it)];
+        if (f.address - m.base < m.size) return *std::prev(it);
+        return std::nullopt;
     }
 
     // The column a reader sees first: the leaks if there are any, else what is outstanding.
@@ -291,11 +323,10 @@ private:
             return location_of_frame_[frame];
         const model::Frame &f = detail::frame_at(s_, frame);
         Location loc{locations_.size() + 1, 0, f.address, 0, static_cast<int64_t>(f.line)};
-        if (!f.module.empty()) {
-            auto it = module_index_.find(f.module);
-            if (it != module_index_.end()) {
-                loc.mapping = it->second + 1;
-                module_used_[it->second] = true;
+        if (f.address != 0 || !f.module.empty()) {
+            if (std::optional<size_t> m = module_of(f)) {
+                loc.mapping = *m + 1;
+                module_used_[*m] = true;
             }
         }
         loc.function = function_for(detail::frame_label(f), f.file);
@@ -323,6 +354,8 @@ private:
     std::vector<Function> functions_;
     std::unordered_map<std::string, uint64_t> function_index_;
     std::unordered_map<std::string_view, size_t> module_index_;
+    std::vector<size_t> modules_by_base_;
+    size_t exe_module_ = 0; // index of the executable's module (0 when it is not listed)
     std::vector<bool> module_used_;
     uint64_t no_stack_ = 0;
 };
@@ -332,6 +365,7 @@ private:
 bool detail::render_pprof(std::string &out, const LeakReport &r, std::string *error) {
     std::string raw;
     ProfileBuilder(r).build(raw);
+    if (r.progress) r.progress("compressing the profile", 0, 0);
     return gzip_append(out, raw, error);
 }
 

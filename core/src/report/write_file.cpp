@@ -43,6 +43,7 @@ bool write(std::ostream &out, const model::Snapshot &snap, Format format, const 
     } else {
         std::string text;
         if (!detail::render(text, snap, format, options, error)) return false;
+        if (options.progress) options.progress("writing the output", 0, 0);
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
     }
     out.flush();
@@ -74,6 +75,7 @@ bool write_file(const model::Snapshot &snap, const std::string &path, std::strin
     if (*f == Format::Snapshot) return snapshot_io::write_file(snap, path, error);
     std::string text;
     if (!detail::render(text, snap, *f, options, error)) return false;
+    if (options.progress) options.progress("writing " + path, 0, 0);
     return fileio::write_atomically(
         path, {reinterpret_cast<const uint8_t *>(text.data()), text.size()}, error);
 }

@@ -7,6 +7,15 @@
 // slot and added to the key's record when the tracker is read (Tracker::read -> observe_fill), so
 // observe_stop() can take them all back at once. Nothing here touches the tracker's lanes or live
 // map: those belong to blocks that carry a BlockHeader.
+//
+// Misuse: a freed block's entry stays in the table as a "freed" entry (the newest kKeepFreed
+// frees of each shard) until its address is handed out again through a hook. A second free of
+// it is a double free: recorded, and not handed to glibc (whose own checks would abort the
+// process, or worse, not notice). A pointer the table does not list is checked before it is
+// called foreign: misaligned for glibc, inside a block listed as live (an interior pointer), in
+// a loaded object's image (a global, a string literal), on the calling thread's stack, or on an
+// unmapped page: an invalid free, recorded and not handed on. Anything else is taken to be a
+// block made before the attach (or by a path no hook covers) and goes to glibc.
 #include <nmleak/heap.hpp>
 
 #include <dlfcn.h>
@@ -38,10 +47,19 @@ struct Rec {
 };
 static_assert(sizeof(Rec) == 32, "");
 
+// Rec::fn of an entry whose block was freed (its time_ms is then the shard's free sequence).
+constexpr uint32_t kFreedEntry = 0x100;
+// Freed entries kept per shard: past kMaxFreed, the older ones beyond the newest kKeepFreed go.
+constexpr uint32_t kMaxFreed = 128, kKeepFreed = 64;
+// How far below a pointer a block it points into is looked for (16-byte steps).
+constexpr uint64_t kInteriorReach = 1024;
+
 struct Shard {
     std::atomic_flag lock = ATOMIC_FLAG_INIT;
-    uint32_t count = 0;
-    uint32_t cap = 0; // a power of two, or 0
+    uint32_t count = 0; // live entries
+    uint32_t cap = 0;   // a power of two, or 0
+    uint32_t freed = 0; // freed entries
+    uint32_t seq = 0;   // frees so far
     Rec *recs = nullptr;
 
     void acquire() noexcept {
@@ -60,7 +78,11 @@ constexpr size_t kShards = 4096;
 Shard *g_shards = nullptr;      // kShards, from mmap; never unmapped
 SlotStats *g_stats = nullptr;   // kMaxKeys, from mmap; never unmapped
 std::atomic<bool> g_observing{false};
-std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_at_start{0};
+// Every hook in place (not while entries are being redirected or put back: then a block may be
+// made by a path no hook covers yet, at an address a hook saw freed).
+std::atomic<bool> g_armed{false};
+std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_at_start{0}, g_refused{0};
+std::atomic<uint64_t> g_largest{0}; // the largest block listed so far (bounds the interior search)
 std::mutex g_start_mu;
 alignas(ModuleTable) unsigned char g_modules_mem[sizeof(ModuleTable)];
 ModuleTable *g_modules = nullptr;
@@ -75,7 +97,9 @@ thread_local uint32_t t_obs_count __attribute__((tls_model("initial-exec"))) = 0
 thread_local uint32_t t_obs_time __attribute__((tls_model("initial-exec"))) = 0;
 
 inline uint64_t hash(uint64_t a) noexcept { return (a >> 4) * 0x9E3779B97F4A7C15ull; }
-inline Shard &shard_of(uint64_t h) noexcept { return g_shards[h >> (64 - 12)]; }
+// By 4 KiB page, so the blocks an interior pointer may point into are in one or two shards.
+inline Shard &shard_of(uint64_t a) noexcept { return g_shards[((a >> 12) * 0x9E3779B97F4A7C15ull) >> (64 - 12)]; }
+inline bool is_freed(const Rec &r) noexcept { return (r.fn & kFreedEntry) != 0; }
 
 void *map_pages(size_t bytes) noexcept {
     void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -109,7 +133,7 @@ int64_t find(const Shard &s, uint64_t addr, uint64_t h) noexcept {
     }
 }
 
-// Under the shard's lock: removes entry i (backward shift: no tombstones).
+// Under the shard's lock: removes entry i (backward shift: no tombstones); counts are the caller's.
 void erase(Shard &s, uint32_t i) noexcept {
     const uint32_t mask = s.cap - 1;
     for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
@@ -122,7 +146,22 @@ void erase(Shard &s, uint32_t i) noexcept {
         }
     }
     s.recs[i].addr = 0;
-    --s.count;
+}
+
+// Under the shard's lock: drops the freed entries older than the newest kKeepFreed. The walk
+// starts after an empty slot, so a backward shift only ever moves an entry into the slot being
+// looked at (looked at again) or into one still ahead.
+void forget_old_frees(Shard &s) noexcept {
+    const uint32_t mask = s.cap - 1;
+    uint32_t start = 0;
+    while (s.recs[start].addr) start = (start + 1) & mask;
+    for (uint32_t step = 1; step <= s.cap; ++step) {
+        const uint32_t j = (start + step) & mask;
+        while (s.recs[j].addr && is_freed(s.recs[j]) && s.seq - s.recs[j].time_ms > kKeepFreed) {
+            erase(s, j);
+            --s.freed;
+        }
+    }
 }
 
 void account_out(const Rec &r) noexcept {
@@ -202,20 +241,24 @@ struct ObserveOps {
         const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, t_obs_time, slot, uint32_t(fn)};
 
         const uint64_t hv = hash(rec.addr);
-        Shard &s = shard_of(hv);
+        Shard &s = shard_of(rec.addr);
         s.acquire();
         if (!g_observing.load(std::memory_order_relaxed)) { // stopped meanwhile
             s.release();
             return;
         }
         const int64_t old = find(s, rec.addr, hv);
-        if (old >= 0) {
+        if (old >= 0 && is_freed(s.recs[old])) { // a freed block's address, handed out again
+            s.recs[old] = rec;
+            --s.freed;
+            ++s.count;
+        } else if (old >= 0) {
             // Freed by a path no hook saw, and handed out again.
             account_out(s.recs[old]);
             g_replaced.fetch_add(1, std::memory_order_relaxed);
             s.recs[old] = rec;
         } else {
-            if ((s.count + 1) * 2 > s.cap && !grow(s)) {
+            if ((s.count + s.freed + 1) * 2 > s.cap && !grow(s)) {
                 s.release();
                 return;
             }
@@ -225,6 +268,7 @@ struct ObserveOps {
             ++s.count;
         }
         s.release();
+        if (__builtin_expect(n > g_largest.load(std::memory_order_relaxed), 0)) g_largest.store(n, std::memory_order_relaxed);
         SlotStats &st = g_stats[slot];
         st.allocs.fetch_add(1, std::memory_order_relaxed);
         st.blocks.fetch_add(1, std::memory_order_relaxed);
@@ -233,26 +277,146 @@ struct ObserveOps {
              bytes > peak && !st.peak.compare_exchange_weak(peak, bytes, std::memory_order_relaxed);) {}
     }
 
-    static bool release(void *p, uint64_t *size, heap::Fn fn, const void *frame) noexcept {
-        if (!g_observing.load(std::memory_order_acquire)) return true;
+    static heap::Release release(void *p, uint64_t *size, heap::Fn fn, const void *frame, bool resize) noexcept {
+        if (!g_observing.load(std::memory_order_acquire)) return heap::Release::Listed;
         const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
         const uint64_t hv = hash(a);
-        Shard &s = shard_of(hv);
+        Shard &s = shard_of(a);
         s.acquire();
         const int64_t i = find(s, a, hv);
         if (i < 0) {
             s.release();
-            g_foreign.fetch_add(1, std::memory_order_relaxed);
-            return false;
+            const MisuseKind bad = invalid_pointer(a);
+            if (__builtin_expect(bad == MisuseKind::CorruptHeader, 1)) { // none: made before the attach
+                g_foreign.fetch_add(1, std::memory_order_relaxed);
+                return heap::Release::Foreign;
+            }
+            misuse(bad, fn, resize, a, frame);
+            return heap::Release::Refused;
         }
         const Rec r = s.recs[i];
-        erase(s, uint32_t(i));
+        const bool armed = g_armed.load(std::memory_order_relaxed);
+        if (__builtin_expect(is_freed(r), 0)) {
+            if (!armed) { // the hooks are being put in place or back: it may be anyone's block
+                erase(s, uint32_t(i));
+                --s.freed;
+                s.release();
+                g_foreign.fetch_add(1, std::memory_order_relaxed);
+                return heap::Release::Foreign;
+            }
+            s.release();
+            misuse(MisuseKind::DoubleFree, fn, resize, a, frame);
+            return heap::Release::Refused;
+        }
+        --s.count;
+        if (armed) { // kept as a freed entry (no block any more: the figures go now)
+            s.recs[i].fn |= kFreedEntry;
+            s.recs[i].time_ms = s.seq++;
+            if (++s.freed > kMaxFreed) forget_old_frees(s);
+        } else {
+            erase(s, uint32_t(i));
+        }
         s.release();
         account_out(r);
         g_stats[r.slot].frees.fetch_add(1, std::memory_order_relaxed);
         if (size) *size = r.size;
         if (__builtin_expect(frame && r.fn != uint32_t(fn), 0)) mismatch(r, fn, frame);
-        return true;
+        return heap::Release::Listed;
+    }
+
+    // True when a live listed block starts below a and reaches past it.
+    static bool inside_listed(uint64_t a) noexcept {
+        const uint64_t largest = g_largest.load(std::memory_order_relaxed);
+        const uint64_t reach = largest < kInteriorReach ? largest : kInteriorReach;
+        Shard *held = nullptr;
+        bool found = false;
+        for (uint64_t b = (a - 1) & ~uint64_t(15); !found && b + reach >= a && b >= 16; b -= 16) {
+            Shard &s = shard_of(b);
+            if (&s != held) {
+                if (held) held->release();
+                s.acquire();
+                held = &s;
+            }
+            const int64_t i = find(s, b, hash(b));
+            found = i >= 0 && !is_freed(s.recs[i]) && b + s.recs[i].size > a;
+        }
+        if (held) held->release();
+        return found;
+    }
+
+    static bool mapped(uint64_t lo, uint64_t hi) noexcept { // [lo, hi) on mapped pages
+        const uint64_t page = uint64_t(getpagesize());
+        const uint64_t first = lo & ~(page - 1), last = (hi - 1) & ~(page - 1);
+        unsigned char vec[2];
+        return hi > lo && last - first <= page && mincore(reinterpret_cast<void *>(first), last - first + page, vec) == 0;
+    }
+
+    // The 16 bytes below a look like the header of a chunk glibc handed out: a size that glibc's
+    // free accepts, and (not mmapped) a next chunk that says this one is in use. A block made at
+    // an address a listed entry still covers (freed by a path no hook covers, and split) passes;
+    // an interior pointer into a live block is refused unless its data happens to look so too.
+    static bool chunk_header_at(uint64_t a) noexcept {
+        uint64_t prev, size;
+        std::memcpy(&prev, reinterpret_cast<const void *>(a - 16), 8);
+        std::memcpy(&size, reinterpret_cast<const void *>(a - 8), 8);
+        const uint64_t cs = size & ~uint64_t(7), page = uint64_t(getpagesize());
+        if (cs < 32 || (cs & 15) || cs > (uint64_t(1) << 40)) return false;
+        if (size & 2) // mmapped: the mapping starts prev bytes below the chunk, and ends page-aligned
+            return ((a - 16 - prev) & (page - 1)) == 0 && ((prev + cs) & (page - 1)) == 0;
+        const uint64_t next = a - 16 + cs;
+        if (next < a || !mapped(next, next + 16)) return false;
+        uint64_t next_size;
+        std::memcpy(&next_size, reinterpret_cast<const void *>(next + 8), 8);
+        return (next_size & 1) != 0 && (next_size & ~uint64_t(7)) >= 16;
+    }
+
+    // Why a pointer the table does not list cannot be a block glibc made; CorruptHeader (never
+    // returned otherwise) when it can.
+    __attribute__((noinline)) static MisuseKind invalid_pointer(uint64_t a) noexcept {
+        if (a & 15) // glibc's blocks are 16-byte aligned: its free would abort
+            return inside_listed(a) ? MisuseKind::InteriorPointer : MisuseKind::UnknownPointer;
+        dl_find_object fo;
+        if (_dl_find_object(reinterpret_cast<void *>(a), &fo) == 0) return MisuseKind::UnknownPointer;
+        if (const ThreadState *ts = t_state; ts && a >= ts->stack.lo && a < ts->stack.hi)
+            return MisuseKind::UnknownPointer;
+        // glibc reads the chunk header in the 16 bytes below the pointer.
+        if (a < 16 || !mapped(a - 16, a)) return MisuseKind::UnknownPointer;
+        if (inside_listed(a) && !chunk_header_at(a)) return MisuseKind::InteriorPointer;
+        return MisuseKind::CorruptHeader;
+    }
+
+    // Recorded on the key of the module that made the bad call, as the whole heap of `nmleak run`
+    // does.
+    __attribute__((noinline)) static void misuse(MisuseKind kind, heap::Fn fn, bool resize, uint64_t a,
+                                                 const void *frame) noexcept {
+        Tracker &t = *g_tracker;
+        ThreadState *ts = t_state;
+        if (!frame) return;
+        if (!ts) {
+            if (t_obs_seen) return;
+            t_obs_seen = true;
+            ts = t.thread_state_slow();
+        }
+        uintptr_t buf[16];
+        Walk w;
+        if (g_dwarf) {
+            UnwindRegs r;
+            if (caller_regs(frame, ts->stack, r)) w = unwind_dwarf(r, ts->stack, buf, 16);
+        } else {
+            w = walk_frame_pointers(frame, ts->stack, buf, 16);
+        }
+        const ModuleEntry *m = charged_module(buf, w.n);
+        if (m->role == ModuleRole::Own) return;
+        void *h = m->key.load(std::memory_order_acquire);
+        KeyHandle kh;
+        const uint32_t slot = h && decode_key(h, kh) ? kh.slot : open_module_key(t, m);
+        Key *k = slot ? t.keys().at(slot) : nullptr;
+        if (!k) return;
+        const char *name = resize ? "realloc"
+                           : fn == heap::Fn::New ? "operator delete"
+                           : fn == heap::Fn::NewArray ? "operator delete[]" : "free";
+        g_refused.fetch_add(1, std::memory_order_relaxed);
+        t.record_misuse(k, kind, name, uintptr_t(a), 0, frame, ts);
     }
 
     __attribute__((noinline)) static void mismatch(const Rec &r, heap::Fn fn, const void *frame) noexcept {
@@ -308,7 +472,7 @@ void observe_fill(uint32_t slot, KeyRecord &rec, bool include_blocks) {
         for (uint32_t j = 0; j < s.cap; ++j) {
             const Rec &r = s.recs[j];
             // Copied without allocating under the lock: reserve happened below for most keys.
-            if (r.addr && r.slot == slot && rec.blocks.size() < rec.blocks.capacity())
+            if (r.addr && !is_freed(r) && r.slot == slot && rec.blocks.size() < rec.blocks.capacity())
                 rec.blocks.push_back({r.addr, r.size, r.stack, r.time_ms, 1u});
         }
         s.release();
@@ -359,14 +523,18 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
     g_at_start.store(uint64_t(mi.uordblks + mi.hblkhd), std::memory_order_relaxed);
     g_foreign.store(0, std::memory_order_relaxed);
     g_replaced.store(0, std::memory_order_relaxed);
+    g_armed.store(false, std::memory_order_relaxed);
     g_observing.store(true, std::memory_order_release);
     return true;
 }
+
+void observe_arm(bool armed) noexcept { track::g_armed.store(armed, std::memory_order_release); }
 
 void observe_stop() noexcept {
     using namespace track;
     std::lock_guard<std::mutex> lock(g_start_mu);
     if (!g_observing.load()) return;
+    g_armed.store(false, std::memory_order_release);
     g_observing.store(false, std::memory_order_release);
     // Every insert checks g_observing under its shard's lock, so once a shard is emptied here it
     // stays empty.
@@ -374,10 +542,10 @@ void observe_stop() noexcept {
         Shard &s = g_shards[i];
         s.acquire();
         for (uint32_t j = 0; j < s.cap; ++j)
-            if (s.recs[j].addr) account_out(s.recs[j]);
+            if (s.recs[j].addr && !is_freed(s.recs[j])) account_out(s.recs[j]);
         if (s.recs) munmap(s.recs, size_t(s.cap) * sizeof(Rec));
         s.recs = nullptr;
-        s.cap = s.count = 0;
+        s.cap = s.count = s.freed = s.seq = 0;
         s.release();
     }
     for (uint32_t k = 0; k < kMaxKeys; ++k) g_stats[k].peak.store(0, std::memory_order_relaxed);
@@ -392,8 +560,12 @@ bool observing() noexcept { return track::g_observing.load(std::memory_order_acq
 
 void observed_alloc(void *p, size_t n, Fn fn, const void *frame) noexcept { ObserveOps::alloc(p, n, fn, frame); }
 bool observed_free(void *p, uint64_t *size, Fn fn, const void *frame) noexcept {
-    return ObserveOps::release(p, size, fn, frame);
+    return ObserveOps::release(p, size, fn, frame, false) == Release::Listed;
 }
+Release observed_release(void *p, uint64_t *size, Fn fn, const void *frame, bool resize) noexcept {
+    return ObserveOps::release(p, size, fn, frame, resize);
+}
+uint64_t observed_refused() noexcept { return track::g_refused.load(std::memory_order_relaxed); }
 uint64_t observed_foreign_frees() noexcept { return track::g_foreign.load(std::memory_order_relaxed); }
 // Counted from the shards (a process-wide counter would be one more cache line every allocating
 // thread writes).
