@@ -13,6 +13,8 @@ if [[ "${1:-}" == "--test" ]]; then
          heaptrack valgrind gdb util-linux
          libc6-dbg debuginfod
          golang-go chromium)
+  # A Rust program from Debian (its runtime asks for the main thread's stack before its first malloc).
+  want+=(ripgrep)
   # Node.js (for the SARIF validator) may come from another packaging that bundles npm.
   command -v npm >/dev/null || want+=(nodejs npm)
 fi

@@ -377,9 +377,10 @@ private:
                 std::fprintf(stderr, "nmleak: %s left no leaks\n", prog.c_str());
             return;
         }
-        std::fprintf(stderr, "nmleak: %s leaked %llu bytes in %llu block%s from %llu stacks%s\n", prog.c_str(),
+        const uint64_t stacks = count.leaked.stacks + count.outstanding.stacks;
+        std::fprintf(stderr, "nmleak: %s leaked %llu bytes in %llu block%s from %llu stack%s%s\n", prog.c_str(),
                      (unsigned long long)bytes, (unsigned long long)blocks, blocks == 1 ? "" : "s",
-                     (unsigned long long)(count.leaked.stacks + count.outstanding.stacks),
+                     (unsigned long long)stacks, stacks == 1 ? "" : "s",
                      snap.process.reach_classified ? " (definitely and indirectly lost)" : "");
         for (size_t i = 0; i < r.experts.size() && i < snap.experts.size(); ++i) {
             const report::ExpertTotals &t = r.experts[i];

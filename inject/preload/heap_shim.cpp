@@ -5,6 +5,7 @@
 // sibling calls, so that frame is really there while the tracker walks from it. Nothing in this
 // file may allocate.
 #include <nmleak/heap.hpp>
+#include <nmleak/tracker.hpp>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -187,6 +188,10 @@ __attribute__((constructor)) void heap_init() {
     const char *follow = getenv("NMLEAK_FOLLOW_CHILDREN");
     if (!follow || strcmp(follow, "1") != 0) drop_from_preload();
     nm::heap::start(getenv("NMLEAK_WRAPPERS"));
+    // The main thread's tracker state now, not on its first heap call: that call may be made
+    // inside pthread_getattr_np, under the lock the state's stack-bounds read would take again
+    // (Rust's runtime asks for the main thread's stack first thing). Other threads: thread_start.cpp.
+    nm::thread_prepare();
     atexit(stop_at_exit);
 }
 

@@ -1,6 +1,7 @@
 // test_run_exec.cpp - `nmleak run` follows PROG through its own exec (a wrapper script, Debian's
-// zcat), not into the children PROG forks unless --follow-children, and prints what PROG left at
-// exit when no --report is given.
+// zcat), not into the children PROG forks unless --follow-children, prints what PROG left at exit
+// when no --report is given, and runs threads whose first heap call is inside pthread_getattr_np
+// (a program of the suite's, and Debian's ripgrep, a Rust program).
 #include "../support/run_program.hpp"
 
 #include <gtest/gtest.h>
@@ -27,9 +28,12 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     // `nmleak run -q --report DIR/r.json [options] -- prog...`; the report, or null if none.
+    // With `bounded`, nmleak itself runs under timeout(1) (which forks: PROG must stay nmleak's
+    // own child): a wait bound for tests whose defect would be a hang, not a timing check.
     json report_of(const std::vector<std::string> &prog, const std::vector<std::string> &options = {},
-                   nmt::RunResult *result = nullptr) {
+                   nmt::RunResult *result = nullptr, bool bounded = false) {
         std::vector<std::string> argv = {NMT_NMLEAK, "run", "-q", "--report", (dir_ / "r.json").string()};
+        if (bounded) argv.insert(argv.begin(), {"/usr/bin/timeout", "120"});
         argv.insert(argv.end(), options.begin(), options.end());
         argv.push_back("--");
         argv.insert(argv.end(), prog.begin(), prog.end());
@@ -138,6 +142,36 @@ TEST_F(RunExec, WithoutAReportTheExitSummaryNamesTheLeakSites) {
     const nmt::RunResult clean = nmt::run({NMT_NMLEAK, "run", "--", "/bin/true"}, err);
     EXPECT_EQ(clean.status, 0);
     EXPECT_NE(clean.err.find("/bin/true left no leaks"), std::string::npos) << clean.err;
+}
+
+TEST_F(RunExec, ThreadsThatAskForTheirStackFirstDoNotHang) {
+    const nmt::RunResult plain = nmt::run({NMT_HEAP_GETATTR});
+    ASSERT_EQ(plain.status, 0);
+    nmt::RunResult r;
+    const json rep = report_of({NMT_HEAP_GETATTR}, {}, &r, true);
+    EXPECT_EQ(r.status, 0) << "124 means it hung";
+    EXPECT_EQ(r.out, plain.out);
+    ASSERT_FALSE(rep.is_null());
+    EXPECT_EQ(rep["process"]["executable"], fs::canonical(NMT_HEAP_GETATTR).string());
+    EXPECT_TRUE(rep["process"]["heap_tracked"].get<bool>());
+    EXPECT_EQ(plain.out, "main stack known: 1, threads with a known stack: 8\n");
+}
+
+TEST_F(RunExec, DebiansRipgrepSearchesWithItsThreads) {
+    if (!fs::exists("/usr/bin/rg")) GTEST_SKIP() << "ripgrep is not installed (third_party/install-deps.sh --test)";
+    fs::create_directories(dir_ / "tree");
+    for (int i = 0; i < 300; ++i) std::ofstream(dir_ / "tree" / ("f" + std::to_string(i) + ".txt")) << "a needle " << i << "\n";
+    const std::vector<std::string> rg = {"/usr/bin/rg", "--sort", "path", "-c", "needle", (dir_ / "tree").string()};
+    const nmt::RunResult plain = nmt::run(rg);
+    ASSERT_EQ(plain.status, 0);
+    nmt::RunResult r;
+    const json rep = report_of(rg, {}, &r, true);
+    EXPECT_EQ(r.status, 0) << "124 means it hung";
+    EXPECT_EQ(r.out, plain.out);
+    ASSERT_FALSE(rep.is_null());
+    EXPECT_EQ(base_name(rep["process"]["executable"].get<std::string>()), "rg");
+    EXPECT_TRUE(rep["process"]["heap_tracked"].get<bool>());
+    EXPECT_NE(key_named(rep, "rg"), nullptr) << "ripgrep's own allocations are charged to it";
 }
 
 } // namespace

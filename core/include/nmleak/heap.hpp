@@ -19,6 +19,9 @@ void release(void *p, Fn fn, const void *frame) noexcept;
 void *reallocate(void *p, size_t n, const void *frame) noexcept;
 size_t usable_size(const void *p) noexcept;
 
+// A block of nmleak's own (never tracked or charged; free() recognizes it): what the shim keeps
+// for itself, e.g. the start record of a thread it wraps.
+void *own_allocate(size_t n) noexcept;
 // Called once by the shim's constructor, before main: from here on blocks are tracked and charged
 // to module keys. `wrappers`: extra allocation-wrapper patterns (NMLEAK_WRAPPERS).
 void start(const char *wrappers);

@@ -460,6 +460,11 @@ void release(void *p, Fn fn, const void *frame) noexcept { HeapOps::release(p, f
 void *reallocate(void *p, size_t n, const void *frame) noexcept { return HeapOps::realloc(p, n, frame); }
 size_t usable_size(const void *p) noexcept { return HeapOps::usable(p); }
 
+void *own_allocate(size_t n) noexcept {
+    track::Busy busy;
+    return HeapOps::own_alloc(n, 0, false);
+}
+
 void start(const char *wrappers) {
     using namespace track;
     if (g_started.exchange(true)) return;
