@@ -154,6 +154,42 @@ TEST_F(HeapExperts, ApiAndHeapLeaksOfARunAreUnderItsKey) {
     EXPECT_NE(t.find("heap bytes"), std::string::npos) << t;
 }
 
+// A host that is not nmleak's runner (nmt_own_host: opens its keys itself and calls the expert's
+// Run on its own thread): the thread works for a key from its first ExpertAllocMemory with it, and
+// the key's module is the module that made that call, so the expert's new[] and strdup land on
+// the key beside its API blocks, run after run, while the host's own leak on the same thread
+// stays on the host's module key. A thread the expert starts without calling the API (its
+// 1500-byte malloc) is not the key's: its module's key.
+TEST_F(HeapExperts, AHostThatOpensKeysItselfGetsTheExpertsHeapUnderTheKey) {
+    const std::vector<std::string> prog = {NMT_OWN_HOST, NMT_HEAP_EXPERT};
+    const Result plain = run(prog);
+    std::vector<std::string> argv = {NMT_NMLEAK, "run", "-q", "--report", (dir_ / "own.json").string(), "--"};
+    argv.insert(argv.end(), prog.begin(), prog.end());
+    const Result tracked = run(argv);
+    ASSERT_EQ(tracked.status, 0) << tracked.out;
+    EXPECT_EQ(tracked.status, plain.status);
+    EXPECT_EQ(tracked.out, plain.out);
+    const json r = json_report("own.json");
+    for (const char *name : {"own-1", "own-2"}) {
+        const json *k = key_named(r, name);
+        ASSERT_NE(k, nullptr) << name << ": " << r.dump(1).substr(0, 2000);
+        EXPECT_EQ(leaked(*k, "api"), 1024u) << name;
+        EXPECT_EQ(leaked(*k, "heap", "leak_new_buffer"), 3000u) << name;
+        EXPECT_EQ((*k)["heap"]["blocks"], 2u) << name << ": " << (*k)["heap"].dump();
+        EXPECT_EQ((*k)["heap"]["bytes"], 3000u + kString) << name;
+        EXPECT_EQ(leaked(*k, "heap", "own_host_leak"), 0u) << name;
+        EXPECT_EQ(leaked(*k, "heap", "heap_thread_main"), 0u) << name;
+    }
+    EXPECT_EQ(leaked(*key_named(r, "own-1"), "heap", "leak_strdup"), kString);
+    const json *host = key_named(r, fs::path(NMT_OWN_HOST).filename().string());
+    ASSERT_NE(host, nullptr);
+    EXPECT_EQ(leaked(*host, "heap", "own_host_leak"), 777u);
+    const json *mod = key_named(r, fs::path(NMT_HEAP_EXPERT).filename().string());
+    ASSERT_NE(mod, nullptr);
+    EXPECT_EQ(leaked(*mod, "heap", "leak_new_buffer"), 0u);
+    EXPECT_GE(leaked(*mod, "heap", "heap_thread_main"), 1500u);
+}
+
 TEST_F(HeapExperts, AFailedRunListsItsHeapBlocksAsLeftBehind) {
     ASSERT_EQ(run_host("r.json", {"fail"}), 0) << out_;
     EXPECT_NE(out_.find("heap-fail: outcome 2, reclaimed 1 blocks 512 bytes"), std::string::npos) << out_;

@@ -420,6 +420,8 @@ TEST_F(WholeHeap, DebuginfodFramesOnlyWhenOptedIn) {
     EXPECT_NE(std::find(theirs.begin(), theirs.end(), ours), theirs.end())
         << "nmleak says " << ours << ", addr2line says " << ::testing::PrintToString(theirs);
     EXPECT_TRUE(fs::exists(dir_ / "cache" / id)) << "the file did not come through the debuginfod client";
+    std::printf("without NMLEAK_DEBUGINFOD: %s %s:%u; with: %s\n", off.value("function", "").c_str(),
+                off.value("file", "").c_str(), off.value("line", 0u), ours.c_str());
 }
 
 } // namespace

@@ -2,10 +2,12 @@
 // layer provides), the C++ entry points of nmleak/tracker.hpp, and the exit report's hook.
 #include <string>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "netmon.h"
 #include "nmhost.h"
+#include "nmleak/heap.hpp"
 #include "nmleak/tracker.hpp"
 #include "track/exit_hook.hpp"
 #include "track/tracker.hpp"
@@ -16,11 +18,35 @@ using nm::track::Tracker;
 
 namespace nm::track {
 extern thread_local int t_heap_busy __attribute__((tls_model("initial-exec"))); // heap_ops.cpp
+
+namespace {
+
+// A host that is not nmleak's runner opens its keys itself and never sets a run key. Under the
+// whole heap, a thread that allocates with a key works for it from then on (until it allocates
+// with another): it becomes the thread's run key, and the key's module, unless one was set, is
+// the module of the code that made the call. Reached only when the thread's run key differs (set
+// even without the whole heap, where nothing reads it, so the next call does not come here).
+__attribute__((noinline)) void adopt_run_key(void *key, const void *caller) noexcept {
+    t_run_key = reinterpret_cast<uintptr_t>(key);
+    if (!nm::heap::active()) return;
+    Tracker &t = Tracker::get();
+    KeyHandle kh;
+    const Key *k = t.keys().find(key, kh);
+    dl_find_object fo;
+    if (k && !k->home.load(std::memory_order_acquire) &&
+        _dl_find_object(const_cast<void *>(caller), &fo) == 0 && fo.dlfo_link_map)
+        t.set_key_home(key, fo.dlfo_link_map);
 }
+
+} // namespace
+} // namespace nm::track
 
 // Each function passes its own frame so the stack starts at its caller: the expert's call site.
 NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
-    return Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+    LPVOID p = Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+    if (__builtin_expect(nm::track::t_run_key != reinterpret_cast<uintptr_t>(hExpertKey), 0) && p)
+        nm::track::adopt_run_key(hExpertKey, __builtin_return_address(0));
+    return p;
 }
 
 NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,
