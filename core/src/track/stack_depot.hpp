@@ -18,12 +18,12 @@
 namespace nm::track {
 
 inline constexpr uint64_t kStackHashSeed = 0x9E3779B97F4A7C15ull;
-// Three instructions a frame (xor, multiply, rotate): the rotation brings the product's well-mixed
-// high bits down, so every bit of every frame reaches every bit of the hash within a few steps;
-// stack_hash_finish() avalanches the rest.
+// Three instructions a frame (rotate, xor, multiply): the rotation brings the previous product's
+// well-mixed high bits down before the next frame goes in, so every bit of every frame reaches
+// every bit of the hash within a few steps; stack_hash_finish() avalanches the rest. The running
+// hash stays in one register (no copy per frame).
 inline uint64_t stack_hash_step(uint64_t h, uintptr_t frame) noexcept {
-    const uint64_t x = (h ^ frame) * 0xff51afd7ed558ccdull;
-    return (x << 31) | (x >> 33);
+    return (((h << 31) | (h >> 33)) ^ frame) * 0xff51afd7ed558ccdull;
 }
 inline uint64_t stack_hash_finish(uint64_t h, uint32_t n) noexcept {
     h ^= n;

@@ -42,19 +42,31 @@ inline Walk walk_frame_pointers(const void *frame, StackBounds b, uintptr_t *out
         w.hash = stack_hash_finish(h, 0);
         return w;
     }
+    // Two frames per round (the frame pointer alternates between two variables instead of being
+    // copied), each test its own branch, predicted not taken: no flag juggling on the way through.
+    // The frame pointer moves strictly up, so the loop ends.
     uintptr_t *o = out, *const end = out + max;
     for (;;) {
         const uintptr_t *f = reinterpret_cast<const uintptr_t *>(fp);
-        const uintptr_t ret = f[1], next = f[0];
+        uintptr_t ret = f[1];
+        const uintptr_t next = f[0];
         if (__builtin_expect(ret < 4096, 0)) break;
         *o++ = ret;
         h = stack_hash_step(h, ret);
-        // Separate branches, each predicted not taken: no flag juggling on the way through.
-        if (__builtin_expect(o == end, 0)) break;
-        if (__builtin_expect(next <= fp, 0)) break;
         if (__builtin_expect(next > top, 0)) break;
+        if (__builtin_expect(next <= fp, 0)) break;
         if (__builtin_expect(next & (sizeof(uintptr_t) - 1), 0)) break;
-        fp = next;
+        if (__builtin_expect(o == end, 0)) break;
+        f = reinterpret_cast<const uintptr_t *>(next);
+        ret = f[1];
+        fp = f[0];
+        if (__builtin_expect(ret < 4096, 0)) break;
+        *o++ = ret;
+        h = stack_hash_step(h, ret);
+        if (__builtin_expect(fp > top, 0)) break;
+        if (__builtin_expect(fp <= next, 0)) break;
+        if (__builtin_expect(fp & (sizeof(uintptr_t) - 1), 0)) break;
+        if (__builtin_expect(o == end, 0)) break;
     }
     w.n = uint32_t(o - out);
     w.hash = stack_hash_finish(h, w.n);
