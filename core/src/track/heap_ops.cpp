@@ -197,11 +197,11 @@ struct HeapOps {
         made.store(count + 1, std::memory_order_relaxed);
         // Module keys are never closed, and a close never frees heap blocks: no per-stack tally
         // (it only serves a close's reclaim).
-        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, call.slot(), call.gen())};
+        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, call.header_word(n)};
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         lane->note_chunk(user);
         if (run) lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) + int64_t(n), std::memory_order_relaxed);
-        else lane->add_bytes(int64_t(n));
+        else lane->grow_bytes(int64_t(n));
         return reinterpret_cast<void *>(user);
     }
 
@@ -292,7 +292,7 @@ struct HeapOps {
                         Lane *lane = call.lane();
                         if (module) {
                             Lane::bump(lane->frees);
-                            lane->add_bytes(-int64_t(size));
+                            lane->sub_bytes(int64_t(size));
                         } else { // outside the API: the key's heap figures
                             Lane::bump(lane->heap_out);
                             lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) - int64_t(size),
