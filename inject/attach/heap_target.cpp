@@ -3,25 +3,22 @@
 
 #include "elf_symbols.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 
 namespace nm::inject {
 namespace {
 
 // The four ids of a "Uid:" or "Gid:" line of /proc/PID/status (real, effective, saved, fs).
-bool status_ids(pid_t pid, const std::string &field, long ids[4]) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line)) {
-        if (line.rfind(field, 0) != 0) continue;
-        std::istringstream in(line.substr(field.size()));
-        return bool(in >> ids[0] >> ids[1] >> ids[2] >> ids[3]);
-    }
-    return false;
+bool status_ids(pid_t pid, const char *field, long ids[4]) {
+    std::string status;
+    if (!sys::read_proc(pid, "status", &status)) return false;
+    std::istringstream in(status_value(status, field));
+    return bool(in >> ids[0] >> ids[1] >> ids[2] >> ids[3]);
 }
 
 std::string file_name(const std::string &path) {
@@ -31,9 +28,11 @@ std::string file_name(const std::string &path) {
 
 // LD_PRELOAD as the process started (its initial environment), split as ld.so splits it.
 std::vector<std::string> initial_preload(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-    std::string entry;
+    std::string environ;
     std::vector<std::string> out;
+    if (!sys::read_proc(pid, "environ", &environ, size_t(64) << 20)) return out;
+    std::istringstream f(environ);
+    std::string entry;
     while (std::getline(f, entry, '\0')) {
         if (entry.rfind("LD_PRELOAD=", 0) != 0) continue;
         std::string cur;
@@ -54,17 +53,16 @@ std::vector<std::string> initial_preload(pid_t pid) {
 std::string setid_reason(pid_t pid) {
     const std::string p = std::to_string(pid);
     long uid[4], gid[4];
-    if (status_ids(pid, "Uid:", uid) && (uid[0] != uid[1] || uid[1] != uid[2]))
+    if (status_ids(pid, "Uid", uid) && (uid[0] != uid[1] || uid[1] != uid[2]))
         return "process " + p + " runs set-user-ID (real uid " + std::to_string(uid[0]) + ", effective uid " +
                std::to_string(uid[1]) + "); nmleak does not attach to set-user-ID or set-group-ID programs";
-    if (status_ids(pid, "Gid:", gid) && (gid[0] != gid[1] || gid[1] != gid[2]))
+    if (status_ids(pid, "Gid", gid) && (gid[0] != gid[1] || gid[1] != gid[2]))
         return "process " + p + " runs set-group-ID (real gid " + std::to_string(gid[0]) + ", effective gid " +
                std::to_string(gid[1]) + "); nmleak does not attach to set-user-ID or set-group-ID programs";
     struct stat st;
     if (::stat(("/proc/" + p + "/exe").c_str(), &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
-        char target[4096];
-        const ssize_t n = ::readlink(("/proc/" + p + "/exe").c_str(), target, sizeof target - 1);
-        const std::string exe = n > 0 ? std::string(target, size_t(n)) : std::string("its executable");
+        std::string exe = sys::proc_exe(pid);
+        if (exe.empty()) exe = "its executable";
         return "process " + p + " runs " + exe + ", a set-" + ((st.st_mode & S_ISUID) ? "user" : "group") +
                "-ID executable; nmleak does not attach to set-user-ID or set-group-ID programs";
     }
@@ -106,11 +104,8 @@ bool check_heap_target(pid_t pid, const ProcessInfo &info, const std::vector<Map
         }
     for (const Mapping &m : maps) {
         if (m.offset != 0 || m.path.empty() || m.path[0] != '/') continue;
-        std::string target;
-        char buf[4096];
-        const ssize_t n = ::readlink(exe.c_str(), buf, sizeof buf - 1);
-        if (n <= 0) break;
-        target.assign(buf, size_t(n));
+        const std::string target = sys::proc_exe(pid);
+        if (target.empty()) break;
         if (m.path != target) continue;
         if (resolve_symbol(pid, m, "malloc", &address, &why)) {
             *error = "process " + p + " (" + info.comm + ") runs another allocator: its executable " + m.path +

@@ -54,6 +54,8 @@
 #include "heap_target.hpp"
 #include "proc.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <signal.h>
@@ -71,7 +73,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <vector>
 
@@ -391,10 +392,9 @@ private:
     }
 
     static pid_t thread_tracer(pid_t pid, pid_t tid) {
-        std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
-        for (std::string l; std::getline(f, l);)
-            if (l.rfind("TracerPid:", 0) == 0) return pid_t(std::atol(l.c_str() + 10));
-        return 0;
+        std::string status;
+        if (!sys::read_proc(pid, ("task/" + std::to_string(tid) + "/status").c_str(), &status)) return 0;
+        return pid_t(std::atol(status_value(status, "TracerPid").c_str()));
     }
 
     // T's registers for running `ip` with the stack at `sp`; not in a system call.
@@ -766,10 +766,9 @@ uint64_t find_trampoline_page(const std::vector<Mapping> &maps, const ProcMem &m
 
 // True when a thread runs with a CET shadow stack (Linux 6.6+ reports it in its status).
 bool has_shadow_stack(pid_t pid, pid_t tid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
-    for (std::string l; std::getline(f, l);)
-        if (l.rfind("x86_Thread_features:", 0) == 0) return l.find("shstk") != std::string::npos;
-    return false;
+    std::string status;
+    if (!sys::read_proc(pid, ("task/" + std::to_string(tid) + "/status").c_str(), &status)) return false;
+    return status_value(status, "x86_Thread_features").find("shstk") != std::string::npos;
 }
 
 // Best thread to borrow: parked in a restartable wait (read, poll, nanosleep...; futex last, as a

@@ -3,6 +3,8 @@
 
 #include "proc.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <limits.h>
 #include <stdlib.h>
 #include <time.h>
@@ -38,10 +40,8 @@ std::string real(const std::string &path) {
 }
 
 std::string self_dir() {
-    char buf[PATH_MAX];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return ".";
-    std::string exe(buf, size_t(n));
+    const std::string exe = sys::proc_exe(0);
+    if (exe.empty()) return ".";
     return exe.substr(0, exe.rfind('/'));
 }
 

@@ -1,6 +1,8 @@
 // proc.cpp - /proc readers for the injector: maps, status, threads, and ptrace refusals explained.
 #include "proc.hpp"
 
+#include <nmleak/sys.hpp>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,47 +18,33 @@ namespace {
 
 std::string proc_path(pid_t pid, const char *what) { return "/proc/" + std::to_string(pid) + "/" + what; }
 
-bool slurp(const std::string &path, std::string *out, int *err = nullptr) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (err) *err = errno;
-        return false;
-    }
-    out->clear();
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            if (n < 0 && err) *err = errno;
-            ::close(fd);
-            return n == 0;
-        }
-        out->append(buf, size_t(n));
-    }
-}
+// /proc/PID/maps of a process with many mappings runs to megabytes; nothing is cut short below this.
+constexpr size_t kMapsLimit = size_t(256) << 20;
 
 std::string file_name(const std::string &path) {
     const size_t slash = path.rfind('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The value of "Key:\t..." in a /proc status file.
-std::string status_field(const std::string &status, const char *key) {
-    const std::string k = std::string("\n") + key + ":";
-    size_t at = status.find(k);
-    if (at == std::string::npos) return {};
+} // namespace
+
+std::string status_value(const std::string &status, const char *key) {
+    const std::string k = std::string(key) + ":";
+    size_t at = 0;
+    while (status.compare(at, k.size(), k) != 0) { // line by line
+        at = status.find('\n', at);
+        if (at == std::string::npos) return {};
+        ++at;
+    }
     at += k.size();
     while (at < status.size() && (status[at] == '\t' || status[at] == ' ')) ++at;
     return status.substr(at, status.find('\n', at) - at);
 }
 
-} // namespace
-
 bool read_maps(pid_t pid, std::vector<Mapping> *out, std::string *error) {
     std::string text;
-    int err = 0;
-    if (!slurp(proc_path(pid, "maps"), &text, &err)) {
+    if (!sys::read_proc(pid, "maps", &text, kMapsLimit)) {
+        const int err = errno;
         if (error) *error = proc_path(pid, "maps") + ": " + std::strerror(err);
         return false;
     }
@@ -105,24 +93,17 @@ bool in_object_text(const std::vector<Mapping> &maps, uint64_t address, const st
 ProcessInfo inspect_process(pid_t pid) {
     ProcessInfo info;
     std::string status;
-    if (pid <= 0 || !slurp(proc_path(pid, "status"), &status)) return info;
+    if (pid <= 0 || !sys::read_proc(pid, "status", &status)) return info;
     info.exists = true;
-    status.insert(0, "\n");
     unsigned long real = 0, effective = 0;
-    std::sscanf(status_field(status, "Uid").c_str(), "%lu %lu", &real, &effective);
+    std::sscanf(status_value(status, "Uid").c_str(), "%lu %lu", &real, &effective);
     info.uid = uid_t(effective);
-    info.tracer = pid_t(std::atol(status_field(status, "TracerPid").c_str()));
-    info.ppid = pid_t(std::atol(status_field(status, "PPid").c_str()));
-    const std::string state = status_field(status, "State");
+    info.tracer = pid_t(std::atol(status_value(status, "TracerPid").c_str()));
+    info.ppid = pid_t(std::atol(status_value(status, "PPid").c_str()));
+    const std::string state = status_value(status, "State");
     info.state = state.empty() ? '?' : state[0];
-    info.comm = status_field(status, "Name");
-    std::string cmdline;
-    if (slurp(proc_path(pid, "cmdline"), &cmdline)) {
-        while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-        for (char &c : cmdline)
-            if (c == '\0') c = ' ';
-        info.command = cmdline;
-    }
+    info.comm = status_value(status, "Name");
+    info.command = sys::proc_cmdline(pid, kMapsLimit);
     std::vector<Mapping> maps;
     if (read_maps(pid, &maps, &info.maps_error)) {
         info.maps_readable = true;
@@ -140,17 +121,15 @@ std::vector<ThreadInfo> list_threads(pid_t pid) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         ThreadInfo t;
         t.tid = pid_t(std::atol(e->d_name));
-        const std::string base = proc_path(pid, "task/") + e->d_name + "/";
+        const std::string base = std::string("task/") + e->d_name + "/";
         std::string text;
-        if (slurp(base + "comm", &text)) t.comm = text.substr(0, text.find('\n'));
-        if (slurp(base + "syscall", &text)) {
+        if (sys::read_proc(pid, (base + "comm").c_str(), &text)) t.comm = text.substr(0, text.find('\n'));
+        if (sys::read_proc(pid, (base + "syscall").c_str(), &text)) {
             if (text.rfind("running", 0) == 0) t.syscall = -2;
             else t.syscall = std::atol(text.c_str());
         }
-        if (slurp(base + "status", &text)) {
-            text.insert(0, "\n");
-            t.tracer = pid_t(std::atol(status_field(text, "TracerPid").c_str()));
-        }
+        if (sys::read_proc(pid, (base + "status").c_str(), &text))
+            t.tracer = pid_t(std::atol(status_value(text, "TracerPid").c_str()));
         out.push_back(std::move(t));
     }
     ::closedir(d);
@@ -198,7 +177,7 @@ std::string describe_exited(pid_t pid, const ProcessInfo &info) {
     if (info.ppid > 0) {
         std::string comm;
         parent = " " + std::to_string(info.ppid);
-        if (slurp(proc_path(info.ppid, "comm"), &comm)) parent += " (" + comm.substr(0, comm.find('\n')) + ")";
+        if (sys::read_proc(info.ppid, "comm", &comm)) parent += " (" + comm.substr(0, comm.find('\n')) + ")";
     }
     const std::string who = "process " + std::to_string(pid) + (info.comm.empty() ? "" : " (" + info.comm + ")");
     if (info.state == 'Z')
@@ -223,9 +202,10 @@ std::string explain_ptrace_denied(pid_t pid, const ProcessInfo &info) {
     if (info.uid != ::geteuid() && ::geteuid() != 0)
         return "process " + std::to_string(pid) + " belongs to uid " + std::to_string(info.uid) + " and you are uid " +
                std::to_string(::geteuid()) + ": run nmleak as that user or as root";
-    std::string scope;
-    if (slurp("/proc/sys/kernel/yama/ptrace_scope", &scope)) {
-        switch (std::atoi(scope.c_str())) {
+    std::ifstream scope_file("/proc/sys/kernel/yama/ptrace_scope"); // a system file, not a process's
+    int scope = -1;
+    if (scope_file >> scope) {
+        switch (scope) {
         case 1:
             return "Yama ptrace_scope is 1: only a parent may ptrace its children. Run 'nmleak attach' as root, "
                    "start the analyzer with 'nmleak run', or allow it: sysctl kernel.yama.ptrace_scope=0";

@@ -16,6 +16,9 @@ struct Mapping {
     std::string path;  // empty for anonymous memory
 };
 
+// The value of a "Key:\t..." line of a /proc status file ("" when it has no such line).
+std::string status_value(const std::string &status, const char *key);
+
 // /proc/PID/maps. False with *error (gone, permission).
 bool read_maps(pid_t pid, std::vector<Mapping> *out, std::string *error);
 // The lowest mapping of `path`'s file (file offset 0), or nullptr.

@@ -62,15 +62,14 @@ struct Source::Impl {
     uint64_t now_ms = 0;
     uint32_t depth = 0;
     uint64_t module_generation = 0;
-    std::unique_ptr<Symbolizer> symbolizer; // made on first use: it reads every module's symbols
 
+    // The process's symbolizer, shared with full snapshots: modules are loaded once.
     void symbolize(model::Snapshot &out) {
         if (out.frames.empty()) return;
-        if (!symbolizer) symbolizer = std::make_unique<Symbolizer>();
         std::vector<uint64_t> addrs;
         addrs.reserve(out.frames.size());
         for (const auto &f : out.frames) addrs.push_back(f.address);
-        std::vector<model::Frame> resolved = symbolizer->resolve(addrs);
+        std::vector<model::Frame> resolved = process_symbolizer().resolve(addrs);
         for (size_t i = 0; i < out.frames.size() && i < resolved.size(); ++i) {
             resolved[i].address = out.frames[i].address;
             out.frames[i] = std::move(resolved[i]);

@@ -48,11 +48,14 @@ model::Snapshot capture_snapshot_seq(bool include_blocks, uint64_t *history_seq)
     // Symbolize each distinct frame once. A crash stack's first frame is the faulting instruction
     // itself, not a return address, but one byte earlier still lies in the same function and line
     // in practice; the runner records it as the exact PC + 1 to keep one lookup rule.
-    Symbolizer sym;
+    Symbolizer &sym = process_symbolizer();
     std::vector<uint64_t> addrs;
     addrs.reserve(snap.frames.size());
     for (const auto &f : snap.frames) addrs.push_back(f.address);
     std::vector<model::Frame> resolved = sym.resolve(addrs);
+    // With blocks, the snapshot holds every frame the tracker still refers to: an unloaded module
+    // that none of them lies in has nothing left to name.
+    if (include_blocks) sym.release_unreferenced(addrs);
     for (size_t i = 0; i < snap.frames.size() && i < resolved.size(); ++i) {
         resolved[i].address = snap.frames[i].address;
         snap.frames[i] = std::move(resolved[i]);

@@ -4,19 +4,18 @@
 
 #include <nmleak/model.hpp>
 
+#include "model/bytes.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
 
 namespace nm::snapshot_io {
 
-class ByteSource {
-public:
-    virtual ~ByteSource() = default;
-    // The next piece of the payload, valid until the next call; empty once the payload ended.
-    // False with *error when the source failed (corrupted compressed data, more data than announced).
-    virtual bool next(std::span<const uint8_t> *piece, std::string *error) = 0;
-};
+// The payload's pieces: next() gives the next one, valid until the next call, empty once the
+// payload ended; false with *error when the source failed (corrupted compressed data, more data
+// than announced).
+using ByteSource = bytes::PieceSource;
 
 // decode_payload for a payload of `size` bytes (format `version`) that comes from `source` in pieces. Memory grows
 // with the decoded content only: counts are checked against the bytes still to come, and lists grow

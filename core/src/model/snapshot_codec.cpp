@@ -41,6 +41,7 @@
 // every index points at something that exists, so consumers can index without checking.
 #include <nmleak/snapshot_io.hpp>
 
+#include "model/bytes.hpp"
 #include "model/payload_source.hpp"
 
 #include <algorithm>
@@ -67,169 +68,43 @@ template <class T> void reserve_ahead(std::vector<T> &v, uint64_t n) {
     v.reserve(static_cast<size_t>(std::min(n, kReserveAhead)));
 }
 
-inline void store_le32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-inline void store_le64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-inline uint32_t load_le32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
-    return v;
-}
-inline uint64_t load_le64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
-    return v;
-}
+using bytes::load_le32;
+using bytes::load_le64;
+using bytes::store_le32;
+using bytes::store_le64;
+using Reader = bytes::Reader;
+using Writer = bytes::Writer;
 
-class Writer {
-public:
-    explicit Writer(std::vector<uint8_t> *out) : out_(out) {}
-
-    void u8(uint8_t v) { *grow(1) = v; }
-    void u32(uint32_t v) { store_le32(grow(4), v); }
-    void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
-    void u64(uint64_t v) { store_le64(grow(8), v); }
-    void str(const std::string &s) {
-        if (s.size() > std::numeric_limits<uint32_t>::max())
-            throw std::length_error("a string of the snapshot is longer than 4 GiB");
-        u32(static_cast<uint32_t>(s.size()));
-        if (!s.empty()) std::memcpy(grow(s.size()), s.data(), s.size());
-    }
-    template <class C> void count32(const C &c, const char *what) {
-        if (c.size() > std::numeric_limits<uint32_t>::max())
-            throw std::length_error(std::string("too many ") + what + " for the snapshot format");
-        u32(static_cast<uint32_t>(c.size()));
-    }
-    uint8_t *grow(size_t n) {
-        size_t at = out_->size();
-        out_->resize(at + n);
-        return out_->data() + at;
-    }
-
-private:
-    std::vector<uint8_t> *out_;
+// The stack groups of a cleanup (its freed stacks, the stacks it left behind): each
+// { u32 stack | u64 blocks | u64 bytes }, 20 bytes, after a u32 count.
+struct GroupFields {
+    const char *count, *list, *stack, *blocks, *bytes;
 };
+constexpr GroupFields kCleanupGroups = {"cleanup stack count", "cleanup stacks", "cleanup stack",
+                                        "cleanup stack blocks", "cleanup stack bytes"};
+constexpr GroupFields kLeftGroups = {"left-behind stack count", "left-behind stacks",
+                                     "left-behind stack", "left-behind stack blocks",
+                                     "left-behind stack bytes"};
 
-// A bounds-checked cursor over the payload, which is either one span in memory or a stream of
-// pieces from a ByteSource (zstd output): only the current piece is held, plus the bytes of one
-// field that straddles two pieces. The first failure sticks, so callers can read a whole record
-// and test ok() once; every read past the end returns zeros. Sizes are checked against the
-// payload's declared size, and memory grows only with bytes that really arrived.
-class Reader {
-public:
-    explicit Reader(std::span<const uint8_t> in) : piece_(in), size_(in.size()) {}
-    Reader(ByteSource &source, uint64_t size) : source_(&source), size_(size) {}
+void encode_groups(Writer &w, const std::vector<model::StackGroup> &groups, const GroupFields &f) {
+    w.count32(groups.size(), f.list);
+    for (const model::StackGroup &g : groups) {
+        w.u32(g.stack);
+        w.u64(g.blocks);
+        w.u64(g.bytes);
+    }
+}
 
-    bool ok() const { return error_.empty(); }
-    const std::string &error() const { return error_; }
-    uint64_t offset() const { return base_ + at_; }
-    uint64_t remaining() const { return size_ - offset(); }
-    void fail(const std::string &why) {
-        if (error_.empty()) error_ = why;
+void decode_groups(Reader &r, std::vector<model::StackGroup> &groups, const GroupFields &f) {
+    const uint64_t n = r.count(r.u32(f.count), 20, f.list);
+    reserve_ahead(groups, n);
+    for (uint64_t k = 0; k < n && r.ok(); ++k) {
+        model::StackGroup &g = groups.emplace_back();
+        g.stack = r.u32(f.stack);
+        g.blocks = r.u64(f.blocks);
+        g.bytes = r.u64(f.bytes);
     }
-
-    uint8_t u8(const char *what) {
-        const uint8_t *p = take(1, what);
-        return p ? *p : 0;
-    }
-    uint32_t u32(const char *what) {
-        const uint8_t *p = take(4, what);
-        return p ? load_le32(p) : 0;
-    }
-    int32_t i32(const char *what) { return static_cast<int32_t>(u32(what)); }
-    uint64_t u64(const char *what) {
-        const uint8_t *p = take(8, what);
-        return p ? load_le64(p) : 0;
-    }
-    std::string str(const char *what) {
-        const uint32_t n = u32(what);
-        std::string s;
-        if (!ok() || !room(n, what)) return s;
-        if (piece_.size() - at_ >= n) {
-            s.assign(reinterpret_cast<const char *>(piece_.data() + at_), n);
-            at_ += n;
-            return s;
-        }
-        // Across pieces: the string grows as its bytes arrive, never from the length alone.
-        while (s.size() < n) {
-            if (at_ == piece_.size() && !advance(what)) return std::string();
-            const size_t k = std::min<size_t>(n - s.size(), piece_.size() - at_);
-            s.append(reinterpret_cast<const char *>(piece_.data() + at_), k);
-            at_ += k;
-        }
-        return s;
-    }
-    // A list length, refused unless n elements of at least min_bytes each could still follow: a
-    // corrupted count then fails here instead of reserving gigabytes.
-    uint64_t count(uint64_t n, size_t min_bytes, const char *what) {
-        if (!ok()) return 0;
-        if (n > remaining() / min_bytes) {
-            fail("corrupted payload: " + std::to_string(n) + " " + what + " at offset " +
-                 std::to_string(offset()) + " cannot fit in the " + std::to_string(remaining()) +
-                 " bytes left");
-            return 0;
-        }
-        return n;
-    }
-    // n contiguous bytes (n at most kMaxTake: lists are read in batches), valid until the next read.
-    const uint8_t *take(size_t n, const char *what) {
-        if (!ok() || !room(n, what)) return nullptr;
-        if (piece_.size() - at_ >= n) {
-            const uint8_t *p = piece_.data() + at_;
-            at_ += n;
-            return p;
-        }
-        joint_.clear();
-        while (joint_.size() < n) {
-            if (at_ == piece_.size() && !advance(what)) return nullptr;
-            const size_t k = std::min(n - joint_.size(), piece_.size() - at_);
-            joint_.insert(joint_.end(), piece_.data() + at_, piece_.data() + at_ + k);
-            at_ += k;
-        }
-        return joint_.data();
-    }
-
-private:
-    bool room(uint64_t n, const char *what) {
-        if (n <= remaining()) return true;
-        fail("truncated payload: " + std::string(what) + " at offset " + std::to_string(offset()) +
-             " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
-        return false;
-    }
-    // The next piece of a stream; false (failed) when there is none.
-    bool advance(const char *what) {
-        base_ += piece_.size();
-        at_ = 0;
-        piece_ = {};
-        std::string why;
-        if (!source_ || !source_->next(&piece_, &why)) {
-            fail(why.empty() ? "truncated payload: " + std::string(what) + " at offset " +
-                                   std::to_string(offset()) + ": the data ended"
-                             : why);
-            return false;
-        }
-        if (piece_.empty() || piece_.size() > size_ - base_) {
-            fail(piece_.empty() ? "truncated payload: " + std::string(what) + " at offset " +
-                                      std::to_string(offset()) + ": the data ended"
-                                : "corrupted payload: more data than the " + std::to_string(size_) +
-                                      " bytes announced");
-            piece_ = {};
-            return false;
-        }
-        return true;
-    }
-
-    std::span<const uint8_t> piece_; // the current piece (the whole payload for a span)
-    size_t at_ = 0;                  // read position in piece_
-    uint64_t base_ = 0;              // payload offset of piece_'s first byte
-    ByteSource *source_ = nullptr;   // null: piece_ is all there is
-    uint64_t size_ = 0;              // the payload's declared size
-    std::vector<uint8_t> joint_;     // a field that straddles two pieces
-    std::string error_;
-};
+}
 
 void encode_expert(Writer &w, const model::Expert &e) {
     w.u64(e.id);
@@ -263,29 +138,19 @@ void encode_expert(Writer &w, const model::Expert &e) {
         p += kBlockBytes;
     }
 
-    w.count32(e.cleanups, "cleanups");
+    w.count32(e.cleanups.size(), "cleanups");
     for (const model::Cleanup &c : e.cleanups) {
         w.u64(c.time_ms);
         w.u32(static_cast<uint32_t>(c.outcome));
         w.u64(c.blocks);
         w.u64(c.bytes);
-        w.count32(c.stacks, "cleanup stacks");
-        for (const model::StackGroup &g : c.stacks) {
-            w.u32(g.stack);
-            w.u64(g.blocks);
-            w.u64(g.bytes);
-        }
+        encode_groups(w, c.stacks, kCleanupGroups);
         w.u64(c.left_blocks);
         w.u64(c.left_bytes);
-        w.count32(c.left_stacks, "left-behind stacks");
-        for (const model::StackGroup &g : c.left_stacks) {
-            w.u32(g.stack);
-            w.u64(g.blocks);
-            w.u64(g.bytes);
-        }
+        encode_groups(w, c.left_stacks, kLeftGroups);
     }
 
-    w.count32(e.misuse, "misuse events");
+    w.count32(e.misuse.size(), "misuse events");
     for (const model::Misuse &m : e.misuse) {
         w.u64(m.time_ms);
         w.u32(static_cast<uint32_t>(m.kind));
@@ -296,14 +161,14 @@ void encode_expert(Writer &w, const model::Expert &e) {
     }
 
     w.u32(static_cast<uint32_t>(e.kind));
-    w.count32(e.events, "events");
+    w.count32(e.events.size(), "events");
     for (const model::Event &ev : e.events) {
         w.u64(ev.time_ms);
         for (uint32_t v : {ev.ident, ev.flags, ev.severity, ev.justification}) w.u32(v);
         for (const std::string *t : {&ev.source, &ev.name, &ev.description, &ev.machine, &ev.url})
             w.str(*t);
         w.u64(ev.event_unix_ms);
-        w.count32(ev.columns, "event columns");
+        w.count32(ev.columns.size(), "event columns");
         for (const model::EventColumn &c : ev.columns) {
             w.str(c.name);
             w.u32(c.type);
@@ -366,26 +231,11 @@ bool decode_expert(Reader &r, model::Expert &e, uint32_t version) {
         c.outcome = static_cast<model::Outcome>(r.u32("cleanup outcome"));
         c.blocks = r.u64("cleanup blocks");
         c.bytes = r.u64("cleanup bytes");
-        const uint64_t n_groups = r.count(r.u32("cleanup stack count"), 20, "cleanup stacks");
-        reserve_ahead(c.stacks, n_groups);
-        for (uint64_t k = 0; k < n_groups && r.ok(); ++k) {
-            model::StackGroup &g = c.stacks.emplace_back();
-            g.stack = r.u32("cleanup stack");
-            g.blocks = r.u64("cleanup stack blocks");
-            g.bytes = r.u64("cleanup stack bytes");
-        }
+        decode_groups(r, c.stacks, kCleanupGroups);
         if (version >= 2) {
             c.left_blocks = r.u64("left-behind blocks");
             c.left_bytes = r.u64("left-behind bytes");
-            const uint64_t n_left =
-                r.count(r.u32("left-behind stack count"), 20, "left-behind stacks");
-            reserve_ahead(c.left_stacks, n_left);
-            for (uint64_t k = 0; k < n_left && r.ok(); ++k) {
-                model::StackGroup &g = c.left_stacks.emplace_back();
-                g.stack = r.u32("left-behind stack");
-                g.blocks = r.u64("left-behind stack blocks");
-                g.bytes = r.u64("left-behind stack bytes");
-            }
+            decode_groups(r, c.left_stacks, kLeftGroups);
         }
         if (!r.ok()) return false;
     }
@@ -473,12 +323,11 @@ bool validate(const model::Snapshot &s, std::string *error) {
         for (const model::Cleanup &c : e.cleanups) {
             if (static_cast<uint32_t>(c.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
                 return bad(who + "cleanup has unknown outcome");
-            for (const model::StackGroup &g : c.stacks)
-                if (!stack_ok(g.stack))
-                    return bad(who + "cleanup stack " + std::to_string(g.stack) + " does not exist");
-            for (const model::StackGroup &g : c.left_stacks)
-                if (!stack_ok(g.stack))
-                    return bad(who + "left-behind stack " + std::to_string(g.stack) + " does not exist");
+            for (const auto *groups : {&c.stacks, &c.left_stacks})
+                for (const model::StackGroup &g : *groups)
+                    if (!stack_ok(g.stack))
+                        return bad(who + (groups == &c.stacks ? "cleanup" : "left-behind") +
+                                   " stack " + std::to_string(g.stack) + " does not exist");
         }
         for (const model::Misuse &m : e.misuse) {
             if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::MismatchedFree))
@@ -498,7 +347,7 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     out->reserve(out->size() + blocks * kBlockBytes + snap.frames.size() * 96 +
                  snap.stacks.size() * 48 + 4096);
 
-    Writer w(out);
+    Writer w(out, "snapshot");
     const model::Process &p = snap.process;
     w.i32(p.pid);
     w.str(p.command);
@@ -511,14 +360,14 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u64(p.foreign_frees);
     w.u8(p.reach_classified ? 1 : 0);
 
-    w.count32(snap.modules, "modules");
+    w.count32(snap.modules.size(), "modules");
     for (const model::Module &m : snap.modules) {
         w.str(m.path);
         w.u64(m.base);
         w.u64(m.size);
         w.str(m.build_id);
     }
-    w.count32(snap.frames, "frames");
+    w.count32(snap.frames.size(), "frames");
     for (const model::Frame &f : snap.frames) {
         w.u64(f.address);
         w.str(f.function);
@@ -527,16 +376,16 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
         w.str(f.module);
         w.u64(f.module_offset);
     }
-    w.count32(snap.stacks, "stacks");
+    w.count32(snap.stacks.size(), "stacks");
     for (const model::Stack &s : snap.stacks) {
-        w.count32(s.frames, "frames in one stack");
+        w.count32(s.frames.size(), "frames in one stack");
         uint8_t *q = w.grow(s.frames.size() * 4);
         for (uint32_t f : s.frames) {
             store_le32(q, f);
             q += 4;
         }
     }
-    w.count32(snap.experts, "experts");
+    w.count32(snap.experts.size(), "experts");
     for (const model::Expert &e : snap.experts) encode_expert(w, e);
     w.str(p.reach_note);
     w.u32(kHeapMarker);

@@ -17,6 +17,7 @@
 // before (stored CRC) and after (content checksum) decompression.
 #include <nmleak/snapshot_io.hpp>
 
+#include "model/bytes.hpp"
 #include "model/file_io.hpp"
 #include "model/payload_source.hpp"
 
@@ -60,22 +61,10 @@ constexpr std::array<std::array<uint32_t, 256>, 8> make_crc_tables() {
 }
 constexpr auto kCrcTables = make_crc_tables();
 
-void put_le32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void put_le64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t get_le32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{p[i]} << (8 * i);
-    return v;
-}
-uint64_t get_le64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
-    return v;
-}
+using bytes::load_le32;
+using bytes::load_le64;
+using bytes::store_le32;
+using bytes::store_le64;
 
 std::string hex32(uint32_t v) {
     char buf[16];
@@ -115,12 +104,12 @@ bool parse_header(std::span<const uint8_t> bytes, Header *h, const DecodeLimits 
         return fail(error, "truncated snapshot: the header needs " + std::to_string(kHeaderSize) +
                                " bytes, the input has " + std::to_string(bytes.size()));
     const uint8_t *p = bytes.data();
-    h->version = get_le32(p + 8);
-    h->flags = get_le32(p + 12);
-    h->payload_size = get_le64(p + 16);
-    h->stored_size = get_le64(p + 24);
-    h->stored_crc = get_le32(p + 32);
-    const uint32_t header_crc = get_le32(p + 36);
+    h->version = load_le32(p + 8);
+    h->flags = load_le32(p + 12);
+    h->payload_size = load_le64(p + 16);
+    h->stored_size = load_le64(p + 24);
+    h->stored_crc = load_le32(p + 32);
+    const uint32_t header_crc = load_le32(p + 36);
     if (crc32(bytes.first(36)) != header_crc)
         return fail(error, "corrupted snapshot: header checksum mismatch");
     if (h->version < kOldestFormatVersion || h->version > kFormatVersion)
@@ -317,12 +306,12 @@ bool encode(const model::Snapshot &snap, std::vector<uint8_t> *out, std::string 
         }
         uint8_t *h = out->data() + start;
         std::memcpy(h, kMagic, sizeof kMagic);
-        put_le32(h + 8, kFormatVersion);
-        put_le32(h + 12, flags);
-        put_le64(h + 16, payload.size());
-        put_le64(h + 24, out->size() - start - kHeaderSize);
-        put_le32(h + 32, crc32({h + kHeaderSize, out->size() - start - kHeaderSize}));
-        put_le32(h + 36, crc32({h, 36}));
+        store_le32(h + 8, kFormatVersion);
+        store_le32(h + 12, flags);
+        store_le64(h + 16, payload.size());
+        store_le64(h + 24, out->size() - start - kHeaderSize);
+        store_le32(h + 32, crc32({h + kHeaderSize, out->size() - start - kHeaderSize}));
+        store_le32(h + 36, crc32({h, 36}));
         return true;
     } catch (const std::bad_alloc &) {
         return fail(error, "out of memory encoding the snapshot");

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace nm {
 namespace {
@@ -42,8 +44,20 @@ int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_
 
 char *g_debuginfo_path = nullptr; // default search path
 
+// The symbolizer whose call is running on this thread (calls hold its mutex), so the callbacks
+// below can count what they load for it.
+thread_local size_t *t_loads = nullptr;
+
+// libdwfl asks for a module's ELF once, the first time an address in it needs symbols; its symbol
+// table and DWARF hang off that ELF for as long as the module stays in the Dwfl.
+int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+             char **file_name, Elf **elfp) {
+    if (t_loads != nullptr) ++*t_loads;
+    return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
 const Dwfl_Callbacks kCallbacks = {
-    dwfl_linux_proc_find_elf,
+    find_elf,
     find_debuginfo,
     dwfl_offline_section_address,
     &g_debuginfo_path,
@@ -87,12 +101,23 @@ std::pair<std::string, bool> dwarf_function(Dwarf_Die *cu, Dwarf_Addr bias, Dwar
 } // namespace
 
 struct Symbolizer::Impl {
+    // A module libdwfl knows, with the range it spans. Modules are libdwfl's (keyed by path and
+    // address range): one loaded stays loaded while the Dwfl lives.
+    struct Span {
+        Dwfl_Module *mod;
+        Dwarf_Addr lo, hi;
+    };
+
     pid_t pid;
     Dwfl *dwfl = nullptr;
     bool ok = false;
     uint64_t generation = 0;    // module_generation() at the last report (own process)
     bool reported_this_call = false; // another process: re-read its maps at most once per call
     std::unordered_map<uint64_t, model::Frame> cache[2]; // by AddressKind
+    std::vector<Span> mapped;   // modules of the last report
+    std::vector<Span> unloaded; // modules gone from the maps since, kept for their frames
+    std::unordered_set<Dwfl_Module *> release; // unloaded modules to let go at the next report
+    size_t loads = 0;           // modules whose ELF (and with it symbols and DWARF) was opened
     mutable std::mutex mu;
 
     explicit Impl(pid_t p) : pid(p) {
@@ -105,13 +130,77 @@ struct Symbolizer::Impl {
 
     bool self() const { return pid == getpid(); }
 
-    // (Re)reads the mappings. Modules already known keep their loaded ELF/DWARF.
+    // libdwfl drops a module the maps no longer show at the end of a report, with its ELF and
+    // DWARF; a module that was unloaded (dlclose) while blocks or records still hold its addresses
+    // is reported again instead, so it stays, and is looked up after the mapped ones.
+    static int keep_unloaded(Dwfl_Module *mod, void *, const char *name, Dwarf_Addr, void *arg) {
+        auto *self = static_cast<Impl *>(arg);
+        if (self->release.count(mod) != 0) return 0;
+        Dwarf_Addr lo = 0, hi = 0;
+        if (dwfl_module_info(mod, nullptr, &lo, &hi, nullptr, nullptr, nullptr, nullptr) == nullptr)
+            return 0;
+        if (Dwfl_Module *kept = dwfl_report_module(self->dwfl, name, lo, hi))
+            self->unloaded.push_back({kept, lo, hi});
+        return 0;
+    }
+
+    static int collect(Dwfl_Module *mod, void **, const char *, Dwarf_Addr, void *arg) {
+        auto *self = static_cast<Impl *>(arg);
+        Dwarf_Addr lo = 0, hi = 0;
+        if (dwfl_module_info(mod, nullptr, &lo, &hi, nullptr, nullptr, nullptr, nullptr) == nullptr)
+            return DWARF_CB_OK;
+        for (const Span &u : self->unloaded)
+            if (u.mod == mod) return DWARF_CB_OK;
+        self->mapped.push_back({mod, lo, hi});
+        return DWARF_CB_OK;
+    }
+
+    // (Re)reads the mappings. Modules already known keep their loaded ELF/DWARF; modules unmapped
+    // since are kept as unloaded ones (until release_unreferenced lets them go).
     bool report() {
         if (self()) generation = module_generation();
+        unloaded.clear();
+        mapped.clear();
         dwfl_report_begin(dwfl);
-        int rc = dwfl_linux_proc_report(dwfl, pid);
-        dwfl_report_end(dwfl, nullptr, nullptr);
+        int rc = self() ? report_self() : dwfl_linux_proc_report(dwfl, pid);
+        dwfl_report_end(dwfl, keep_unloaded, this);
+        release.clear();
+        dwfl_getmodules(dwfl, collect, this, 0);
         return rc == 0;
+    }
+
+    // This process's objects as its dynamic loader lists them, named as /proc/self/maps names their
+    // files. Reading the maps alone (dwfl_linux_proc_report) would also see libelf's own mappings
+    // of the files it reads debug info from, merge them into the object's module (a new, wider
+    // module that loads everything again), and never settle.
+    int report_self() {
+        const std::vector<model::Module> mods = list_modules();
+        std::string maps;
+        std::vector<std::pair<uint64_t, std::string>> file_at; // start of a file mapping, its path
+        if (sys::read_proc(0, "maps", &maps, size_t(256) << 20)) {
+            size_t at = 0;
+            while (at < maps.size()) {
+                size_t end = maps.find('\n', at);
+                if (end == std::string::npos) end = maps.size();
+                const std::string line = maps.substr(at, end - at);
+                at = end + 1;
+                const size_t slash = line.find(" /");
+                if (slash == std::string::npos) continue;
+                file_at.emplace_back(std::strtoull(line.c_str(), nullptr, 16), line.substr(slash + 1));
+            }
+        }
+        const std::string vdso = "[vdso: " + std::to_string(getpid()) + "]"; // libdwfl reads it from memory
+        for (const model::Module &m : mods) {
+            std::string name = m.path == "[vdso]" ? vdso : m.path;
+            for (const auto &[start, path] : file_at)
+                if (start == m.base) {
+                    name = path;
+                    break;
+                }
+            if (name.empty()) continue;
+            if (dwfl_report_module(dwfl, name.c_str(), m.base, m.base + m.size) == nullptr) return -1;
+        }
+        return mods.empty() ? -1 : 0;
     }
 
     // At the start of each public call: objects loaded or unloaded in our own process since the last
@@ -120,7 +209,8 @@ struct Symbolizer::Impl {
     void begin_call() {
         reported_this_call = false;
         if (dwfl != nullptr && self() && module_generation() != generation) {
-            cache[0].clear(); // after a dlclose, cached frames could name the wrong module
+            // A new object may now span addresses that were cached as another module's (or none).
+            cache[0].clear();
             cache[1].clear();
             ok = report() || ok;
         }
@@ -135,17 +225,39 @@ struct Symbolizer::Impl {
         return true;
     }
 
-    // The module that really spans `pc` (libdwfl's address lookup may answer with the module below
-    // an address that lies in a gap).
+    // A few dozen modules at most: a scan, done once per address the cache misses.
+    static const Span *span_at(const std::vector<Span> &spans, Dwarf_Addr pc) {
+        for (const Span &s : spans)
+            if (pc >= s.lo && pc < s.hi) return &s;
+        return nullptr;
+    }
+
+    // The module that spans `pc`: a mapped one first, else one unloaded since it was seen.
     Dwfl_Module *module_at(Dwarf_Addr pc, Dwarf_Addr *start) {
-        Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
-        Dwarf_Addr lo = 0, hi = 0;
-        if (mod == nullptr ||
-            dwfl_module_info(mod, nullptr, &lo, &hi, nullptr, nullptr, nullptr, nullptr) == nullptr ||
-            pc < lo || pc >= hi)
-            return nullptr;
-        *start = lo;
-        return mod;
+        const Span *s = span_at(mapped, pc);
+        if (s == nullptr) s = span_at(unloaded, pc);
+        if (s == nullptr) return nullptr;
+        *start = s->lo;
+        return s->mod;
+    }
+
+    // Lets go of the unloaded modules that no address of `addresses` lies in.
+    size_t release_unreferenced(const std::vector<uint64_t> &addresses) {
+        if (unloaded.empty()) return 0;
+        std::vector<bool> used(unloaded.size(), false);
+        for (uint64_t a : addresses) {
+            if (a == 0) continue;
+            for (Dwarf_Addr pc : {Dwarf_Addr(a), Dwarf_Addr(a - 1)})
+                if (const Span *s = span_at(unloaded, pc)) used[size_t(s - unloaded.data())] = true;
+        }
+        for (size_t i = 0; i < unloaded.size(); ++i)
+            if (!used[i]) release.insert(unloaded[i].mod);
+        const size_t n = release.size();
+        if (n == 0) return 0;
+        cache[0].clear();
+        cache[1].clear();
+        ok = report() || ok;
+        return n;
     }
 
     model::Frame lookup(uint64_t address, AddressKind kind) {
@@ -217,8 +329,18 @@ bool Symbolizer::ok() const {
 
 pid_t Symbolizer::pid() const { return d_->pid; }
 
+namespace {
+// Points the load counter of the callbacks at one symbolizer for the length of a call.
+struct CountLoads {
+    explicit CountLoads(size_t *n) : prev(t_loads) { t_loads = n; }
+    ~CountLoads() { t_loads = prev; }
+    size_t *prev;
+};
+} // namespace
+
 model::Frame Symbolizer::resolve(uint64_t address, AddressKind kind) {
     std::lock_guard lock(d_->mu);
+    CountLoads count(&d_->loads);
     d_->begin_call();
     return d_->lookup(address, kind);
 }
@@ -226,6 +348,7 @@ model::Frame Symbolizer::resolve(uint64_t address, AddressKind kind) {
 std::vector<model::Frame> Symbolizer::resolve(const std::vector<uint64_t> &addresses,
                                               AddressKind kind) {
     std::lock_guard lock(d_->mu);
+    CountLoads count(&d_->loads);
     d_->begin_call();
     std::vector<model::Frame> out;
     out.reserve(addresses.size());
@@ -236,6 +359,29 @@ std::vector<model::Frame> Symbolizer::resolve(const std::vector<uint64_t> &addre
 size_t Symbolizer::cached() const {
     std::lock_guard lock(d_->mu);
     return d_->cache[0].size() + d_->cache[1].size();
+}
+
+size_t Symbolizer::modules_loaded() const {
+    std::lock_guard lock(d_->mu);
+    return d_->loads;
+}
+
+size_t Symbolizer::modules_unloaded() const {
+    std::lock_guard lock(d_->mu);
+    return d_->unloaded.size();
+}
+
+size_t Symbolizer::release_unreferenced(const std::vector<uint64_t> &addresses) {
+    std::lock_guard lock(d_->mu);
+    CountLoads count(&d_->loads);
+    return d_->release_unreferenced(addresses);
+}
+
+Symbolizer &process_symbolizer() {
+    // Never destroyed: the exit report may symbolize from an atexit handler or a destructor that
+    // runs after static destructors. Reachable from this pointer, so no leak checker reports it.
+    static Symbolizer *const sym = new Symbolizer();
+    return *sym;
 }
 
 } // namespace nm

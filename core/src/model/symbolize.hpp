@@ -25,7 +25,12 @@ namespace nm {
 // - An address in no mapped object (0, a wild pointer) gives a Frame with only `address` set.
 //
 // Results are cached per address, so resolving the same stacks again is a hash lookup. Objects
-// loaded after construction (dlopen) are picked up on the first address that misses.
+// loaded after construction (dlopen) are picked up on the first address that misses. A module's
+// ELF, symbols and DWARF are loaded once, on the first address in it, and kept while the
+// instance lives (libdwfl keys modules by path and address range). A module unloaded since
+// (dlclose) keeps its data, so the frames its blocks and records still hold keep their names, until
+// release_unreferenced() finds no address in it; addresses that a newer mapping covers are
+// resolved against the newer one.
 // Separate debug info is looked up locally; debuginfod is used only when DEBUGINFOD_URLS is set and
 // NMLEAK_DEBUGINFOD=1, so a report never waits on the network by surprise.
 //
@@ -59,10 +64,21 @@ public:
 
     // Addresses resolved so far (cache entries).
     size_t cached() const;
+    // Modules whose ELF (with its symbols and DWARF) was opened so far: each one once.
+    size_t modules_loaded() const;
+    // Modules no longer mapped whose data is kept for the frames that still refer to them.
+    size_t modules_unloaded() const;
+    // Lets go of the unloaded modules in which none of `addresses` lies (the frames of everything
+    // the process still holds); returns how many.
+    size_t release_unreferenced(const std::vector<uint64_t> &addresses);
 
 private:
     struct Impl;
     std::unique_ptr<Impl> d_;
 };
+
+// The symbolizer of this process, made on first use and kept for the process's life, so every
+// snapshot, update and report of the process shares its loaded modules.
+Symbolizer &process_symbolizer();
 
 } // namespace nm

@@ -22,105 +22,40 @@
 #include <nmleak/protocol.hpp>
 #include <nmleak/snapshot_io.hpp>
 
+#include "model/bytes.hpp"
+
 #include <algorithm>
 #include <cstring>
 
 namespace nm::proto {
 namespace {
 
-void put16(std::vector<uint8_t> *out, uint16_t v) {
-    out->push_back(uint8_t(v));
-    out->push_back(uint8_t(v >> 8));
-}
-void put32(std::vector<uint8_t> *out, uint32_t v) {
-    for (int i = 0; i < 4; ++i) out->push_back(uint8_t(v >> (8 * i)));
-}
-void put64(std::vector<uint8_t> *out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) out->push_back(uint8_t(v >> (8 * i)));
-}
-void put_str(std::vector<uint8_t> *out, const std::string &s, uint32_t limit) {
-    const uint32_t n = uint32_t(std::min<size_t>(s.size(), limit)); // never emit what we would refuse
-    put32(out, n);
-    out->insert(out->end(), s.begin(), s.begin() + n);
-}
-void patch32(std::vector<uint8_t> *out, size_t at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) (*out)[at + size_t(i)] = uint8_t(v >> (8 * i));
-}
-uint32_t get32(const uint8_t *p) {
-    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+using bytes::load_le16;
+using bytes::load_le32;
+using Reader = bytes::Reader;
+
+// A text field, cut at `limit`: never emit what the peer would refuse.
+void put_str(bytes::Writer &w, const std::string &s, uint32_t limit) {
+    w.str(std::string_view(s).substr(0, limit));
 }
 
 // Writes the header with a zero length; finish_frame() patches it once the payload is in.
-size_t begin_frame(std::vector<uint8_t> *out, MessageType type, uint16_t flags, uint32_t seq) {
-    const size_t at = out->size();
-    put32(out, 0);
-    put16(out, uint16_t(type));
-    put16(out, flags);
-    put32(out, seq);
+size_t begin_frame(bytes::Writer &w, MessageType type, uint16_t flags, uint32_t seq) {
+    const size_t at = w.size();
+    w.u32(0);
+    w.u16(uint16_t(type));
+    w.u16(flags);
+    w.u32(seq);
     return at;
 }
-void finish_frame(std::vector<uint8_t> *out, size_t at) {
-    patch32(out, at, uint32_t(out->size() - at - kFrameHeaderSize));
-}
-
-// Reads a payload front to back; every getter fails (and stays failed) past the end.
-class Reader {
-public:
-    explicit Reader(std::span<const uint8_t> b) : b_(b) {}
-    bool u32(uint32_t *v) {
-        if (!need(4)) return false;
-        *v = get32(b_.data() + at_);
-        at_ += 4;
-        return true;
-    }
-    bool u64(uint64_t *v) {
-        uint32_t lo, hi;
-        if (!u32(&lo) || !u32(&hi)) return false;
-        *v = uint64_t(hi) << 32 | lo;
-        return true;
-    }
-    bool str(std::string *s, uint32_t limit) {
-        uint32_t n;
-        if (!u32(&n)) return false;
-        if (n > limit) return fail("a text field of " + std::to_string(n) + " bytes (limit " +
-                                   std::to_string(limit) + ")");
-        if (!need(n)) return false;
-        s->assign(reinterpret_cast<const char *>(b_.data() + at_), n);
-        at_ += n;
-        return true;
-    }
-    bool magic() {
-        if (!need(sizeof kMagic)) return false;
-        if (std::memcmp(b_.data() + at_, kMagic, sizeof kMagic) != 0) return fail("bad magic (not an nmleak peer)");
-        at_ += sizeof kMagic;
-        return true;
-    }
-    bool done() {
-        if (failed_) return false;
-        if (at_ != b_.size()) return fail(std::to_string(b_.size() - at_) + " unexpected trailing bytes");
-        return true;
-    }
-    bool fail(std::string why) {
-        if (!failed_) why_ = std::move(why);
-        failed_ = true;
-        return false;
-    }
-    const std::string &why() const { return why_; }
-
-private:
-    bool need(size_t n) {
-        if (failed_) return false;
-        if (b_.size() - at_ < n) return fail("payload truncated");
-        return true;
-    }
-    std::span<const uint8_t> b_;
-    size_t at_ = 0;
-    bool failed_ = false;
-    std::string why_;
-};
+void finish_frame(bytes::Writer &w, size_t at) { w.patch32(at, uint32_t(w.size() - at - kFrameHeaderSize)); }
 
 bool version_ok(Reader &r, uint32_t *version) {
-    if (!r.magic() || !r.u32(version)) return false;
+    if (!r.expect(kMagic, "magic",
+                  "bad magic (not an nmleak peer)"))
+        return false;
+    *version = r.u32("version");
+    if (!r.ok()) return false;
     if (*version != kProtocolVersion)
         return r.fail("protocol version " + std::to_string(*version) + " (this build speaks " +
                       std::to_string(kProtocolVersion) + ")");
@@ -131,34 +66,37 @@ bool decode_payload(const Frame &f, Message *m, Reader &r, const DecodeLimits &l
     switch (f.type) {
     case MessageType::Hello: {
         Hello &h = m->hello;
-        uint32_t pid = 0;
-        if (!version_ok(r, &h.version) || !r.u32(&pid) || !r.u32(&h.uid) || !r.u32(&h.update_interval_ms) ||
-            !r.u32(&h.stack_depth) || !r.u64(&h.start_unix_ms) || !r.str(&h.command, kMaxTextField) ||
-            !r.str(&h.executable, kMaxTextField) || !r.str(&h.agent_version, kMaxTextField))
-            return false;
-        h.pid = int32_t(pid);
+        if (!version_ok(r, &h.version)) return false;
+        h.pid = r.i32("pid");
+        h.uid = r.u32("uid");
+        h.update_interval_ms = r.u32("update interval");
+        h.stack_depth = r.u32("stack depth");
+        h.start_unix_ms = r.u64("start time");
+        h.command = r.str("command", kMaxTextField);
+        h.executable = r.str("executable", kMaxTextField);
+        h.agent_version = r.str("agent version", kMaxTextField);
         return r.done();
     }
     case MessageType::ClientHello: {
         ClientHello &h = m->client_hello;
-        if (!version_ok(r, &h.version) || !r.u32(&h.flags) || !r.str(&h.client, kMaxClientName)) return false;
+        if (!version_ok(r, &h.version)) return false;
+        h.flags = r.u32("flags");
+        h.client = r.str("client name", kMaxClientName);
+        if (!r.ok()) return false;
         if (h.flags & ~kHelloKnownFlags) return r.fail("unknown ClientHello flags");
         return r.done();
     }
-    case MessageType::Reply: {
-        uint32_t s;
-        if (!r.u32(&s) || !r.str(&m->reply.message, kMaxTextField)) return false;
-        m->reply.status = ReplyStatus(s);
+    case MessageType::Reply:
+        m->reply.status = ReplyStatus(r.u32("status"));
+        m->reply.message = r.str("message", kMaxTextField);
         return r.done();
-    }
-    case MessageType::Error: {
-        uint32_t c;
-        if (!r.u32(&c) || !r.str(&m->error.message, kMaxTextField)) return false;
-        m->error.code = ErrorCode(c);
+    case MessageType::Error:
+        m->error.code = ErrorCode(r.u32("code"));
+        m->error.message = r.str("message", kMaxTextField);
         return r.done();
-    }
     case MessageType::Bye:
-        return r.str(&m->bye_reason, kMaxTextField) && r.done();
+        m->bye_reason = r.str("reason", kMaxTextField);
+        return r.done();
     case MessageType::Snapshot:
     case MessageType::Update: {
         snapshot_io::DecodeLimits sl;
@@ -168,15 +106,20 @@ bool decode_payload(const Frame &f, Message *m, Reader &r, const DecodeLimits &l
         return true;
     }
     case MessageType::CmdSnapshot:
-        if (!r.u32(&m->snapshot_flags)) return false;
+        m->snapshot_flags = r.u32("flags");
+        if (!r.ok()) return false;
         if (m->snapshot_flags & ~kSnapshotWantBlocks) return r.fail("unknown CmdSnapshot flags");
         return r.done();
     case MessageType::CmdTerminate:
-        return r.u64(&m->key_id) && r.done();
+        m->key_id = r.u64("key id");
+        return r.done();
     case MessageType::CmdSetOptions: {
         Options &o = m->options;
-        if (!r.u32(&o.mask) || !r.u32(&o.stack_depth) || !r.u32(&o.update_interval_ms) || !r.u32(&o.subscribe))
-            return false;
+        o.mask = r.u32("mask");
+        o.stack_depth = r.u32("stack depth");
+        o.update_interval_ms = r.u32("update interval");
+        o.subscribe = r.u32("subscribe");
+        if (!r.ok()) return false;
         if (o.mask & ~kOptKnown) return r.fail("unknown CmdSetOptions fields");
         if (o.subscribe > 1) return r.fail("CmdSetOptions subscribe must be 0 or 1");
         return r.done();
@@ -247,77 +190,87 @@ const char *to_string(ErrorCode c) {
 // ---- encoders ---------------------------------------------------------------------------------
 
 void encode_hello(const Hello &h, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::Hello, 0, 0);
-    out->insert(out->end(), kMagic, kMagic + sizeof kMagic);
-    put32(out, h.version);
-    put32(out, uint32_t(h.pid));
-    put32(out, h.uid);
-    put32(out, h.update_interval_ms);
-    put32(out, h.stack_depth);
-    put64(out, h.start_unix_ms);
-    put_str(out, h.command, kMaxTextField);
-    put_str(out, h.executable, kMaxTextField);
-    put_str(out, h.agent_version, kMaxTextField);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::Hello, 0, 0);
+    w.raw(kMagic, sizeof kMagic);
+    w.u32(h.version);
+    w.u32(uint32_t(h.pid));
+    w.u32(h.uid);
+    w.u32(h.update_interval_ms);
+    w.u32(h.stack_depth);
+    w.u64(h.start_unix_ms);
+    put_str(w, h.command, kMaxTextField);
+    put_str(w, h.executable, kMaxTextField);
+    put_str(w, h.agent_version, kMaxTextField);
+    finish_frame(w, at);
 }
 
 void encode_client_hello(const ClientHello &h, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::ClientHello, 0, 0);
-    out->insert(out->end(), kMagic, kMagic + sizeof kMagic);
-    put32(out, h.version);
-    put32(out, h.flags);
-    put_str(out, h.client, kMaxClientName);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::ClientHello, 0, 0);
+    w.raw(kMagic, sizeof kMagic);
+    w.u32(h.version);
+    w.u32(h.flags);
+    put_str(w, h.client, kMaxClientName);
+    finish_frame(w, at);
 }
 
 void encode_reply(uint32_t seq, const Reply &r, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::Reply, 0, seq);
-    put32(out, uint32_t(r.status));
-    put_str(out, r.message, kMaxTextField);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::Reply, 0, seq);
+    w.u32(uint32_t(r.status));
+    put_str(w, r.message, kMaxTextField);
+    finish_frame(w, at);
 }
 
 void encode_error(const ErrorInfo &e, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::Error, 0, 0);
-    put32(out, uint32_t(e.code));
-    put_str(out, e.message, kMaxTextField);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::Error, 0, 0);
+    w.u32(uint32_t(e.code));
+    put_str(w, e.message, kMaxTextField);
+    finish_frame(w, at);
 }
 
 void encode_bye(const std::string &reason, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::Bye, 0, 0);
-    put_str(out, reason, kMaxTextField);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::Bye, 0, 0);
+    put_str(w, reason, kMaxTextField);
+    finish_frame(w, at);
 }
 
 void encode_cmd_snapshot(uint32_t seq, uint32_t flags, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::CmdSnapshot, 0, seq);
-    put32(out, flags);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::CmdSnapshot, 0, seq);
+    w.u32(flags);
+    finish_frame(w, at);
 }
 
 void encode_cmd_terminate(uint32_t seq, uint64_t key_id, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::CmdTerminate, 0, seq);
-    put64(out, key_id);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::CmdTerminate, 0, seq);
+    w.u64(key_id);
+    finish_frame(w, at);
 }
 
 void encode_cmd_set_options(uint32_t seq, const Options &o, std::vector<uint8_t> *out) {
-    const size_t at = begin_frame(out, MessageType::CmdSetOptions, 0, seq);
-    put32(out, o.mask);
-    put32(out, o.stack_depth);
-    put32(out, o.update_interval_ms);
-    put32(out, o.subscribe);
-    finish_frame(out, at);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, MessageType::CmdSetOptions, 0, seq);
+    w.u32(o.mask);
+    w.u32(o.stack_depth);
+    w.u32(o.update_interval_ms);
+    w.u32(o.subscribe);
+    finish_frame(w, at);
 }
 
 void encode_cmd_simple(MessageType type, uint32_t seq, std::vector<uint8_t> *out) {
-    finish_frame(out, begin_frame(out, type, 0, seq));
+    bytes::Writer w(out);
+    finish_frame(w, begin_frame(w, type, 0, seq));
 }
 
 bool encode_snapshot_frame(MessageType type, uint16_t flags, uint32_t seq, const model::Snapshot &snap,
                            std::vector<uint8_t> *out, std::string *error, int zstd_level) {
-    const size_t at = begin_frame(out, type, flags, seq);
+    bytes::Writer w(out);
+    const size_t at = begin_frame(w, type, flags, seq);
     snapshot_io::EncodeOptions options;
     options.zstd_level = zstd_level;
     if (!snapshot_io::encode(snap, out, error, options)) {
@@ -329,7 +282,7 @@ bool encode_snapshot_frame(MessageType type, uint16_t flags, uint32_t seq, const
         if (error) *error = "the snapshot is larger than the protocol's frame limit (1 GiB)";
         return false;
     }
-    finish_frame(out, at);
+    finish_frame(w, at);
     return true;
 }
 
@@ -348,8 +301,8 @@ bool FrameReader::feed(std::span<const uint8_t> bytes, std::string *error) {
             header_fill_ += take;
             at += take;
             if (header_fill_ < kFrameHeaderSize) break;
-            want_ = get32(header_);
-            const uint16_t type = uint16_t(header_[4] | header_[5] << 8);
+            want_ = load_le32(header_);
+            const uint16_t type = load_le16(header_ + 4);
             if (want_ > max_payload_) {
                 failed_ = true;
                 if (error)
@@ -358,8 +311,8 @@ bool FrameReader::feed(std::span<const uint8_t> bytes, std::string *error) {
                 return false;
             }
             current_.type = MessageType(type);
-            current_.flags = uint16_t(header_[6] | header_[7] << 8);
-            current_.seq = get32(header_ + 8);
+            current_.flags = load_le16(header_ + 6);
+            current_.seq = load_le32(header_ + 8);
             have_header_ = true;
             payload_.clear();
             // Reserve only what this read could fill: a lying header costs nothing.
@@ -401,7 +354,7 @@ bool decode_message(const Frame &frame, Message *out, std::string *error, const 
              frame.type != MessageType::Snapshot && frame.type != MessageType::Update)
         ok = r.fail("a seq on a frame that has none");
     else ok = decode_payload(frame, out, r, limits);
-    if (!ok && error) *error = std::string(to_string(frame.type)) + ": " + r.why();
+    if (!ok && error) *error = std::string(to_string(frame.type)) + ": " + r.error();
     return ok;
 }
 

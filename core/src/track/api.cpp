@@ -1,5 +1,6 @@
-// api.cpp - the exported C functions of netmon.h and nmhost.h (but NmWriteReport, which the report
-// layer provides), the C++ entry points of nmleak/tracker.hpp, and the exit report's hook.
+// api.cpp - the exported C functions of netmon.h and nmhost.h (but the memory calls, in ops.cpp, and
+// NmWriteReport, which the report layer provides), the C++ entry points of nmleak/tracker.hpp, and
+// the exit report's hook.
 #include <string>
 
 #include <dlfcn.h>
@@ -19,8 +20,6 @@ using nm::track::Tracker;
 namespace nm::track {
 extern thread_local int t_heap_busy __attribute__((tls_model("initial-exec"))); // heap_ops.cpp
 
-namespace {
-
 // A host that is not nmleak's runner opens its keys itself and never sets a run key. Under the
 // whole heap, a thread that allocates with a key works for it from then on (until it allocates
 // with another): it becomes the thread's run key, and the key's module, unless one was set, is
@@ -38,29 +37,10 @@ __attribute__((noinline)) void adopt_run_key(void *key, const void *caller) noex
         t.set_key_home(key, fo.dlfo_link_map);
 }
 
-} // namespace
 } // namespace nm::track
 
-// Each function passes its own frame so the stack starts at its caller: the expert's call site.
-NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
-    LPVOID p = Tracker::get().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
-    if (__builtin_expect(nm::track::t_run_key != reinterpret_cast<uintptr_t>(hExpertKey), 0) && p)
-        nm::track::adopt_run_key(hExpertKey, __builtin_return_address(0));
-    return p;
-}
-
-NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,
-                                         LPDWORD pError) {
-    return Tracker::get().realloc(hExpertKey, pOriginalMemory, nBytes, pError, __builtin_frame_address(0));
-}
-
-NM_API SIZE_T WINAPI ExpertFreeMemory(HEXPERTKEY hExpertKey, LPVOID pMemory) {
-    return Tracker::get().free(hExpertKey, pMemory, __builtin_frame_address(0));
-}
-
-NM_API SIZE_T WINAPI ExpertMemorySize(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory) {
-    return Tracker::get().size_of(hExpertKey, pOriginalMemory);
-}
+// ExpertAllocMemory, ExpertReallocMemory, ExpertFreeMemory and ExpertMemorySize: ops.cpp, where
+// the hot path is expanded into them.
 
 NM_API DWORD WINAPI ExpertIndicateStatus(HEXPERTKEY hExpertKey, EXPERTSTATUSENUMERATION Status, DWORD SubStatus,
                                          const char *szText, LONG PercentDone) {

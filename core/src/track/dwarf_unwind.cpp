@@ -31,17 +31,6 @@ uint64_t pack(const Rule &r) noexcept {
            uint64_t(r.cfa_off & 0xffffff) << 8 | uint64_t(uint16_t(int16_t(r.fp_off))) << 32 |
            uint64_t(uint16_t(int16_t(r.ra_off))) << 48;
 }
-Rule unpack(uint64_t w) noexcept {
-    Rule r;
-    r.ok = w & 1;
-    r.cfa_fp = w & 2;
-    r.fp_saved = w & 4;
-    r.use_fp_chain = w & 8;
-    r.cfa_off = uint32_t(w >> 8) & 0xffffff;
-    r.fp_off = int16_t(uint16_t(w >> 32));
-    r.ra_off = int16_t(uint16_t(w >> 48));
-    return r;
-}
 
 // Direct-mapped cache: the tag is the address, written last; a reader checks the tag on both sides
 // of reading the rule, so a torn entry is a miss. Two writers racing on one slot can still pair a
@@ -338,49 +327,60 @@ Rule compute_rule(uintptr_t pc) noexcept {
     return rule;
 }
 
-Rule rule_for(uintptr_t pc) noexcept {
+// The packed rule for pc (see pack()): from the cache, or computed and cached.
+uint64_t rule_word(uintptr_t pc) noexcept {
     Slot &slot = g_cache[slot_of(pc)];
-    const uint64_t t1 = slot.tag.load(std::memory_order_acquire);
-    if (t1 == pc) {
+    if (slot.tag.load(std::memory_order_acquire) == pc) {
         const uint64_t w = slot.rule.load(std::memory_order_acquire);
-        if (slot.tag.load(std::memory_order_acquire) == pc) return unpack(w);
+        if (slot.tag.load(std::memory_order_acquire) == pc) return w;
     }
-    const Rule r = compute_rule(pc);
+    const uint64_t w = pack(compute_rule(pc));
     slot.tag.store(0, std::memory_order_relaxed);
-    slot.rule.store(pack(r), std::memory_order_release);
+    slot.rule.store(w, std::memory_order_release);
     slot.tag.store(pc, std::memory_order_release);
-    return r;
+    return w;
 }
 
-inline bool on_stack(uintptr_t a, StackBounds b) noexcept { return a >= b.lo && a + 8 <= b.hi && !(a & 7); }
+// The fields of a packed rule, read where they are used (no unpacking into a struct per frame).
+constexpr uint64_t kOk = 1, kCfaFp = 2, kFpSaved = 4, kFpChain = 8;
+inline uintptr_t cfa_off(uint64_t w) noexcept { return uintptr_t(w >> 8) & 0xffffff; }
+inline intptr_t fp_off(uint64_t w) noexcept { return int16_t(uint16_t(w >> 32)); }
+inline intptr_t ra_off(uint64_t w) noexcept { return int16_t(uint16_t(w >> 48)); }
 
 } // namespace
 
 Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept {
     uint32_t n = 0;
     uint64_t h = kStackHashSeed;
+    // A readable word lies in the thread's stack, lo <= a and a + 8 <= hi: one unsigned compare
+    // for both ends (x86-64 reads unaligned words; a misaligned saved slot only means a wrong
+    // rule, whose walk stays inside the stack). Unknown bounds (hi < lo + 8) allow no read.
+    if (b.hi < b.lo + 8) return Walk{0, stack_hash_finish(h, 0)};
+    const uintptr_t lo = b.lo, span = b.hi - 8 - b.lo;
+    auto readable = [lo, span](uintptr_t a) noexcept { return a - lo <= span; };
+    auto word = [](uintptr_t a) noexcept { return *reinterpret_cast<const uintptr_t *>(a); };
     while (n < max && r.pc >= 4096) {
         out[n++] = r.pc;
         h = stack_hash_step(h, r.pc);
         // A return address points after the call: look up the call instruction itself.
-        const Rule rule = rule_for(r.pc - 1);
-        if (!rule.ok) break;
+        const uint64_t w = rule_word(r.pc - 1);
+        if (!(w & kOk)) break;
         uintptr_t cfa, ra, fp;
-        if (rule.use_fp_chain) {
-            if (!on_stack(r.fp, b) || !on_stack(r.fp + 8, b) || r.fp < r.sp) break;
+        if (w & kFpChain) {
+            if (!readable(r.fp) || !readable(r.fp + 8) || r.fp < r.sp) break;
             cfa = r.fp + 16;
-            ra = reinterpret_cast<const uintptr_t *>(r.fp)[1];
-            fp = reinterpret_cast<const uintptr_t *>(r.fp)[0];
+            ra = word(r.fp + 8);
+            fp = word(r.fp);
         } else {
-            cfa = (rule.cfa_fp ? r.fp : r.sp) + rule.cfa_off;
-            const uintptr_t ra_at = cfa + uintptr_t(intptr_t(rule.ra_off));
-            if (!on_stack(ra_at, b)) break;
-            ra = *reinterpret_cast<const uintptr_t *>(ra_at);
+            cfa = ((w & kCfaFp) ? r.fp : r.sp) + cfa_off(w);
+            const uintptr_t ra_at = cfa + uintptr_t(ra_off(w));
+            if (!readable(ra_at)) break;
+            ra = word(ra_at);
             fp = r.fp;
-            if (rule.fp_saved) {
-                const uintptr_t fp_at = cfa + uintptr_t(intptr_t(rule.fp_off));
-                if (!on_stack(fp_at, b)) break;
-                fp = *reinterpret_cast<const uintptr_t *>(fp_at);
+            if (w & kFpSaved) {
+                const uintptr_t fp_at = cfa + uintptr_t(fp_off(w));
+                if (!readable(fp_at)) break;
+                fp = word(fp_at);
             }
         }
         if (cfa <= r.sp) break; // the stack must unwind toward its base

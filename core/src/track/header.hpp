@@ -33,6 +33,19 @@ inline uint8_t header_check_byte(uint64_t size, uint32_t slot, uint32_t gen) noe
 inline uint64_t header_word(uint64_t size, uint32_t slot, uint32_t gen) noexcept {
     return size | (uint64_t(slot) << 40) | (uint64_t(header_check_byte(size, slot, gen)) << 56);
 }
+
+// The same word with the key's parts precomputed once per thread and key handle (ThreadState's
+// lane cache): salt = header_salt(slot, gen), base = header_base(slot). Bit for bit header_word().
+inline uint64_t header_salt(uint32_t slot, uint32_t gen) noexcept {
+    return (uint64_t(slot) << 40) ^ (uint64_t(gen) << 13);
+}
+inline uint64_t header_base(uint32_t slot) noexcept { return (uint64_t(slot & 0xffff) << 40) | (uint64_t{0x5A} << 56); }
+// size must be <= kMaxBlockSize (below).
+inline uint64_t header_word_keyed(uint64_t size, uint64_t base, uint64_t salt) noexcept {
+    const uint64_t x = (size ^ salt) * 0x9E3779B97F4A7C15ull;
+    return size | ((x & (uint64_t{0xff} << 56)) ^ base);
+}
+
 inline uint64_t header_size(uint64_t w) noexcept { return w & kMaxBlockSize; }
 inline uint32_t header_slot(uint64_t w) noexcept { return uint32_t(w >> 40) & 0xffff; }
 
@@ -47,6 +60,14 @@ inline HeaderCheck check_header(uint64_t w, uint32_t slot, uint32_t gen) noexcep
     if (__builtin_expect(uint8_t(w >> 56) != header_check_byte(header_size(w), slot, gen), 0))
         return HeaderCheck::Corrupt;
     return HeaderCheck::Ok;
+}
+
+// check_header() with the key's parts precomputed (see header_word_keyed): the word an intact
+// header of this key would hold for its size, compared whole, so the common case is one compare;
+// only a mismatch says which kind it is.
+inline HeaderCheck check_header_keyed(uint64_t w, uint64_t base, uint64_t salt) noexcept {
+    if (__builtin_expect(w == header_word_keyed(w & ((uint64_t{1} << 40) - 1), base, salt), 1)) return HeaderCheck::Ok;
+    return ((w ^ base) & (uint64_t{0xffff} << 40)) ? HeaderCheck::OtherSlot : HeaderCheck::Corrupt;
 }
 
 inline BlockHeader *header_of(uintptr_t user) noexcept {

@@ -12,16 +12,18 @@
 // frees of each shard) until its address is handed out again through a hook. A second free of
 // it is a double free: recorded, and not handed to glibc (whose own checks would abort the
 // process, or worse, not notice). A pointer the table does not list is checked before it is
-// called foreign: misaligned for glibc, inside a block listed as live (an interior pointer), in
-// a loaded object's image (a global, a string literal), on the calling thread's stack, or on an
-// unmapped page: an invalid free, recorded and not handed on. Anything else is taken to be a
-// block made before the attach (or by a path no hook covers) and goes to glibc.
+// called foreign: misaligned for glibc, in a loaded object's image (a global, a string literal),
+// on the calling thread's stack, or without a glibc chunk header below it that glibc's free would
+// accept (unreadable, or the data of a listed block it points into): an invalid free, recorded and
+// not handed on. Anything else is taken to be a block made before the attach (or by a path no hook
+// covers) and goes to glibc.
 #include <nmleak/heap.hpp>
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +85,8 @@ std::atomic<bool> g_observing{false};
 std::atomic<bool> g_armed{false};
 std::atomic<uint64_t> g_foreign{0}, g_replaced{0}, g_at_start{0}, g_refused{0};
 std::atomic<uint64_t> g_largest{0}; // the largest block listed so far (bounds the interior search)
+std::atomic<uint64_t> g_readable[1024]; // 2 MiB regions read before, + 1 (see read_word)
+bool g_glibc_heap = true;               // malloc is glibc's: its chunk headers can be checked
 std::mutex g_start_mu;
 alignas(ModuleTable) unsigned char g_modules_mem[sizeof(ModuleTable)];
 ModuleTable *g_modules = nullptr;
@@ -173,17 +177,6 @@ void account_out(const Rec &r) noexcept {
 } // namespace
 
 struct ObserveOps {
-    static const ModuleEntry *charged_module(const uintptr_t *frames, size_t n) noexcept {
-        const ModuleEntry *first = nullptr;
-        for (size_t i = 0; i < n; ++i) {
-            const ModuleEntry *e = g_modules->lookup(frames[i]);
-            if (!e) continue;
-            if (e->role != ModuleRole::Wrapper) return e;
-            if (!first) first = e;
-        }
-        return first ? first : &g_unknown;
-    }
-
     // The module key's slot; 0 when none could be opened.
     __attribute__((noinline)) static uint32_t open_module_key(Tracker &t, const ModuleEntry *m) noexcept {
         std::lock_guard<std::mutex> lock(g_open_mu);
@@ -224,7 +217,7 @@ struct ObserveOps {
         } else {
             w = walk_frame_pointers(frame, ts->stack, buf, want);
         }
-        const ModuleEntry *m = charged_module(buf, w.n);
+        const ModuleEntry *m = g_modules->charged(buf, w.n, &g_unknown);
         if (m->role == ModuleRole::Own) return;
         void *h = m->key.load(std::memory_order_acquire);
         uint32_t slot;
@@ -344,34 +337,44 @@ struct ObserveOps {
         return found;
     }
 
-    static bool mapped(uint64_t lo, uint64_t hi) noexcept { // [lo, hi) on mapped pages
-        const uint64_t page = uint64_t(getpagesize());
-        const uint64_t first = lo & ~(page - 1), last = (hi - 1) & ~(page - 1);
-        unsigned char vec[2];
-        return hi > lo && last - first <= page && mincore(reinterpret_cast<void *>(first), last - first + page, vec) == 0;
+    // Reads 8 bytes at addr without faulting: directly when its 2 MiB region was readable before
+    // (a block glibc made is in a region that stays mapped while the block lives), else through
+    // process_vm_readv on this process (EFAULT for unmapped or PROT_NONE pages), remembering the
+    // region on success. Under a sanitizer's allocator always by the system call: the bytes below
+    // a block are its own metadata, which instrumented code must not read.
+    static bool read_word(uint64_t addr, uint64_t *out) noexcept {
+        const uint64_t region = addr >> 21;
+        std::atomic<uint64_t> &slot = g_readable[(region * 0x9E3779B97F4A7C15ull) >> (64 - 10)];
+        if (g_glibc_heap && slot.load(std::memory_order_relaxed) == region + 1) {
+            std::memcpy(out, reinterpret_cast<const void *>(addr), 8);
+            return true;
+        }
+        iovec local{out, 8}, remote{reinterpret_cast<void *>(addr), 8};
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != 8) return false;
+        slot.store(region + 1, std::memory_order_relaxed);
+        return true;
     }
 
-    // The 16 bytes below a look like the header of a chunk glibc handed out: a size that glibc's
-    // free accepts, and (not mmapped) a next chunk that says this one is in use. A block made at
-    // an address a listed entry still covers (freed by a path no hook covers, and split) passes;
-    // an interior pointer into a live block is refused unless its data happens to look so too.
+    // The 16 bytes below a hold the header of a chunk glibc handed out: a size glibc's free
+    // accepts and, not mmapped, a next chunk that says this one is in use (glibc keeps that bit
+    // set for every chunk in use, cached ones included); mmapped, a page-aligned mapping around it.
+    // False too when the header cannot be read: glibc's free would fault or abort on it.
     static bool chunk_header_at(uint64_t a) noexcept {
         uint64_t prev, size;
-        std::memcpy(&prev, reinterpret_cast<const void *>(a - 16), 8);
-        std::memcpy(&size, reinterpret_cast<const void *>(a - 8), 8);
+        if (a < 16 || !read_word(a - 16, &prev) || !read_word(a - 8, &size)) return false;
         const uint64_t cs = size & ~uint64_t(7), page = uint64_t(getpagesize());
         if (cs < 32 || (cs & 15) || cs > (uint64_t(1) << 40)) return false;
-        if (size & 2) // mmapped: the mapping starts prev bytes below the chunk, and ends page-aligned
-            return ((a - 16 - prev) & (page - 1)) == 0 && ((prev + cs) & (page - 1)) == 0;
+        if (size & 2) return ((a - 16 - prev) & (page - 1)) == 0 && ((prev + cs) & (page - 1)) == 0;
         const uint64_t next = a - 16 + cs;
-        if (next < a || !mapped(next, next + 16)) return false;
         uint64_t next_size;
-        std::memcpy(&next_size, reinterpret_cast<const void *>(next + 8), 8);
+        if (next < a || !read_word(next + 8, &next_size)) return false;
         return (next_size & 1) != 0 && (next_size & ~uint64_t(7)) >= 16;
     }
 
     // Why a pointer the table does not list cannot be a block glibc made; CorruptHeader (never
-    // returned otherwise) when it can.
+    // returned otherwise) when it can. The interior search runs only for a pointer refused anyway
+    // (it names the kind), so a block made before the attach costs a few loads and, the first
+    // time in a 2 MiB region, a system call.
     __attribute__((noinline)) static MisuseKind invalid_pointer(uint64_t a) noexcept {
         if (a & 15) // glibc's blocks are 16-byte aligned: its free would abort
             return inside_listed(a) ? MisuseKind::InteriorPointer : MisuseKind::UnknownPointer;
@@ -379,10 +382,14 @@ struct ObserveOps {
         if (_dl_find_object(reinterpret_cast<void *>(a), &fo) == 0) return MisuseKind::UnknownPointer;
         if (const ThreadState *ts = t_state; ts && a >= ts->stack.lo && a < ts->stack.hi)
             return MisuseKind::UnknownPointer;
-        // glibc reads the chunk header in the 16 bytes below the pointer.
-        if (a < 16 || !mapped(a - 16, a)) return MisuseKind::UnknownPointer;
-        if (inside_listed(a) && !chunk_header_at(a)) return MisuseKind::InteriorPointer;
-        return MisuseKind::CorruptHeader;
+        if (g_glibc_heap) {
+            if (chunk_header_at(a)) return MisuseKind::CorruptHeader;
+            return inside_listed(a) ? MisuseKind::InteriorPointer : MisuseKind::UnknownPointer;
+        }
+        // Another allocator (a sanitizer's, in nmleak's own tests): no header to check.
+        uint64_t word;
+        if (a < 16 || !read_word(a - 16, &word)) return MisuseKind::UnknownPointer;
+        return inside_listed(a) ? MisuseKind::InteriorPointer : MisuseKind::CorruptHeader;
     }
 
     // Recorded on the key of the module that made the bad call, as the whole heap of `nmleak run`
@@ -405,7 +412,7 @@ struct ObserveOps {
         } else {
             w = walk_frame_pointers(frame, ts->stack, buf, 16);
         }
-        const ModuleEntry *m = charged_module(buf, w.n);
+        const ModuleEntry *m = g_modules->charged(buf, w.n, &g_unknown);
         if (m->role == ModuleRole::Own) return;
         void *h = m->key.load(std::memory_order_acquire);
         KeyHandle kh;
@@ -517,6 +524,10 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
         std::strcpy(g_unknown.name, "[unknown]");
         const char *u = std::getenv("NMLEAK_UNWIND");
         g_dwarf = !(u && std::strcmp(u, "fp") == 0);
+        // `nmleak attach` refuses a process whose malloc is not glibc's; a sanitizer's runtime in
+        // nmleak's own tests is the one other allocator this sees.
+        for (const char *runtime : {"__asan_init", "__tsan_init", "__msan_init", "__hwasan_init", "__lsan_do_leak_check"})
+            if (dlsym(RTLD_DEFAULT, runtime)) g_glibc_heap = false;
         pthread_atfork(ObserveFork::prepare, ObserveFork::release, ObserveFork::release);
     }
     const struct mallinfo2 mi = mallinfo2();

@@ -105,19 +105,6 @@ struct HeapOps {
         return walk_frame_pointers(frame, ts->stack, buf, want);
     }
 
-    // The module a block made with this stack is charged to: the first frame outside the
-    // allocation wrappers (or, if every frame is a wrapper, the first one).
-    static const ModuleEntry *charged_module(const uintptr_t *frames, size_t n) noexcept {
-        const ModuleEntry *first = nullptr;
-        for (size_t i = 0; i < n; ++i) {
-            const ModuleEntry *e = g_modules->lookup(frames[i]);
-            if (!e) continue;
-            if (e->role != ModuleRole::Wrapper) return e;
-            if (!first) first = e;
-        }
-        return first ? first : &g_unknown;
-    }
-
     __attribute__((noinline)) static void *open_module_key(Tracker &t, const ModuleEntry *m) noexcept {
         std::lock_guard<std::mutex> lock(g_open_mu);
         auto &entry = const_cast<ModuleEntry &>(*m);
@@ -154,7 +141,7 @@ struct HeapOps {
         const uint32_t depth = t.options().depth.load(std::memory_order_relaxed);
         uintptr_t buf[StackDepot::kMaxDepth];
         const Walk w = capture(ts, frame, buf, depth < 16 ? 16 : depth);
-        const ModuleEntry *m = charged_module(buf, w.n);
+        const ModuleEntry *m = g_modules->charged(buf, w.n, &g_unknown);
         if (m->role == ModuleRole::Own) return own_alloc(n, align, zero);
         uint32_t stack = 0;
         if (depth && w.n) {
@@ -210,11 +197,11 @@ struct HeapOps {
         made.store(count + 1, std::memory_order_relaxed);
         // Module keys are never closed, and a close never frees heap blocks: no per-stack tally
         // (it only serves a close's reclaim).
-        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, header_word(n, call.slot(), call.gen())};
+        *header_of(user) = BlockHeader{stack | (uint32_t(fn) << 28), lane->now_ms, call.header_word(n)};
         g->store(uint8_t(Granule::Live), std::memory_order_release);
         lane->note_chunk(user);
         if (run) lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) + int64_t(n), std::memory_order_relaxed);
-        else lane->add_bytes(int64_t(n));
+        else lane->grow_bytes(int64_t(n));
         return reinterpret_cast<void *>(user);
     }
 
@@ -250,7 +237,7 @@ struct HeapOps {
                        uint32_t owner, const void *frame) noexcept {
         if (!k) {
             uintptr_t buf[16];
-            const ModuleEntry *m = charged_module(buf, capture(ts, frame, buf, 16).n);
+            const ModuleEntry *m = g_modules->charged(buf, capture(ts, frame, buf, 16).n, &g_unknown);
             if (m->role == ModuleRole::Own) return;
             void *h = m->key.load(std::memory_order_acquire);
             if (!h) h = open_module_key(t, m);
@@ -305,7 +292,7 @@ struct HeapOps {
                         Lane *lane = call.lane();
                         if (module) {
                             Lane::bump(lane->frees);
-                            lane->add_bytes(-int64_t(size));
+                            lane->sub_bytes(int64_t(size));
                         } else { // outside the API: the key's heap figures
                             Lane::bump(lane->heap_out);
                             lane->heap_bytes.store(lane->heap_bytes.load(std::memory_order_relaxed) - int64_t(size),

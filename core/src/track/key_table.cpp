@@ -11,6 +11,19 @@ void Lane::note_chunk_slow(uint64_t c) noexcept {
     chunks.insert(c);
 }
 
+__attribute__((noinline)) void Lane::bytes_slow(int64_t live) noexcept {
+    int64_t peak = peak_bytes.load(std::memory_order_relaxed);
+    if (live > peak) peak_bytes.store(peak = live, std::memory_order_relaxed);
+    int64_t published = published_bytes.load(std::memory_order_relaxed);
+    const int64_t drift = live - published;
+    if (drift >= kPublishBytes || drift <= -kPublishBytes) {
+        publish(live, drift);
+        published = live;
+    }
+    hi_mark = std::min(peak, published + kPublishBytes - 1);
+    lo_mark = published - kPublishBytes;
+}
+
 __attribute__((noinline)) void Lane::publish(int64_t live, int64_t drift) noexcept {
     published_bytes.store(live, std::memory_order_relaxed);
     const int64_t total = key->shared_bytes.fetch_add(drift, std::memory_order_relaxed) + drift;

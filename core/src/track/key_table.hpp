@@ -65,6 +65,9 @@ struct Key;
 struct Lane {
     Key *key = nullptr;
     uint32_t gen = 0;
+    // Fixed for the lane's life (one key handle): what every call compares and writes. open_word
+    // is key_word(gen, Open); salt and base are the header's key parts (header_word_keyed).
+    uint64_t open_word = 0, salt = 0, base = 0;
     uint64_t owner = 0;                 // serial of the owning thread
     Lane *next_in_key = nullptr;        // immutable once published in Key::lanes
     Lane *next_in_thread = nullptr;     // owner only
@@ -103,13 +106,29 @@ struct Lane {
     static void bump(std::atomic<uint64_t> &counter) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
+    // Owner only: live byte values outside (lo_mark, hi_mark] take add_bytes to bytes_slow (a new
+    // peak, or a drift of kPublishBytes either way from what was published), so the common call
+    // makes one compare: hi_mark = min(peak, published + kPublishBytes - 1), lo_mark = published -
+    // kPublishBytes.
+    int64_t hi_mark = 0, lo_mark = -kPublishBytes;
     void add_bytes(int64_t delta) noexcept {
         const int64_t live = live_bytes.load(std::memory_order_relaxed) + delta;
         live_bytes.store(live, std::memory_order_relaxed);
-        if (live > peak_bytes.load(std::memory_order_relaxed)) peak_bytes.store(live, std::memory_order_relaxed);
-        const int64_t drift = live - published_bytes.load(std::memory_order_relaxed);
-        if (__builtin_expect(drift >= kPublishBytes || drift <= -kPublishBytes, 0)) publish(live, drift);
+        if (__builtin_expect(live > hi_mark || live <= lo_mark, 0)) bytes_slow(live);
     }
+    // add_bytes for a new block: live grows, so it cannot fall to lo_mark.
+    void grow_bytes(int64_t size) noexcept {
+        const int64_t live = live_bytes.load(std::memory_order_relaxed) + size;
+        live_bytes.store(live, std::memory_order_relaxed);
+        if (__builtin_expect(live > hi_mark, 0)) bytes_slow(live);
+    }
+    // add_bytes for a block going away: it cannot raise the peak.
+    void sub_bytes(int64_t size) noexcept {
+        const int64_t live = live_bytes.load(std::memory_order_relaxed) - size;
+        live_bytes.store(live, std::memory_order_relaxed);
+        if (__builtin_expect(live <= lo_mark, 0)) bytes_slow(live);
+    }
+    void bytes_slow(int64_t live) noexcept;
     void publish(int64_t live, int64_t drift) noexcept;
     void release() noexcept; // drops one reference, deletes the lane at zero
 };

@@ -40,6 +40,19 @@ public:
         if (__builtin_expect((w >> 16) == pc && w, 1)) return &entries_[(w & 0xffff) - 1];
         return lookup_slow(pc);
     }
+    // The module a block made with this stack is charged to: the first frame outside the
+    // allocation wrappers (or, if every frame is a wrapper, the first one; `unknown` when no frame
+    // is in a known module).
+    const ModuleEntry *charged(const uintptr_t *frames, size_t n, const ModuleEntry *unknown) noexcept {
+        const ModuleEntry *first = nullptr;
+        for (size_t i = 0; i < n; ++i) {
+            const ModuleEntry *e = lookup(frames[i]);
+            if (!e) continue;
+            if (e->role != ModuleRole::Wrapper) return e;
+            if (!first) first = e;
+        }
+        return first ? first : unknown;
+    }
     // Extra wrapper patterns (fnmatch on the file name), e.g. "libglib-2.0.so*", "libmyalloc.so".
     void add_wrapper_patterns(const char *list); // separated by ':' or ','
     // After a dlclose: forget cached addresses and mark unloaded modules.

@@ -62,7 +62,11 @@ __attribute__((noinline)) std::atomic<uint8_t> *Tracker::claim_slow(std::atomic<
     }
 }
 
-void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) noexcept {
+// The four calls are defined always_inline and expanded into the exported functions at the end of
+// this file: one function (one prologue) per call.
+#define NM_HOT inline __attribute__((always_inline))
+
+NM_HOT void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) noexcept {
     ThreadState *ts = thread_state();
     const uint32_t stack = capture_stack(frame, ts); // before the call is marked: see KeyCall
     KeyCall call(*this, ts, handle);
@@ -81,16 +85,16 @@ void *Tracker::alloc(void *handle, size_t n, uint32_t *err, const void *frame) n
     const uint64_t count = lane->allocs.load(std::memory_order_relaxed);
     if ((count & 63) == 0) lane->now_ms = uint32_t(now_ms());
     lane->allocs.store(count + 1, std::memory_order_relaxed);
-    *header_of(user) = BlockHeader{stack, lane->now_ms, header_word(n, call.slot(), call.gen())};
+    *header_of(user) = BlockHeader{stack, lane->now_ms, call.header_word(n)};
     g->store(uint8_t(Granule::Live), std::memory_order_release);
     lane->note_chunk(user);
     if (stack) lane->tally.add(stack, 1, int64_t(n)); // stack 0's group is derived at close
-    lane->add_bytes(int64_t(n));
+    lane->grow_bytes(int64_t(n));
     set_err(err, NMERR_SUCCESS);
     return reinterpret_cast<void *>(user);
 }
 
-uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
+NM_HOT uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
     ThreadState *ts = thread_state();
     KeyCall call(*this, ts, handle);
     if (NM_UNLIKELY(call.state() == KeyCall::State::Invalid)) return NMERR_INVALID_EXPERT_HANDLE;
@@ -106,7 +110,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
         bad = classify_bad_pointer(user, seen, owner);
     } else {
         const BlockHeader h = *header_of(user);
-        const HeaderCheck c = check_header(h.word, call.slot(), call.gen());
+        const HeaderCheck c = call.check(h.word);
         if (NM_LIKELY(c == HeaderCheck::Ok)) {
             const uint64_t size = header_size(h.word);
             // Mark Freed before mi_free: afterwards the address may be handed out again and
@@ -114,7 +118,7 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
             g->store(uint8_t(Granule::Freed), std::memory_order_release);
             Lane::bump(lane->frees);
             if (h.stack) lane->tally.add(header_stack_id(h.stack), -1, -int64_t(size));
-            lane->add_bytes(-int64_t(size));
+            lane->sub_bytes(int64_t(size));
             tsan_freeing(header_of(user));
             mi_free(header_of(user));
             return ok;
@@ -128,8 +132,8 @@ uint32_t Tracker::free(void *handle, void *p, const void *frame) noexcept {
     return NMERR_INVALID_PARAMETER;
 }
 
-void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const void *frame) noexcept {
-    if (!p) return alloc(handle, n, err, frame);
+NM_HOT void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const void *frame) noexcept {
+    if (!p) return alloc_outlined(handle, n, err, frame);
     ThreadState *ts = thread_state();
     const uint32_t stack = capture_stack(frame, ts);
     KeyCall call(*this, ts, handle);
@@ -146,7 +150,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
         bad = classify_bad_pointer(user, seen, owner);
     } else {
         h = *header_of(user);
-        const HeaderCheck c = check_header(h.word, call.slot(), call.gen());
+        const HeaderCheck c = call.check(h.word);
         if (NM_UNLIKELY(c != HeaderCheck::Ok)) {
             unclaim(g);
             refused = true;
@@ -175,7 +179,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     void *result;
     if (need <= usable && need >= usable / 2) {
         // Fits where it is (mimalloc's own in-place rule); the block stays in its heap.
-        *header_of(user) = BlockHeader{stack, t, header_word(n, call.slot(), call.gen())};
+        *header_of(user) = BlockHeader{stack, t, call.header_word(n)};
         unclaim(g);
         result = p;
     } else {
@@ -189,7 +193,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
             return nullptr;
         }
         std::memcpy(reinterpret_cast<void *>(nuser), p, old_size < n ? old_size : n);
-        *header_of(nuser) = BlockHeader{stack, t, header_word(n, call.slot(), call.gen())};
+        *header_of(nuser) = BlockHeader{stack, t, call.header_word(n)};
         ng->store(uint8_t(Granule::Live), std::memory_order_release);
         g->store(uint8_t(Granule::Freed), std::memory_order_release);
         tsan_freeing(old_block);
@@ -205,7 +209,7 @@ void *Tracker::realloc(void *handle, void *p, size_t n, uint32_t *err, const voi
     return result;
 }
 
-size_t Tracker::size_of(void *handle, void *p) noexcept {
+NM_HOT size_t Tracker::size_of(void *handle, void *p) noexcept {
     if (!p) return 0;
     ThreadState *ts = thread_state();
     KeyCall call(*this, ts, handle);
@@ -216,7 +220,12 @@ size_t Tracker::size_of(void *handle, void *p) noexcept {
     if (!g) return 0;
     const uint64_t word = header_of(user)->word;
     unclaim(g);
-    return check_header(word, call.slot(), call.gen()) == HeaderCheck::Ok ? header_size(word) : 0;
+    return call.check(word) == HeaderCheck::Ok ? header_size(word) : 0;
+}
+
+__attribute__((noinline)) void *Tracker::alloc_outlined(void *handle, size_t n, uint32_t *err,
+                                                       const void *frame) noexcept {
+    return alloc(handle, n, err, frame);
 }
 
 // A live block whose header failed check_header: another key's block if the header checks out
@@ -282,3 +291,30 @@ __attribute__((noinline)) void Tracker::record_misuse(Key *k, MisuseKind kind, c
 }
 
 } // namespace nm::track
+
+// ---- the exported calls (netmon.h) --------------------------------------------------------------
+
+#define NM_API extern "C" __attribute__((visibility("default")))
+
+using nm::track::Tracker;
+
+// Each function passes its own frame so the stack starts at its caller: the expert's call site.
+NM_API LPVOID WINAPI ExpertAllocMemory(HEXPERTKEY hExpertKey, SIZE_T nBytes, LPDWORD pError) {
+    LPVOID p = Tracker::hot().alloc(hExpertKey, nBytes, pError, __builtin_frame_address(0));
+    if (__builtin_expect(nm::track::t_run_key != reinterpret_cast<uintptr_t>(hExpertKey), 0) && p)
+        nm::track::adopt_run_key(hExpertKey, __builtin_return_address(0));
+    return p;
+}
+
+NM_API LPVOID WINAPI ExpertReallocMemory(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory, SIZE_T nBytes,
+                                         LPDWORD pError) {
+    return Tracker::hot().realloc(hExpertKey, pOriginalMemory, nBytes, pError, __builtin_frame_address(0));
+}
+
+NM_API SIZE_T WINAPI ExpertFreeMemory(HEXPERTKEY hExpertKey, LPVOID pMemory) {
+    return Tracker::hot().free(hExpertKey, pMemory, __builtin_frame_address(0));
+}
+
+NM_API SIZE_T WINAPI ExpertMemorySize(HEXPERTKEY hExpertKey, LPVOID pOriginalMemory) {
+    return Tracker::hot().size_of(hExpertKey, pOriginalMemory);
+}

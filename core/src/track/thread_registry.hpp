@@ -26,12 +26,21 @@ struct ThreadState {
     std::atomic<uint32_t> in_api{0}; // see above; written by this thread only
     uint64_t serial = 0;
     StackBounds stack;
+    // This thread's lanes by key handle, indexed by the handle's low bits (its slot's): a hit
+    // proves the handle valid (only valid handles are stored), so the hot path neither decodes
+    // it nor reads the key table. An empty entry i holds empty_handle(i), which no handle that
+    // indexes entry i can equal.
     struct CacheEntry {
-        uint64_t key = 0;
+        uint64_t handle = 0;
         Lane *lane = nullptr;
     };
     static constexpr size_t kCacheSize = 64;
+    static constexpr uint64_t empty_handle(size_t i) noexcept { return uint64_t(i ^ 1); }
     CacheEntry cache[kCacheSize];
+    void clear_cache_entry(size_t i) noexcept { cache[i] = CacheEntry{empty_handle(i), nullptr}; }
+    ThreadState() noexcept {
+        for (size_t i = 0; i < kCacheSize; ++i) clear_cache_entry(i);
+    }
     Lane *lanes = nullptr; // every lane this thread owns
     StackCache stacks;
 };

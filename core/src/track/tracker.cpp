@@ -42,11 +42,12 @@ void thread_key_destructor(void *p) {
 } // namespace
 
 Tracker *g_tracker = nullptr;
+alignas(Tracker) unsigned char g_tracker_storage[sizeof(Tracker)];
 
 Tracker &Tracker::get_slow() noexcept {
     // Constructed on first use and never destroyed: blocks may be freed by static destructors and
     // by threads still running while the process exits.
-    static Tracker *t = new (std::nothrow) Tracker();
+    static Tracker *t = new (g_tracker_storage) Tracker();
     __atomic_store_n(&g_tracker, t, __ATOMIC_RELEASE);
     return *t;
 }
@@ -96,6 +97,14 @@ void Tracker::thread_recover() noexcept {
     thread_state()->in_api.store(0, std::memory_order_release);
 }
 
+__attribute__((noinline)) Tracker::SlowCall Tracker::key_call_slow(ThreadState *ts, void *handle) noexcept {
+    SlowCall r;
+    KeyHandle kh;
+    r.key = keys_.find(handle, kh);
+    if (r.key) r.lane = lane_for(ts, r.key, reinterpret_cast<uintptr_t>(handle), kh.gen);
+    return r;
+}
+
 __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
     sweep_dead_lanes(ts);
     ThreadState::CacheEntry &e = ts->cache[k->slot & (ThreadState::kCacheSize - 1)];
@@ -118,6 +127,9 @@ __attribute__((noinline)) Lane *Tracker::lane_slow(ThreadState *ts, Key *k, uint
     if (!l) return nullptr;
     l->key = k;
     l->gen = gen;
+    l->open_word = key_word(gen, KeyState::Open);
+    l->salt = header_salt(k->slot, gen);
+    l->base = header_base(k->slot);
     l->owner = ts->serial;
     l->next_in_key = k->lanes.load(std::memory_order_relaxed);
     k->lanes.store(l, std::memory_order_release);
@@ -134,8 +146,8 @@ void Tracker::sweep_dead_lanes(ThreadState *ts) noexcept {
     while (Lane *l = *link) {
         if (!l->dead.load(std::memory_order_acquire)) { link = &l->next_in_thread; continue; }
         *link = l->next_in_thread;
-        for (auto &e : ts->cache)
-            if (e.lane == l) e = {};
+        for (size_t i = 0; i < ThreadState::kCacheSize; ++i)
+            if (ts->cache[i].lane == l) ts->clear_cache_entry(i);
         if (l->heap) mi_heap_delete(l->heap);
         l->heap = nullptr;
         l->release();

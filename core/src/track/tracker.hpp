@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,14 @@ class Tracker {
 public:
     static Tracker &get() noexcept;
     static Tracker &get_slow() noexcept;
+    static Tracker &hot() noexcept;
 
     // Expert API (frame: __builtin_frame_address(0) of the exported function, for the stack).
     void *alloc(void *key, size_t n, uint32_t *err, const void *frame) noexcept;
     void *realloc(void *key, void *p, size_t n, uint32_t *err, const void *frame) noexcept;
     uint32_t free(void *key, void *p, const void *frame) noexcept;
     size_t size_of(void *key, void *p) noexcept;
+    void *alloc_outlined(void *key, size_t n, uint32_t *err, const void *frame) noexcept; // alloc, not inlined
     uint32_t indicate_status(void *key, uint32_t status, uint32_t substatus, const char *text, int32_t percent);
 
     // Host API.
@@ -113,6 +116,13 @@ private:
     Tracker();
 
     Lane *lane_slow(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept;
+    // KeyCall's path for a handle not in the thread's lane cache: decode, key table, lane.
+    // (A result by value: KeyCall's own members never have their address taken.)
+    struct SlowCall {
+        Key *key = nullptr;
+        Lane *lane = nullptr; // nullptr: the key is not open
+    };
+    SlowCall key_call_slow(ThreadState *ts, void *handle) noexcept;
     std::atomic<uint8_t> *claim_slow(std::atomic<uint8_t> *g, uint8_t &seen) noexcept;
     void wait_for_claims(ThreadState *self) noexcept;
     mi_heap_s *heap_of(Lane *lane) noexcept;
@@ -141,6 +151,9 @@ private:
 };
 
 extern Tracker *g_tracker; // set once, by the first get_slow(); never destroyed
+// Where get_slow() constructs the tracker: a link-time constant address, so the hot path reaches
+// its members without loading a pointer.
+alignas(Tracker) extern unsigned char g_tracker_storage[sizeof(Tracker)] __attribute__((visibility("hidden")));
 
 inline Tracker &Tracker::get() noexcept {
     Tracker *t = g_tracker;
@@ -154,6 +167,15 @@ extern constinit thread_local ThreadState *t_state __attribute__((tls_model("ini
 // The expert key handle whose run this thread works for (0: none): set by the host runner around
 // Run and on the threads the expert starts. The whole heap reads it on every allocation.
 extern constinit thread_local uint64_t t_run_key __attribute__((tls_model("initial-exec")));
+// ExpertAllocMemory's call when the thread's run key is not the key it allocated with (api.cpp).
+void adopt_run_key(void *key, const void *caller) noexcept;
+
+// The tracker, for a call that starts with thread_state(): a thread has a state only once the
+// tracker exists.
+inline Tracker &Tracker::hot() noexcept {
+    if (__builtin_expect(t_state != nullptr, 1)) return *std::launder(reinterpret_cast<Tracker *>(g_tracker_storage));
+    return get_slow();
+}
 
 inline ThreadState *Tracker::thread_state() noexcept {
     ThreadState *ts = t_state;
@@ -163,7 +185,7 @@ inline ThreadState *Tracker::thread_state() noexcept {
 
 inline Lane *Tracker::lane_for(ThreadState *ts, Key *k, uint64_t handle, uint32_t gen) noexcept {
     ThreadState::CacheEntry &e = ts->cache[k->slot & (ThreadState::kCacheSize - 1)];
-    if (__builtin_expect(e.key == handle, 1)) return e.lane;
+    if (__builtin_expect(e.handle == handle, 1)) return e.lane;
     return lane_slow(ts, k, handle, gen);
 }
 
@@ -192,22 +214,28 @@ class KeyCall {
 public:
     enum class State : uint8_t { Invalid, Open, Terminating };
 
-    KeyCall(Tracker &t, ThreadState *ts, void *handle) noexcept : ts_(ts) {
-        key_ = t.keys_.find(handle, kh_);
-        if (__builtin_expect(!key_, 0)) return;
-        lane_ = t.lane_for(ts, key_, reinterpret_cast<uintptr_t>(handle), kh_.gen);
-        if (__builtin_expect(!lane_, 0)) return;
+    KeyCall(Tracker &t, ThreadState *ts, void *handle) noexcept
+        : ts_(ts), handle_(reinterpret_cast<uintptr_t>(handle)) {
+        const ThreadState::CacheEntry &e = ts->cache[handle_ & (ThreadState::kCacheSize - 1)];
+        if (__builtin_expect(e.handle == handle_, 1)) {
+            // A cached handle is a valid one (see ThreadState::cache): no decode, no key table.
+            lane_ = e.lane;
+            key_ = lane_->key;
+        } else {
+            const Tracker::SlowCall r = t.key_call_slow(ts, handle);
+            key_ = r.key;
+            if (!r.lane) return;
+            lane_ = r.lane;
+        }
         // Release, though nothing needs it on x86: a closer of another key that reads this word
         // then also sees this thread's writes from its earlier calls (TSan does not see membarrier).
-        ts->in_api.store(kh_.slot, std::memory_order_release);
+        ts->in_api.store(slot(), std::memory_order_release);
         // Pairs with the barrier in quiesce(): without membarrier(2) this is a real fence.
         if (__builtin_expect(t.options_.heavy_fence, 0)) std::atomic_thread_fence(std::memory_order_seq_cst);
         else std::atomic_signal_fence(std::memory_order_seq_cst);
         const uint64_t w = key_->word.load(std::memory_order_acquire);
-        if (__builtin_expect(word_gen(w) == kh_.gen, 1)) {
-            if (__builtin_expect(word_state(w) == KeyState::Open, 1)) state_ = State::Open;
-            else if (word_state(w) == KeyState::Terminating) state_ = State::Terminating;
-        }
+        if (__builtin_expect(w == lane_->open_word, 1)) state_ = State::Open;
+        else if (word_gen(w) == gen() && word_state(w) == KeyState::Terminating) state_ = State::Terminating;
     }
     ~KeyCall() { leave(); }
     KeyCall(const KeyCall &) = delete;
@@ -222,14 +250,19 @@ public:
     bool open() const noexcept { return state_ == State::Open; }
     Key *key() const noexcept { return key_; }
     Lane *lane() const noexcept { return lane_; }
-    uint32_t slot() const noexcept { return kh_.slot; }
-    uint32_t gen() const noexcept { return kh_.gen; }
+    // Of the handle (valid once key() is set: decode_key's fields).
+    uint32_t slot() const noexcept { return uint32_t(handle_ & 0xffff); }
+    uint32_t gen() const noexcept { return uint32_t(handle_ >> 16); }
+    // The header word of a block of n bytes of this key, and the check of a header against it.
+    // Only with lane() set.
+    uint64_t header_word(uint64_t n) const noexcept { return header_word_keyed(n, lane_->base, lane_->salt); }
+    HeaderCheck check(uint64_t word) const noexcept { return check_header_keyed(word, lane_->base, lane_->salt); }
 
 private:
     ThreadState *ts_;
     Key *key_ = nullptr;
     Lane *lane_ = nullptr;
-    KeyHandle kh_{0, 0};
+    uint64_t handle_;
     State state_ = State::Invalid;
 };
 
