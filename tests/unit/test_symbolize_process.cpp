@@ -81,6 +81,12 @@ TEST(ProcessSymbolizer, LoadsEachModuleOnceAndKeepsAnUnloadedPluginsFrames) {
     EXPECT_EQ(after.module_offset, before.module_offset);
     EXPECT_EQ(sym.modules_loaded(), loaded) << "no module's debug info was loaded a second time";
     EXPECT_EQ(sym.modules_unloaded(), 1u);
+    // An address of the plugin not looked up before it was unloaded: named from the kept module.
+    const nm::model::Frame entry =
+        sym.resolve(reinterpret_cast<uint64_t>(alloc), nm::Symbolizer::AddressKind::Exact);
+    EXPECT_EQ(entry.function, "nmt_plugin_alloc");
+    EXPECT_EQ(entry.module, kPlugin);
+    EXPECT_EQ(sym.modules_loaded(), loaded);
     // What each snapshot paid before the symbolizer was kept: a fresh one loads every module again.
     std::vector<uint64_t> addrs;
     for (const auto &f : first.frames) addrs.push_back(f.address);

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -209,10 +210,9 @@ struct Symbolizer::Impl {
     void begin_call() {
         reported_this_call = false;
         if (dwfl != nullptr && self() && module_generation() != generation) {
-            // A new object may now span addresses that were cached as another module's (or none).
-            cache[0].clear();
-            cache[1].clear();
+            const std::vector<Span> before = mapped;
             ok = report() || ok;
+            forget_new_ranges(before);
         }
     }
 
@@ -223,6 +223,33 @@ struct Symbolizer::Impl {
         reported_this_call = true;
         ok = report() || ok;
         return true;
+    }
+
+    // Drops the cached frames that a report may have changed: those in a module that is newly
+    // mapped (a new object, possibly over the range of an unloaded one), and those that no module
+    // spanned. Frames of modules still mapped, or unloaded and kept, stay valid.
+    void forget_new_ranges(const std::vector<Span> &before) {
+        std::vector<Span> fresh;
+        for (const Span &m : mapped) {
+            bool known = false;
+            for (const Span &b : before) known |= b.mod == m.mod;
+            if (!known) fresh.push_back(m);
+        }
+        forget(fresh, true);
+    }
+
+    // Drops the cached frames whose lookup address lies in one of `spans` (and, with `unresolved`,
+    // those that named no module).
+    void forget(const std::vector<Span> &spans, bool unresolved) {
+        for (int k = 0; k < 2; ++k) {
+            const uint64_t back = k == 0 ? 1 : 0; // Return addresses are looked up one byte earlier
+            for (auto it = cache[k].begin(); it != cache[k].end();) {
+                const Dwarf_Addr pc = it->first - back;
+                bool drop = unresolved && it->second.module.empty();
+                for (const Span &s : spans) drop |= pc >= s.lo && pc < s.hi;
+                it = drop ? cache[k].erase(it) : std::next(it);
+            }
+        }
     }
 
     // A few dozen modules at most: a scan, done once per address the cache misses.
@@ -254,9 +281,11 @@ struct Symbolizer::Impl {
             if (!used[i]) release.insert(unloaded[i].mod);
         const size_t n = release.size();
         if (n == 0) return 0;
-        cache[0].clear();
-        cache[1].clear();
+        std::vector<Span> gone;
+        for (const Span &u : unloaded)
+            if (release.count(u.mod) != 0) gone.push_back(u);
         ok = report() || ok;
+        forget(gone, false);
         return n;
     }
 
