@@ -158,8 +158,9 @@ TEST_F(HeapExperts, ApiAndHeapLeaksOfARunAreUnderItsKey) {
 // Run on its own thread): the thread works for a key from its first ExpertAllocMemory with it, and
 // the key's module is the module that made that call, so the expert's new[] and strdup land on
 // the key beside its API blocks, run after run, while the host's own leak on the same thread
-// stays on the host's module key. A thread the expert starts without calling the API (its
-// 1500-byte malloc) is not the key's: its module's key.
+// stays on the host's module key. A thread the expert starts takes over its creator's run key
+// (the heap shim wraps pthread_create), so its 1500-byte malloc is the key's too: the same
+// 3 blocks / 4537 bytes as under nmleak's runner.
 TEST_F(HeapExperts, AHostThatOpensKeysItselfGetsTheExpertsHeapUnderTheKey) {
     const std::vector<std::string> prog = {NMT_OWN_HOST, NMT_HEAP_EXPERT};
     const Result plain = run(prog);
@@ -175,19 +176,20 @@ TEST_F(HeapExperts, AHostThatOpensKeysItselfGetsTheExpertsHeapUnderTheKey) {
         ASSERT_NE(k, nullptr) << name << ": " << r.dump(1).substr(0, 2000);
         EXPECT_EQ(leaked(*k, "api"), 1024u) << name;
         EXPECT_EQ(leaked(*k, "heap", "leak_new_buffer"), 3000u) << name;
-        EXPECT_EQ((*k)["heap"]["blocks"], 2u) << name << ": " << (*k)["heap"].dump();
-        EXPECT_EQ((*k)["heap"]["bytes"], 3000u + kString) << name;
+        EXPECT_EQ((*k)["heap"]["blocks"], 3u) << name << ": " << (*k)["heap"].dump();
+        EXPECT_EQ((*k)["heap"]["bytes"], 3000u + kString + 1500u) << name;
         EXPECT_EQ(leaked(*k, "heap", "own_host_leak"), 0u) << name;
-        EXPECT_EQ(leaked(*k, "heap", "heap_thread_main"), 0u) << name;
+        EXPECT_EQ(leaked(*k, "heap", "heap_thread_main"), 1500u) << name;
     }
     EXPECT_EQ(leaked(*key_named(r, "own-1"), "heap", "leak_strdup"), kString);
     const json *host = key_named(r, fs::path(NMT_OWN_HOST).filename().string());
     ASSERT_NE(host, nullptr);
     EXPECT_EQ(leaked(*host, "heap", "own_host_leak"), 777u);
-    const json *mod = key_named(r, fs::path(NMT_HEAP_EXPERT).filename().string());
-    ASSERT_NE(mod, nullptr);
-    EXPECT_EQ(leaked(*mod, "heap", "leak_new_buffer"), 0u);
-    EXPECT_GE(leaked(*mod, "heap", "heap_thread_main"), 1500u);
+    // Nothing of the expert's is charged to its module key (if it has one at all).
+    if (const json *mod = key_named(r, fs::path(NMT_HEAP_EXPERT).filename().string())) {
+        EXPECT_EQ(leaked(*mod, "heap", "leak_new_buffer"), 0u);
+        EXPECT_EQ(leaked(*mod, "heap", "heap_thread_main"), 0u);
+    }
 }
 
 TEST_F(HeapExperts, AFailedRunListsItsHeapBlocksAsLeftBehind) {
