@@ -26,14 +26,15 @@ public:
     ~StackTally() { std::free(entries_); }
 
     void add(uint32_t stack, int64_t blocks, int64_t bytes) noexcept {
-        if (size_ * 2 >= cap_ && !grow()) return;
-        uint32_t k = stack + 1;
-        size_t mask = cap_ - 1;
-        for (size_t i = mix(k) & mask;; i = (i + 1) & mask) {
-            Entry &e = entries_[i];
-            if (e.key == k) { e.blocks += blocks; e.bytes += bytes; return; }
-            if (e.key == 0) { e.key = k; e.blocks = blocks; e.bytes = bytes; ++size_; return; }
+        const uint32_t k = stack + 1;
+        // The common case: the same stack as the call before (an expert's allocations come from
+        // few call sites). last_ is reset whenever the entries move.
+        if (__builtin_expect(last_ != nullptr && last_->key == k, 1)) {
+            last_->blocks += blocks;
+            last_->bytes += bytes;
+            return;
         }
+        add_slow(k, blocks, bytes);
     }
 
     template <class Fn> void for_each(Fn &&fn) const {
@@ -42,6 +43,15 @@ public:
     }
 
 private:
+    __attribute__((noinline)) void add_slow(uint32_t k, int64_t blocks, int64_t bytes) noexcept {
+        if (size_ * 2 >= cap_ && !grow()) return;
+        size_t mask = cap_ - 1;
+        for (size_t i = mix(k) & mask;; i = (i + 1) & mask) {
+            Entry &e = entries_[i];
+            if (e.key == k) { e.blocks += blocks; e.bytes += bytes; last_ = &e; return; }
+            if (e.key == 0) { e.key = k; e.blocks = blocks; e.bytes = bytes; ++size_; last_ = &e; return; }
+        }
+    }
     static size_t mix(uint32_t k) noexcept { return (uint64_t(k) * 0x9E3779B97F4A7C15ull) >> 40; }
     bool grow() noexcept {
         size_t ncap = cap_ ? cap_ * 2 : 64;
@@ -56,10 +66,12 @@ private:
         std::free(entries_);
         entries_ = n;
         cap_ = ncap;
+        last_ = nullptr;
         return true;
     }
 
     Entry *entries_ = nullptr;
+    Entry *last_ = nullptr; // the entry the last add() touched
     size_t cap_ = 0, size_ = 0;
 };
 
