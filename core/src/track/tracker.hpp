@@ -174,7 +174,7 @@ void adopt_run_key(void *key, const void *caller) noexcept;
 // tracker exists.
 inline Tracker &Tracker::hot() noexcept {
     if (__builtin_expect(t_state != nullptr, 1)) return *std::launder(reinterpret_cast<Tracker *>(g_tracker_storage));
-    return get_slow();
+    return get(); // a new thread: get_slow() only while the tracker does not exist yet
 }
 
 inline ThreadState *Tracker::thread_state() noexcept {
