@@ -130,7 +130,11 @@ bool Query::block_live(uint64_t address, uint64_t size, bool api) noexcept {
     return Tracker::get().block_live(uintptr_t(address), size, api);
 }
 
-bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
+// Not instrumented for ThreadSanitizer: the reach pass calls this with other threads stopped,
+// except in a TSan build (signals are deferred there, see reach.cpp), where a running thread may
+// reuse the address meanwhile; the header word read is then a race by design, and a word of the
+// new block just fails the size compare (not live), as scan_block's reads of running stacks.
+__attribute__((no_sanitize("thread"))) bool Tracker::block_live(uintptr_t user, uint64_t size, bool api) const noexcept {
     if (user & 15) return !api;
     const std::atomic<uint8_t> *g = map_.find(user);
     if (!g) return !api;
