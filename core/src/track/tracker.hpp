@@ -156,7 +156,9 @@ extern Tracker *g_tracker; // set once, by the first get_slow(); never destroyed
 alignas(Tracker) extern unsigned char g_tracker_storage[sizeof(Tracker)] __attribute__((visibility("hidden")));
 
 inline Tracker &Tracker::get() noexcept {
-    Tracker *t = g_tracker;
+    // Acquire (a plain load on x86-64): it pairs with get_slow()'s release store, so a thread
+    // that sees the pointer sees the constructed tracker.
+    Tracker *t = __atomic_load_n(&g_tracker, __ATOMIC_ACQUIRE);
     if (__builtin_expect(t != nullptr, 1)) return *t;
     return get_slow();
 }
