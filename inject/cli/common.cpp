@@ -9,6 +9,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace nm::cli {
@@ -65,6 +67,38 @@ bool emit(const std::string &out_path,
     if (!produce(buf, &error)) {
         fail(error);
         return false;
+    }
+    // A device, FIFO or socket (-o /dev/null, -o /dev/stdout, a pipe) is written in place: a
+    // rename would replace it with a regular file, and as root destroy /dev/null.
+    struct stat st {};
+    if (::stat(out_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            fail("cannot write '" + out_path + "': it is a directory");
+            return false;
+        }
+        const int fd = ::open(out_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+            fail("cannot write '" + out_path + "': " +
+                 (errno == ENXIO ? std::string("it is a FIFO that no process has open for reading") : std::strerror(errno)));
+            return false;
+        }
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        const std::string text = std::move(buf).str();
+        size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            done += size_t(n);
+        }
+        const int err = errno;
+        ::close(fd);
+        if (done != text.size()) {
+            fail("cannot write '" + out_path + "': " + std::strerror(err));
+            return false;
+        }
+        return true;
     }
     const std::string tmp = out_path + ".tmp." + std::to_string(::getpid());
     {

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -142,6 +144,26 @@ TEST_F(RunExec, WithoutAReportTheExitSummaryNamesTheLeakSites) {
     const nmt::RunResult clean = nmt::run({NMT_NMLEAK, "run", "--", "/bin/true"}, err);
     EXPECT_EQ(clean.status, 0);
     EXPECT_NE(clean.err.find("/bin/true left no leaks"), std::string::npos) << clean.err;
+}
+
+// `-o /dev/null` (a device) is written in place, never replaced by a renamed temporary: as root
+// that would turn /dev/null into a regular file for every process on the machine.
+TEST_F(RunExec, ReportToADeviceWritesInPlace) {
+    const std::string snap = (dir_ / "r.nmsnap").string();
+    nmt::RunResult r;
+    ASSERT_FALSE(report_of({NMT_HEAP_C}).is_null());
+    ASSERT_EQ(nmt::run({NMT_NMLEAK, "run", "-q", "--report", snap, "--", NMT_HEAP_C}).status, 0);
+    struct stat before {};
+    ASSERT_EQ(::stat("/dev/null", &before), 0);
+    ASSERT_TRUE(S_ISCHR(before.st_mode)) << "/dev/null is not a device before the test";
+    for (const char *format : {"text", "json", "html", "pprof"}) {
+        r = nmt::run({NMT_NMLEAK, "report", snap, "--format", format, "-o", "/dev/null"});
+        EXPECT_EQ(r.status, 0) << format;
+        struct stat after {};
+        ASSERT_EQ(::stat("/dev/null", &after), 0);
+        EXPECT_TRUE(S_ISCHR(after.st_mode)) << format << ": /dev/null was replaced";
+        EXPECT_EQ(after.st_rdev, before.st_rdev) << format;
+    }
 }
 
 TEST_F(RunExec, ThreadsThatAskForTheirStackFirstDoNotHang) {
