@@ -2,6 +2,8 @@
 // malloc/new blocks belong to its key beside its API blocks, a close lists the ones still live as
 // left behind (without freeing them), they are that expert's leaks at exit, and a later free is
 // accounted to the same key. The host's own blocks stay on the host's module key.
+#include "../support/run_program.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -19,35 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-    int status = -1;
-    std::string out;
-};
-
-Result run(const std::vector<std::string> &argv) {
-    Result r;
-    int fds[2];
-    if (pipe(fds) != 0) return r;
-    const pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        std::vector<char *> a;
-        for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
-        a.push_back(nullptr);
-        execv(a[0], a.data());
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return r;
-}
+// Runs a program: exit status (128+N when killed by signal N) and stdout (tests/support).
+using Result = nmt::RunResult;
+using nmt::run;
 
 class HeapExperts : public ::testing::Test {
 protected:

@@ -1,6 +1,8 @@
 // test_whole_heap.cpp - `nmleak run` on unmodified programs (built here, and Debian's own): same
 // output and exit status as without it, every leak found at its function and charged to the module
 // that made it, threads, fork and exec, dlopen/dlclose, misuse recorded while the program goes on.
+#include "../support/run_program.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -26,36 +28,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-    int status = -1; // exit status, or 128 + signal
-    std::string out;
-};
-
-// Runs argv, stdout captured, stderr to a file (the report line of nmleak goes there).
-Result run(const std::vector<std::string> &argv) {
-    Result r;
-    int fds[2];
-    if (pipe(fds) != 0) return r;
-    const pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        std::vector<char *> a;
-        for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
-        a.push_back(nullptr);
-        execv(a[0], a.data());
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.out.append(buf, size_t(n));
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return r;
-}
+// Runs a program: exit status (128+N when killed by signal N) and stdout (tests/support).
+using Result = nmt::RunResult;
+using nmt::run;
 
 class WholeHeap : public ::testing::Test {
 protected:
