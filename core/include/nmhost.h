@@ -38,6 +38,16 @@ DWORD WINAPI NmWriteReport(const char *path, const char *format);
 #define NM_MAX_STACK_DEPTH 64
 DWORD WINAPI NmSetStackDepth(DWORD depth);
 
+/* What closing a key does with the heap blocks (malloc/new, outside the API) its run left behind,
+ * for keys closed from now on. NM_RECLAIM_NONE (the default) lists them in the cleanup record and
+ * frees none: the host may still hold them. NM_RECLAIM_UNREACHABLE frees those a conservative
+ * reachability pass finds nothing pointing to, and lists the rest; a pointer the program hides
+ * (xor'd, in a file, only in the kernel) makes it free a block still in use. Same as the
+ * NMLEAK_RECLAIM_LEFT_BEHIND environment variable ("unreachable", "off"). */
+#define NM_RECLAIM_NONE 0
+#define NM_RECLAIM_UNREACHABLE 1
+DWORD WINAPI NmSetLeftBehindReclaim(DWORD mode);
+
 /* ==== Expert runner (core/src/host, core/src/capture) ======================================== *
  * Loads expert shared objects and runs each on its own thread with its own key. Run's end decides
  * the outcome the key is closed with: TRUE -> DONE, FALSE or a C++ exception -> FAILED, a stop

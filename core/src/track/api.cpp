@@ -11,6 +11,7 @@
 #include "nmleak/heap.hpp"
 #include "nmleak/tracker.hpp"
 #include "track/exit_hook.hpp"
+#include "track/reach.hpp"
 #include "track/tracker.hpp"
 
 #define NM_API extern "C" __attribute__((visibility("default")))
@@ -56,13 +57,24 @@ NM_API DWORD WINAPI NmRequestExpertTerminate(HEXPERTKEY hExpertKey) {
 }
 
 NM_API DWORD WINAPI NmCloseExpertKey(HEXPERTKEY hExpertKey, DWORD outcome, NMCLEANUPINFO *pInfo) {
+    // A close may run a reachability pass (the opt-in reclaim of left-behind blocks): this
+    // thread's stack is scanned from the host's frames up, not from nmleak's own below them.
+    nm::track::reach::Entry entry;
+    nm::track::reach::enter(&entry);
     nm::track::Cleanup c;
     DWORD rc = Tracker::get().close_key(hExpertKey, outcome, &c);
+    nm::track::reach::leave(&entry);
     if (rc == NMERR_SUCCESS && pInfo) {
         pInfo->Blocks = c.blocks;
         pInfo->Bytes = c.bytes;
     }
     return rc;
+}
+
+NM_API DWORD WINAPI NmSetLeftBehindReclaim(DWORD mode) {
+    if (mode > NM_RECLAIM_UNREACHABLE) return NMERR_INVALID_PARAMETER;
+    Tracker::get().set_reclaim_left_behind(nm::track::ReclaimLeft(mode));
+    return NMERR_SUCCESS;
 }
 
 NM_API DWORD WINAPI NmSetStackDepth(DWORD depth) {

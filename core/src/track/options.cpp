@@ -37,6 +37,11 @@ void Options::load_from_environment() noexcept {
         else if (std::strcmp(u, "fp") != 0)
             std::fprintf(stderr, "nmleak: NMLEAK_UNWIND=%s unknown (fp or libunwind); using fp\n", u);
     }
+    if (const char *r = std::getenv("NMLEAK_RECLAIM_LEFT_BEHIND"); r && *r) {
+        if (std::strcmp(r, "unreachable") == 0) reclaim_left.store(ReclaimLeft::Unreachable, std::memory_order_relaxed);
+        else if (std::strcmp(r, "0") != 0 && std::strcmp(r, "off") != 0 && std::strcmp(r, "none") != 0)
+            std::fprintf(stderr, "nmleak: NMLEAK_RECLAIM_LEFT_BEHIND=%s unknown (unreachable or off); reclaiming none\n", r);
+    }
     heavy_fence = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0;
 }
 

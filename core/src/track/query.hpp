@@ -56,6 +56,12 @@ struct CloseRecord {
     uint64_t left_blocks = 0;
     uint64_t left_bytes = 0;
     std::vector<StackGroupRecord> left_stacks; // biggest bytes first
+    // With ReclaimLeft::Unreachable: the left-behind blocks nothing reached, freed by the close
+    // (not in left_*), and why none were when the pass could not be trusted.
+    uint64_t reclaimed_blocks = 0;
+    uint64_t reclaimed_bytes = 0;
+    std::vector<StackGroupRecord> reclaimed_stacks; // biggest bytes first
+    std::string reclaim_note;
 };
 
 struct MisuseRecord {

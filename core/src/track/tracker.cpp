@@ -438,7 +438,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
 
     KeyRecord rec;
     std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> by_stack;
-    std::lock_guard<std::mutex> lock(k->mu);
+    std::unique_lock<std::mutex> lock(k->mu);
     // Exact: no call is in flight on the key any more.
     const Key::Figures f = k->figures();
     Lane *lanes = k->lanes.exchange(nullptr, std::memory_order_acq_rel);
@@ -477,6 +477,14 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     if (c.blocks > grouped_blocks) c.stacks.push_back({0, c.blocks - grouped_blocks, c.bytes - grouped_bytes});
     sort_groups(c.stacks);
 
+    if (!k->left.empty() && options_.reclaim_left.load(std::memory_order_relaxed) == ReclaimLeft::Unreachable) {
+        // The pass reads every key (their locks) and stops the other threads: not under k->mu.
+        // The key stays Closing meanwhile, so a free of one of its blocks waits in free_left_behind.
+        lock.unlock();
+        reclaim_unreachable(k, kh.gen, ts, c);
+        lock.lock();
+    }
+
     rec.id = k->id.load(std::memory_order_relaxed);
     rec.name = k->name;
     rec.phase = KeyPhase::Closed;
@@ -492,7 +500,7 @@ uint32_t Tracker::close_key(void *handle, uint32_t outcome, Cleanup *out) {
     rec.crash_address = k->crash_address;
     rec.crash_stack = k->crash_stack;
     rec.heap_allocs = heap_in;
-    rec.heap_frees = heap_out;
+    rec.heap_frees = heap_out + c.reclaimed_blocks; // a reclaim is a free of the key's block
     rec.heap_blocks = c.left_blocks;
     rec.heap_bytes = c.left_bytes;
     if (out) {

@@ -61,6 +61,10 @@ public:
     void free_left_behind(Key *k, uint32_t slot, uint32_t gen, uintptr_t user, ThreadState *ts) noexcept;
 
     void set_stack_depth(uint32_t depth) noexcept;
+    // What a close does with the left-behind heap blocks nothing can reach (NMLEAK_RECLAIM_LEFT_BEHIND).
+    void set_reclaim_left_behind(ReclaimLeft mode) noexcept {
+        options_.reclaim_left.store(mode, std::memory_order_relaxed);
+    }
     uint32_t stack_depth() const noexcept { return options_.depth.load(std::memory_order_relaxed); }
 
     // For snapshots (Query::read): every open key, blocks included when asked, and the history
@@ -140,6 +144,9 @@ private:
     void read_retired(Key *k, KeyRecord &r, bool include_blocks);
     // Close: the key's heap blocks still live, found through its lanes' chunks (not freed).
     void collect_left_behind(Key *k, Lane *lanes, uint32_t gen, ThreadState *self, CloseRecord &c);
+    // The opt-in reclaim of the left-behind blocks nothing reaches (reclaim.cpp): called by
+    // close_key with the key Closing and k->mu not held.
+    void reclaim_unreachable(Key *k, uint32_t gen, ThreadState *self, CloseRecord &c);
 
     KeyTable keys_;
     LiveMap map_;
