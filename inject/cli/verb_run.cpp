@@ -128,6 +128,10 @@ public:
         cmd.add_flag("--no-agent", no_agent_, "Do not preload the agent: only the report settings apply");
         cmd.add_flag("--no-heap", no_heap_,
                      "Do not track malloc/new (the whole heap): only memory of the expert API is tracked");
+        cmd.add_flag("--reclaim-left-behind", reclaim_left_,
+                     "When a key closes, free the heap blocks its run left behind that a reachability pass finds "
+                     "nothing pointing to (NMLEAK_RECLAIM_LEFT_BEHIND=unreachable); unsafe for a program that hides "
+                     "pointers (xor'd, in files): off by default");
         cmd.add_option("--wrapper", wrappers_,
                        "Also treat modules matching this file-name pattern as allocation wrappers (repeatable, "
                        "e.g. 'libglib-2.0.so*'): their callers are charged (NMLEAK_WRAPPERS)");
@@ -275,6 +279,7 @@ private:
         if (!suppressions_.empty()) ::setenv("NMLEAK_SUPPRESSIONS", absolute(suppressions_).c_str(), 1);
         if (stack_depth_ >= 0) ::setenv("NMLEAK_STACK_DEPTH", std::to_string(stack_depth_).c_str(), 1);
         if (follow_children_) ::setenv("NMLEAK_FOLLOW_CHILDREN", "1", 1);
+        if (reclaim_left_) ::setenv("NMLEAK_RECLAIM_LEFT_BEHIND", "unreachable", 1);
         std::vector<char *> argv;
         for (std::string &a : command_) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -439,6 +444,7 @@ private:
     std::vector<std::string> limits_;
     int stack_depth_ = -1;
     bool fail_on_leak_ = false, follow_children_ = false, no_agent_ = false, no_heap_ = false, quiet_ = false;
+    bool reclaim_left_ = false;
     bool summary_ = false; // print what PROG left at exit (no --report given)
 };
 

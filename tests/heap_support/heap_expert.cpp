@@ -6,6 +6,13 @@
 //   fail  holds 512 API bytes and a new'd 2048-byte buffer (published in nmt_kept, which the host
 //         frees after the run) and a strdup'd string, waits for terminate, returns FALSE.
 //   bench times malloc(32) + free pairs on the run's thread (printed).
+//   reclaim holds 64 API bytes; new's 8 blocks of 1000 bytes and an unreachable cycle of two
+//         256-byte nodes and drops every pointer to them (10 blocks, 8512 bytes nothing reaches);
+//         new's 3 blocks of 700 bytes kept in nmt_kept_list and a 333-byte block only the first
+//         of them points to (4 blocks, 2433 bytes still reachable); returns TRUE. The host checks
+//         and frees the kept ones after the run (check-kept).
+//   reclaim-bench  new's NMT_BLOCKS blocks of 64 bytes and keeps every other one (for the close
+//         time of the reclaim, tests/heap_support/reclaim_bench.cpp).
 #include <netmon.h>
 #include <pthread.h>
 
@@ -20,6 +27,8 @@ __attribute__((visibility("default"))) void *nmt_kept = nullptr;
 __attribute__((visibility("default"))) char *nmt_string = nullptr;
 __attribute__((visibility("default"))) void *nmt_thread_block = nullptr; // made on the expert's thread
 __attribute__((visibility("default"))) volatile int nmt_holding = 0; // the fail run holds its memory
+__attribute__((visibility("default"))) char *nmt_kept_list[3] = {}; // the reclaim run's kept blocks
+__attribute__((visibility("default"))) char **nmt_bench_kept = nullptr; // reclaim-bench: the kept half
 
 }
 
@@ -52,6 +61,35 @@ __attribute__((noinline)) void use_and_free() {
     std::memset(p, 4, 640);
     asm volatile("" : : "r"(p) : "memory");
     std::free(p);
+}
+
+struct Node {
+    Node *next;
+    char pad[248];
+};
+
+__attribute__((noinline)) void drop_blocks() {
+    for (int i = 0; i < 8; ++i) {
+        char *b = new char[1000];
+        std::memset(b, 6, 1000);
+        asm volatile("" : : "r"(b) : "memory");
+    }
+    Node *a = new Node, *b = new Node; // a cycle: each points to the other, nothing else to either
+    std::memset(a->pad, 7, sizeof a->pad);
+    std::memset(b->pad, 7, sizeof b->pad);
+    a->next = b;
+    b->next = a;
+    asm volatile("" : : "r"(a), "r"(b) : "memory");
+}
+
+__attribute__((noinline)) void keep_blocks() {
+    for (int i = 0; i < 3; ++i) {
+        nmt_kept_list[i] = new char[700];
+        std::memset(nmt_kept_list[i], 'a' + i, 700);
+    }
+    char *inner = new char[333]; // reached only through a kept block
+    std::memset(inner, 'z', 333);
+    std::memcpy(nmt_kept_list[0], &inner, sizeof inner);
 }
 
 } // namespace
@@ -88,6 +126,25 @@ __attribute__((visibility("default"))) BOOL WINAPI Run(HEXPERTKEY key, PEXPERTCO
             nanosleep(&ts, nullptr);
         }
         return FALSE;
+    }
+    if (mode && std::strcmp(mode, "reclaim") == 0) {
+        ExpertAllocMemory(key, 64, nullptr);
+        drop_blocks();
+        keep_blocks();
+        return TRUE;
+    }
+    if (mode && std::strcmp(mode, "reclaim-bench") == 0) { // NMT_BLOCKS blocks of 64 bytes, every other one kept
+        const char *n_text = std::getenv("NMT_BLOCKS");
+        const long n = n_text ? std::atol(n_text) : 100000;
+        ExpertAllocMemory(key, 16, nullptr); // a host's own thread works for the key from here on
+        nmt_bench_kept = new char *[size_t(n) / 2 + 1];
+        for (long i = 0; i < n; ++i) {
+            char *b = new char[64];
+            std::memset(b, 1, 64);
+            if (i % 2 == 0) nmt_bench_kept[i / 2] = b;
+            asm volatile("" : : "r"(b) : "memory");
+        }
+        return TRUE;
     }
     if (mode && std::strcmp(mode, "bench") == 0) {
         std::printf("expert run thread: %.1f ns per malloc+free\n", nmt_malloc_free_ns(2000000));

@@ -1,6 +1,7 @@
 // heap_host.cpp - a libnmapi host for the whole-heap expert tests: runs heap_expert.so once per
-// mode given on the command line ("leak", "fail"), then, with "free-kept", frees the buffer the
-// failed run left behind (through the expert's exported pointer). Leaks 777 bytes of its own.
+// mode given on the command line ("leak", "fail", "reclaim"), then, with "free-kept", frees the
+// buffer the failed run left behind (through the expert's exported pointer), and with
+// "check-kept" checks and frees the blocks the reclaim run kept. Leaks 777 bytes of its own.
 #include <dlfcn.h>
 #include <nmhost.h>
 
@@ -38,6 +39,24 @@ int main(int argc, char **argv) {
             auto *bench = self ? reinterpret_cast<double (*)(int)>(dlsym(self, "nmt_malloc_free_ns")) : nullptr;
             if (!bench) return 3;
             std::printf("host thread: %.1f ns per malloc+free\n", bench(2000000));
+            continue;
+        }
+        if (mode == "check-kept") { // the reclaim run's kept blocks: intact, then freed
+            void *self = dlopen(argv[1], RTLD_NOW | RTLD_NOLOAD);
+            char **list = self ? static_cast<char **>(dlsym(self, "nmt_kept_list")) : nullptr;
+            if (!list || !list[0]) return 3;
+            char *inner = nullptr;
+            std::memcpy(&inner, list[0], sizeof inner);
+            bool intact = inner != nullptr;
+            for (int k = 0; k < 333 && intact; ++k) intact = inner[k] == 'z';
+            for (int b = 0; b < 3 && intact; ++b)
+                for (int k = b == 0 ? int(sizeof inner) : 0; k < 700 && intact; ++k) intact = list[b][k] == 'a' + b;
+            std::printf("kept blocks %s\n", intact ? "intact" : "CHANGED");
+            delete[] inner;
+            for (int b = 0; b < 3; ++b) {
+                delete[] list[b];
+                list[b] = nullptr;
+            }
             continue;
         }
         if (mode == "free-kept") {

@@ -80,6 +80,13 @@ struct Cleanup {
     uint64_t left_blocks = 0;
     uint64_t left_bytes = 0;
     std::vector<StackGroup> left_stacks; // biggest bytes first
+    // With the opt-in reclaim (NMLEAK_RECLAIM_LEFT_BEHIND=unreachable): the left-behind blocks
+    // nothing pointed to, freed by the close (not counted in left_*). Like blocks/bytes, leaks
+    // with Outcome::Done, a forced cleanup otherwise. reclaim_note: why none were, if so.
+    uint64_t reclaimed_left_blocks = 0;
+    uint64_t reclaimed_left_bytes = 0;
+    std::vector<StackGroup> reclaimed_left_stacks; // biggest bytes first
+    std::string reclaim_note;
 };
 
 enum class MisuseKind : uint32_t {

@@ -72,6 +72,11 @@ model::Expert expert_from(const track::KeyRecord &k) {
         c.left_bytes = k.close.left_bytes;
         c.left_stacks.reserve(k.close.left_stacks.size());
         for (const track::StackGroupRecord &g : k.close.left_stacks) c.left_stacks.push_back({g.stack, g.blocks, g.bytes});
+        c.reclaimed_left_blocks = k.close.reclaimed_blocks;
+        c.reclaimed_left_bytes = k.close.reclaimed_bytes;
+        for (const track::StackGroupRecord &g : k.close.reclaimed_stacks)
+            c.reclaimed_left_stacks.push_back({g.stack, g.blocks, g.bytes});
+        c.reclaim_note = k.close.reclaim_note;
         e.cleanups.push_back(std::move(c));
     }
     return e;
@@ -136,6 +141,7 @@ void DepotStacks::map_expert(model::Expert &e) {
     for (auto &c : e.cleanups) {
         for (auto &g : c.stacks) g.stack = map(g.stack);
         for (auto &g : c.left_stacks) g.stack = map(g.stack);
+        for (auto &g : c.reclaimed_left_stacks) g.stack = map(g.stack);
     }
     for (auto &m : e.misuse) m.stack = map(m.stack);
     if (e.crash_stack) e.crash_stack = map(e.crash_stack);

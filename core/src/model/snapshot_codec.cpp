@@ -35,6 +35,10 @@
 //   tail      v2, optional (older v2 writers stop before it): str reach_note
 //   v2: heap  optional, after the tail: u32 0x50414548 ("HEAP"), then one { u64 heap_blocks
 //             | u64 heap_bytes | u64 heap_allocs | u64 heap_frees } per expert, in order
+//   v2: reclaim optional, after heap, written only when a cleanup reclaimed left-behind blocks or
+//             says why it did not: u32 0x4C434552 ("RECL"), then for each cleanup of each expert,
+//             in order, { u64 reclaimed_left_blocks | u64 reclaimed_left_bytes
+//             | u32 g, then g x { u32 stack | u64 blocks | u64 bytes } | str reclaim_note }
 //   end       u32 0x444E4521 ("!END"), and nothing after it
 //
 // The end marker catches an encoder and decoder that disagree on a field; decode also requires that
@@ -54,6 +58,7 @@ namespace {
 
 constexpr uint32_t kEndMarker = 0x444E4521u;
 constexpr uint32_t kHeapMarker = 0x50414548u;
+constexpr uint32_t kReclaimMarker = 0x4C434552u;
 constexpr size_t kBlockBytesV1 = 28;
 constexpr size_t kBlockBytes = 30;
 // Lists are decoded element by element and grow with what was read; at most this many elements are
@@ -85,6 +90,8 @@ constexpr GroupFields kCleanupGroups = {"cleanup stack count", "cleanup stacks",
 constexpr GroupFields kLeftGroups = {"left-behind stack count", "left-behind stacks",
                                      "left-behind stack", "left-behind stack blocks",
                                      "left-behind stack bytes"};
+constexpr GroupFields kReclaimedGroups = {"reclaimed stack count", "reclaimed stacks", "reclaimed stack",
+                                          "reclaimed stack blocks", "reclaimed stack bytes"};
 
 void encode_groups(Writer &w, const std::vector<model::StackGroup> &groups, const GroupFields &f) {
     w.count32(groups.size(), f.list);
@@ -323,11 +330,14 @@ bool validate(const model::Snapshot &s, std::string *error) {
         for (const model::Cleanup &c : e.cleanups) {
             if (static_cast<uint32_t>(c.outcome) > static_cast<uint32_t>(model::Outcome::Timeout))
                 return bad(who + "cleanup has unknown outcome");
-            for (const auto *groups : {&c.stacks, &c.left_stacks})
+            for (const auto *groups : {&c.stacks, &c.left_stacks, &c.reclaimed_left_stacks}) {
+                const char *what = groups == &c.stacks        ? "cleanup"
+                                   : groups == &c.left_stacks ? "left-behind"
+                                                              : "reclaimed";
                 for (const model::StackGroup &g : *groups)
                     if (!stack_ok(g.stack))
-                        return bad(who + (groups == &c.stacks ? "cleanup" : "left-behind") +
-                                   " stack " + std::to_string(g.stack) + " does not exist");
+                        return bad(who + what + " stack " + std::to_string(g.stack) + " does not exist");
+            }
         }
         for (const model::Misuse &m : e.misuse) {
             if (static_cast<uint32_t>(m.kind) > static_cast<uint32_t>(model::MisuseKind::MismatchedFree))
@@ -391,6 +401,21 @@ void encode_payload(const model::Snapshot &snap, std::vector<uint8_t> *out) {
     w.u32(kHeapMarker);
     for (const model::Expert &e : snap.experts)
         for (uint64_t v : {e.heap_blocks, e.heap_bytes, e.heap_allocs, e.heap_frees}) w.u64(v);
+    bool reclaim = false;
+    for (const model::Expert &e : snap.experts)
+        for (const model::Cleanup &c : e.cleanups)
+            reclaim = reclaim || c.reclaimed_left_blocks || c.reclaimed_left_bytes ||
+                      !c.reclaimed_left_stacks.empty() || !c.reclaim_note.empty();
+    if (reclaim) {
+        w.u32(kReclaimMarker);
+        for (const model::Expert &e : snap.experts)
+            for (const model::Cleanup &c : e.cleanups) {
+                w.u64(c.reclaimed_left_blocks);
+                w.u64(c.reclaimed_left_bytes);
+                encode_groups(w, c.reclaimed_left_stacks, kReclaimedGroups);
+                w.str(c.reclaim_note);
+            }
+    }
     w.u32(kEndMarker);
 }
 
@@ -468,6 +493,17 @@ bool decode_all(Reader &r, model::Snapshot *out, std::string *error, uint32_t ve
             e.heap_allocs = r.u64("heap allocs");
             e.heap_frees = r.u64("heap frees");
         }
+        marker = r.ok() ? r.u32("end marker") : 0;
+    }
+    if (r.ok() && version >= 2 && marker == kReclaimMarker) {
+        for (model::Expert &e : s.experts)
+            for (model::Cleanup &c : e.cleanups) {
+                if (!r.ok()) break;
+                c.reclaimed_left_blocks = r.u64("reclaimed left-behind blocks");
+                c.reclaimed_left_bytes = r.u64("reclaimed left-behind bytes");
+                decode_groups(r, c.reclaimed_left_stacks, kReclaimedGroups);
+                c.reclaim_note = r.str("reclaim note");
+            }
         marker = r.ok() ? r.u32("end marker") : 0;
     }
     if (r.ok() && marker != kEndMarker)

@@ -52,7 +52,8 @@ void LiveView::apply_update(const model::Snapshot &u) {
         model::Expert e = in; // figures as sent; stacks re-indexed below
         e.blocks.clear();
         for (auto &c : e.cleanups)
-            for (auto &g : c.stacks) g.stack = import_stack(u, g.stack);
+            for (auto *groups : {&c.stacks, &c.left_stacks, &c.reclaimed_left_stacks})
+                for (auto &g : *groups) g.stack = import_stack(u, g.stack);
         for (auto &m : e.misuse) m.stack = import_stack(u, m.stack);
         e.crash_stack = import_stack(u, e.crash_stack);
 

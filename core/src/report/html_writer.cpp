@@ -191,8 +191,10 @@ public:
                     bytes += g.bytes;
                 }
                 if (c.bytes > bytes) tree_.add(s_.experts[i], 0, kReclaimed, c.bytes - bytes);
-                reclaimed_[i] += c.bytes;
-                reclaimed_total_ += c.bytes;
+                for (const model::StackGroup &g : c.reclaimed_left_stacks) // the opt-in heap reclaim
+                    tree_.add(s_.experts[i], g.stack, kReclaimed, g.bytes);
+                reclaimed_[i] += c.bytes + c.reclaimed_left_bytes;
+                reclaimed_total_ += c.bytes + c.reclaimed_left_bytes;
                 ++cleanups_;
             }
 
@@ -379,18 +381,26 @@ private:
     }
 
     // Heap blocks of the key still live at its close: listed there, not freed.
+    // Those the opt-in reclaim found nothing pointing to were freed by the close.
     void left_behind(std::string &o, const model::Cleanup &c) {
-        if (c.left_blocks == 0) return;
-        o += "<div><b>left behind</b> (heap blocks outside the API, not freed): " + human(c.left_bytes) + " (" +
-             detail::plural(c.left_bytes, "byte", "bytes") + ") in " + detail::plural(c.left_blocks, "block", "blocks") +
-             "</div>";
-        size_t n = 0;
-        for (const model::StackGroup &g : c.left_stacks) {
-            if (++n > kMaxListedStacks) break;
-            o += "<div>" + detail::plural(g.bytes, "byte", "bytes") + " in " + detail::plural(g.blocks, "block", "blocks") +
-                 " from:</div>";
-            stack(o, g.stack);
-        }
+        auto groups = [&](const char *what, uint64_t bytes, uint64_t blocks, const std::vector<model::StackGroup> &v) {
+            o += std::string("<div>") + what + human(bytes) + " (" + detail::plural(bytes, "byte", "bytes") + ") in " +
+                 detail::plural(blocks, "block", "blocks") + "</div>";
+            size_t n = 0;
+            for (const model::StackGroup &g : v) {
+                if (++n > kMaxListedStacks) break;
+                o += "<div>" + detail::plural(g.bytes, "byte", "bytes") + " in " +
+                     detail::plural(g.blocks, "block", "blocks") + " from:</div>";
+                stack(o, g.stack);
+            }
+        };
+        if (c.left_blocks)
+            groups("<b>left behind</b> (heap blocks outside the API, not freed): ", c.left_bytes, c.left_blocks,
+                   c.left_stacks);
+        if (c.reclaimed_left_blocks)
+            groups("<b>reclaimed left behind</b> (heap blocks nothing pointed to, freed at the close): ",
+                   c.reclaimed_left_bytes, c.reclaimed_left_blocks, c.reclaimed_left_stacks);
+        if (!c.reclaim_note.empty()) o += "<div>left-behind reclaim: " + esc(c.reclaim_note) + "</div>";
     }
 
     // Done closes that left heap blocks behind (forced cleanups list theirs above).
@@ -398,7 +408,9 @@ private:
         bool first = true;
         for (const model::Expert &e : s_.experts)
             for (const model::Cleanup &c : e.cleanups) {
-                if (c.outcome != model::Outcome::Done || c.left_blocks == 0) continue;
+                if (c.outcome != model::Outcome::Done ||
+                    (c.left_blocks == 0 && c.reclaimed_left_blocks == 0 && c.reclaim_note.empty()))
+                    continue;
                 if (first) {
                     o += "<h2 id=\"left-behind\">Left behind at close</h2>\n<p class=\"note\">Keys closed with "
                          "outcome <i>done</i> whose heap blocks were still live; those still live now are listed "

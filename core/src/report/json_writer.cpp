@@ -128,6 +128,15 @@ void left_behind(detail::JsonOut &j, FrameTexts &frames, const model::Cleanup &c
     j.key("blocks").num(c.left_blocks);
     j.key("bytes").num(c.left_bytes);
     stack_groups(j, frames, c.left_stacks);
+    // The opt-in reclaim: the left-behind blocks nothing pointed to, freed by the close.
+    if (c.reclaimed_left_blocks || !c.reclaim_note.empty()) {
+        j.key("reclaimed").begin_object();
+        j.key("blocks").num(c.reclaimed_left_blocks);
+        j.key("bytes").num(c.reclaimed_left_bytes);
+        stack_groups(j, frames, c.reclaimed_left_stacks);
+        if (!c.reclaim_note.empty()) j.key("note").str(c.reclaim_note);
+        j.end_object();
+    }
     j.end_object();
 }
 
@@ -230,7 +239,7 @@ void expert(detail::JsonOut &j, FrameTexts &frames, const model::Expert &e,
     if (heap) {
         // A done close's heap blocks still live then (listed, not freed; the live ones are leaks).
         for (const model::Cleanup &c : e.cleanups)
-            if (c.outcome == model::Outcome::Done && c.left_blocks) {
+            if (c.outcome == model::Outcome::Done && (c.left_blocks || c.reclaimed_left_blocks || !c.reclaim_note.empty())) {
                 j.key("done_close");
                 j.begin_object();
                 j.key("time_ms").num(c.time_ms);

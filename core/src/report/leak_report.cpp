@@ -51,17 +51,18 @@ void group_outstanding(const model::Expert &e, uint32_t expert, bool classified,
 }
 
 void group_leaked(const model::Expert &e, uint32_t expert, std::vector<LeakGroup> &out) {
-    std::unordered_map<uint32_t, size_t> index;
+    std::unordered_map<uint64_t, size_t> index; // stack << 1 | heap
     for (const model::Cleanup &c : e.cleanups) {
         if (c.outcome != model::Outcome::Done) continue;
         uint64_t blocks = 0, bytes = 0;
-        auto add = [&](uint32_t stack, uint64_t n, uint64_t sz) {
-            auto [it, fresh] = index.try_emplace(stack, out.size());
+        auto add = [&](uint32_t stack, uint64_t n, uint64_t sz, bool heap = false) {
+            auto [it, fresh] = index.try_emplace(uint64_t(stack) << 1 | (heap ? 1 : 0), out.size());
             if (fresh) {
                 LeakGroup g;
                 g.kind = LeakKind::Leaked;
                 g.expert = expert;
                 g.stack = stack;
+                g.heap = heap;
                 out.push_back(g);
             }
             LeakGroup &g = out[it->second];
@@ -78,6 +79,18 @@ void group_leaked(const model::Expert &e, uint32_t expert, std::vector<LeakGroup
         // mode) still reports the rest, under the empty stack.
         if (c.blocks > blocks || c.bytes > bytes)
             add(0, c.blocks > blocks ? c.blocks - blocks : 0, c.bytes > bytes ? c.bytes - bytes : 0);
+        // Left-behind heap blocks the opt-in reclaim freed at the close (nothing pointed to them):
+        // leaked by the run like its API blocks.
+        uint64_t heap_blocks = 0, heap_bytes = 0;
+        for (const model::StackGroup &sg : c.reclaimed_left_stacks) {
+            if (sg.blocks == 0 && sg.bytes == 0) continue;
+            add(sg.stack, sg.blocks, sg.bytes, true);
+            heap_blocks += sg.blocks;
+            heap_bytes += sg.bytes;
+        }
+        if (c.reclaimed_left_blocks > heap_blocks || c.reclaimed_left_bytes > heap_bytes)
+            add(0, c.reclaimed_left_blocks > heap_blocks ? c.reclaimed_left_blocks - heap_blocks : 0,
+                c.reclaimed_left_bytes > heap_bytes ? c.reclaimed_left_bytes - heap_bytes : 0, true);
     }
 }
 

@@ -247,6 +247,10 @@ private:
                                         c.blocks > blocks ? c.blocks - blocks : 0,
                                         c.bytes > bytes ? c.bytes - bytes : 0});
                 totals_[kReclaimed] += c.bytes;
+                for (const model::StackGroup &g : c.reclaimed_left_stacks) { // the opt-in heap reclaim
+                    samples_.push_back({static_cast<uint32_t>(i), g.stack, kReclaimed, g.blocks, g.bytes, true});
+                    totals_[kReclaimed] += g.bytes;
+                }
             }
         module_used_.assign(s_.modules.size(), false);
         // pprof takes the first mapping for the main binary ("File:" in its views): the

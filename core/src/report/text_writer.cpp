@@ -64,6 +64,7 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
                : g.heap      ? " allocated on the heap (outside the API) by expert "
                              : " allocated by expert ") +
              detail::expert_label(e);
+        if (kind == LeakKind::Leaked && g.heap && !module) o += ", freed at its close (nothing pointed to it)";
         if (kind == LeakKind::Outstanding && !module)
             o += e.state == model::ExpertState::Closed ? std::string(", left behind at its close")
                                                        : std::string(", ") + detail::state_name(e.state);
@@ -73,14 +74,29 @@ void leak_section(std::string &o, detail::StackPrinter &sp, const LeakReport &r,
     }
 }
 
-// Heap blocks of the key still live at its close: listed there, not freed.
+bool left_anything(const model::Cleanup &c) {
+    return c.left_blocks || c.reclaimed_left_blocks || !c.reclaim_note.empty();
+}
+
+// Heap blocks of the key still live at its close: listed there, not freed, but those the opt-in
+// reclaim found nothing pointing to.
 void left_behind(std::string &o, detail::StackPrinter &sp, const model::Cleanup &c) {
-    if (c.left_blocks == 0) return;
-    o += "    left behind (heap blocks outside the API, not freed): " + bytes_in_blocks(c.left_bytes, c.left_blocks) + "\n";
-    for (const model::StackGroup &g : c.left_stacks) {
-        o += "      " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
-        sp.print(o, g.stack, "          ");
+    if (c.left_blocks) {
+        o += "    left behind (heap blocks outside the API, not freed): " + bytes_in_blocks(c.left_bytes, c.left_blocks) + "\n";
+        for (const model::StackGroup &g : c.left_stacks) {
+            o += "      " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
+            sp.print(o, g.stack, "          ");
+        }
     }
+    if (c.reclaimed_left_blocks) {
+        o += "    reclaimed left behind (heap blocks nothing pointed to, freed at the close): " +
+             bytes_in_blocks(c.reclaimed_left_bytes, c.reclaimed_left_blocks) + "\n";
+        for (const model::StackGroup &g : c.reclaimed_left_stacks) {
+            o += "      " + bytes_in_blocks(g.bytes, g.blocks) + " from:\n";
+            sp.print(o, g.stack, "          ");
+        }
+    }
+    if (!c.reclaim_note.empty()) o += "    left-behind reclaim: " + text::escape(c.reclaim_note) + "\n";
 }
 
 // Done closes that left heap blocks behind (forced cleanups list theirs in cleanup_section).
@@ -88,7 +104,7 @@ void done_left_section(std::string &o, detail::StackPrinter &sp, const LeakRepor
     bool first = true;
     for (const model::Expert &e : r.snapshot->experts)
         for (const model::Cleanup &c : e.cleanups) {
-            if (c.outcome != model::Outcome::Done || c.left_blocks == 0) continue;
+            if (c.outcome != model::Outcome::Done || !left_anything(c)) continue;
             if (first) {
                 o += "\nLeft behind at close (keys closed with outcome done; the blocks still live are above):\n";
                 first = false;
@@ -280,7 +296,7 @@ void summary(std::string &o, const LeakReport &r) {
         for (const model::Cleanup &c : e.cleanups)
             if (c.outcome != model::Outcome::Done) {
                 ++cleanups;
-                cleaned += c.bytes;
+                cleaned += c.bytes + c.reclaimed_left_bytes;
             }
         misuse += std::max<uint64_t>(e.misuse_count, e.misuse.size());
     }
