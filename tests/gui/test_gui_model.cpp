@@ -189,7 +189,7 @@ TEST(GuiTimeline, UpdatesAppendSamplesAndCloseKeys) {
     http.state = model::ExpertState::Closed;
     http.outcome = model::Outcome::Terminated;
     http.closed_ms = 1800;
-    http.cleanups.push_back({1800, model::Outcome::Terminated, 1, 2048, {{1, 1, 2048}}, 0, 0, {}});
+    http.cleanups.push_back({1800, model::Outcome::Terminated, 1, 2048, {{1, 1, 2048}}, 0, 0, {}, 0, 0, {}, {}});
     http.blocks.clear();
     http.live_blocks = http.live_bytes = 0;
     auto m2 = b.build(std::make_shared<Snapshot>(s), SourceInfo{});

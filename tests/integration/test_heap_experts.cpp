@@ -271,4 +271,108 @@ TEST_F(HeapExperts, EveryReportFormatShowsHeapBesideApiAndTheLeftBehindStacks) {
     EXPECT_EQ(top.out.find("host_leak"), std::string::npos) << top.out;
 }
 
+// The opt-in reclaim (nmleak run --reclaim-left-behind, NMLEAK_RECLAIM_LEFT_BEHIND=unreachable):
+// the reclaim run drops every pointer to 8 new'd blocks and to a cycle of two (10 blocks, 8512
+// bytes) and keeps 3 blocks in a global plus one only a kept block points to (4 blocks, 2433
+// bytes). The close frees the first set and keeps the second, which the host then finds intact.
+constexpr uint64_t kDropped = 8 * 1000 + 2 * 256, kKept = 3 * 700 + 333;
+
+uint64_t group_bytes(const json &groups, const std::string &function) {
+    uint64_t bytes = 0;
+    for (const json &g : groups)
+        if (stack_has(g["stack"], function)) bytes += g["bytes"].get<uint64_t>();
+    return bytes;
+}
+
+TEST_F(HeapExperts, ReclaimLeftBehindFreesWhatNothingReachesAndKeepsTheRest) {
+    const Result plain = run({NMT_HEAP_HOST, NMT_HEAP_EXPERT, "reclaim", "check-kept"});
+    ASSERT_EQ(plain.status, 0) << plain.out;
+    ASSERT_NE(plain.out.find("kept blocks intact"), std::string::npos) << plain.out;
+
+    ASSERT_EQ(run_host("r.json", {"reclaim", "check-kept"}, {"--reclaim-left-behind"}), plain.status) << out_;
+    EXPECT_EQ(out_, plain.out); // the kept blocks were not touched, nothing else changed
+    const json r = json_report("r.json");
+    const json *k = key_named(r, "heap-reclaim");
+    ASSERT_NE(k, nullptr) << r.dump(1).substr(0, 3000);
+    EXPECT_EQ((*k)["outcome"], "done");
+    ASSERT_TRUE(k->contains("done_close")) << k->dump(1).substr(0, 3000);
+    const json &left = (*k)["done_close"]["left_behind"];
+    EXPECT_EQ(left["blocks"], 4u) << left.dump(1).substr(0, 3000);
+    EXPECT_EQ(left["bytes"], kKept);
+    EXPECT_EQ(group_bytes(left["stacks"], "keep_blocks"), kKept);
+    EXPECT_EQ(group_bytes(left["stacks"], "drop_blocks"), 0u);
+    ASSERT_TRUE(left.contains("reclaimed")) << left.dump(1).substr(0, 3000);
+    const json &rec = left["reclaimed"];
+    EXPECT_EQ(rec["blocks"], 10u);
+    EXPECT_EQ(rec["bytes"], kDropped);
+    EXPECT_EQ(group_bytes(rec["stacks"], "drop_blocks"), kDropped);
+    EXPECT_FALSE(rec.contains("note")) << rec.dump(1);
+    // A done close's reclaimed heap blocks are leaks of the run, like its API block; the kept
+    // ones the host freed are not.
+    EXPECT_EQ(leaked(*k, "heap", "drop_blocks"), kDropped);
+    EXPECT_EQ(leaked(*k, "heap", "keep_blocks"), 0u);
+    EXPECT_EQ(leaked(*k, "api"), 64u);
+    // Each reclaimed block is a free of the key's: made 14, freed 10 by the close.
+    EXPECT_EQ((*k)["heap"]["allocs"].get<uint64_t>() - (*k)["heap"]["frees"].get<uint64_t>(), 4u)
+        << (*k)["heap"].dump();
+    for (const json &e : r["experts"]) EXPECT_EQ(e["misuse"].size(), 0u) << e["name"];
+
+    // The exit report in text says the same; the environment variable does what the option does.
+    const Result t = run({"/usr/bin/env", "NMLEAK_RECLAIM_LEFT_BEHIND=unreachable", NMT_NMLEAK, "run", "-q",
+                          "--report", (dir_ / "r.txt").string(), "--", NMT_HEAP_HOST, NMT_HEAP_EXPERT, "reclaim",
+                          "check-kept"});
+    ASSERT_EQ(t.status, 0);
+    EXPECT_EQ(t.out, plain.out);
+    const std::string txt = text("r.txt");
+    EXPECT_NE(txt.find("left behind (heap blocks outside the API, not freed): 2433 bytes in 4 blocks"),
+              std::string::npos) << txt;
+    EXPECT_NE(txt.find("reclaimed left behind (heap blocks nothing pointed to, freed at the close): 8512 bytes in 10 blocks"),
+              std::string::npos) << txt;
+    EXPECT_NE(txt.find("8000 bytes in 8 blocks allocated on the heap (outside the API) by expert heap-reclaim (key " +
+                       std::to_string((*k)["id"].get<uint64_t>()) + "), freed at its close (nothing pointed to it)"),
+              std::string::npos) << txt;
+
+    // --fail-on-leak and budgets count the reclaimed blocks: 8512 + 64 bytes are over 8K, within 9K.
+    EXPECT_EQ(run_host("f.json", {"reclaim", "check-kept"}, {"--reclaim-left-behind", "--fail-on-leak"}), 23);
+    EXPECT_EQ(run_host("b.json", {"reclaim", "check-kept"}, {"--reclaim-left-behind", "--limit", "heap-reclaim=8K"}), 23);
+    EXPECT_EQ(run_host("b.json", {"reclaim", "check-kept"}, {"--reclaim-left-behind", "--limit", "heap-reclaim=9K"}), 0);
+
+    // A saved snapshot keeps the record: nmleak report in text and HTML show it.
+    ASSERT_EQ(run_host("r.nmsnap", {"reclaim", "check-kept"}, {"--reclaim-left-behind"}), 0);
+    const Result rt = run({NMT_NMLEAK, "report", "-q", (dir_ / "r.nmsnap").string(), "-f", "text"});
+    EXPECT_EQ(rt.status, 0);
+    EXPECT_NE(rt.out.find("reclaimed left behind (heap blocks nothing pointed to, freed at the close): 8512 bytes in 10 blocks"),
+              std::string::npos) << rt.out;
+    const Result rh = run({NMT_NMLEAK, "report", "-q", (dir_ / "r.nmsnap").string(), "-f", "html", "-o",
+                           (dir_ / "r.html").string()});
+    EXPECT_EQ(rh.status, 0);
+    const std::string html = text("r.html");
+    EXPECT_NE(html.find("<b>reclaimed left behind</b> (heap blocks nothing pointed to, freed at the close)"),
+              std::string::npos);
+    EXPECT_NE(html.find("drop_blocks"), std::string::npos);
+}
+
+// Without the option (or with it off) a close frees none of them, as before.
+TEST_F(HeapExperts, WithoutTheReclaimOptionNothingLeftBehindIsFreed) {
+    const Result plain = run({NMT_HEAP_HOST, NMT_HEAP_EXPERT, "reclaim", "check-kept"});
+    for (const char *env : {"NMLEAK_RECLAIM_LEFT_BEHIND=", "NMLEAK_RECLAIM_LEFT_BEHIND=off"}) {
+        const Result t = run({"/usr/bin/env", env, NMT_NMLEAK, "run", "-q", "--report", (dir_ / "r.json").string(),
+                              "--", NMT_HEAP_HOST, NMT_HEAP_EXPERT, "reclaim", "check-kept"});
+        ASSERT_EQ(t.status, plain.status) << env;
+        EXPECT_EQ(t.out, plain.out) << env;
+        const json r = json_report("r.json");
+        const json *k = key_named(r, "heap-reclaim");
+        ASSERT_NE(k, nullptr) << env;
+        const json &left = (*k)["done_close"]["left_behind"];
+        EXPECT_EQ(left["blocks"], 14u) << env << left.dump(1).substr(0, 2000);
+        EXPECT_EQ(left["bytes"], kDropped + kKept) << env;
+        EXPECT_FALSE(left.contains("reclaimed")) << env;
+        // Still live at exit: the dropped ones are that expert's leaks (left behind, not reclaimed).
+        EXPECT_EQ(leaked(*k, "heap", "drop_blocks"), kDropped) << env;
+        EXPECT_EQ(leaked(*k, "heap", "keep_blocks"), 0u) << env;
+    }
+    ASSERT_EQ(run_host("r.txt", {"reclaim", "check-kept"}), 0);
+    EXPECT_EQ(text("r.txt").find("reclaimed left behind"), std::string::npos);
+}
+
 } // namespace

@@ -80,7 +80,7 @@ inline model::Snapshot sample_snapshot() {
     http_done.misuse_count = 2;
     http_done.status = {3, 0, "done parsing", 99};
     http_done.misuse.push_back({120, MisuseKind::DoubleFree, "ExpertFreeMemory", 0x7f00dead0010, 2, ""});
-    http_done.cleanups.push_back({150, Outcome::Done, 3, 4196, {{1, 2, 4096}, {2, 1, 100}}, 0, 0, {}});
+    http_done.cleanups.push_back({150, Outcome::Done, 3, 4196, {{1, 2, 4096}, {2, 1, 100}}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(http_done);
 
     Expert dns_open;
@@ -109,13 +109,13 @@ inline model::Snapshot sample_snapshot() {
     crashy.crash_signal = 11;
     crashy.crash_address = 0x10;
     crashy.crash_stack = 5;
-    crashy.cleanups.push_back({350, Outcome::Crashed, 3, 3072, {{5, 2, 2048}, {7, 1, 1024}}, 0, 0, {}});
+    crashy.cleanups.push_back({350, Outcome::Crashed, 3, 3072, {{5, 2, 2048}, {7, 1, 1024}}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(crashy);
 
     Expert tls = closed(4, "tls-wrapper", Outcome::Done);
     tls.peak_bytes = 256;
     tls.allocs = 1;
-    tls.cleanups.push_back({450, Outcome::Done, 1, 256, {{6, 1, 256}}, 0, 0, {}});
+    tls.cleanups.push_back({450, Outcome::Done, 1, 256, {{6, 1, 256}}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(tls);
 
     Expert http_open;
@@ -134,21 +134,21 @@ inline model::Snapshot sample_snapshot() {
     quiet.allocs = 3;
     quiet.frees = 3;
     quiet.peak_bytes = 300;
-    quiet.cleanups.push_back({650, Outcome::Done, 0, 0, {}, 0, 0, {}});
+    quiet.cleanups.push_back({650, Outcome::Done, 0, 0, {}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(quiet);
 
     // Tracked in sizes-only mode: the close knows totals but no stacks.
     Expert sizes_only = closed(7, "sizes-only", Outcome::Done);
     sizes_only.allocs = 5;
     sizes_only.peak_bytes = 500;
-    sizes_only.cleanups.push_back({750, Outcome::Done, 5, 500, {}, 0, 0, {}});
+    sizes_only.cleanups.push_back({750, Outcome::Done, 5, 500, {}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(sizes_only);
 
     Expert timeout = closed(8, "slowpoke", Outcome::Timeout);
     timeout.outcome_detail = "deadline of 5 s passed";
     timeout.allocs = 1;
     timeout.peak_bytes = 64;
-    timeout.cleanups.push_back({850, Outcome::Timeout, 1, 64, {{4, 1, 64}}, 0, 0, {}});
+    timeout.cleanups.push_back({850, Outcome::Timeout, 1, 64, {{4, 1, 64}}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(timeout);
     return s;
 }

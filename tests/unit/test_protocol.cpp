@@ -228,7 +228,7 @@ TEST(LiveView, UpdatesMergeFiguresAndEvents) {
     closed.id = 1;
     closed.name = "http";
     closed.state = nm::model::ExpertState::Closed;
-    closed.cleanups.push_back({800, nm::model::Outcome::Done, 2, 300, {{1, 2, 300}}, 0, 0, {}});
+    closed.cleanups.push_back({800, nm::model::Outcome::Done, 2, 300, {{1, 2, 300}}, 0, 0, {}, 0, 0, {}, {}});
     nm::model::Expert fresh;
     fresh.id = 2;
     fresh.name = "dns";

@@ -69,7 +69,7 @@ nm::model::Snapshot after_snapshot() {
     s.frames.push_back({0x7f0000105000, "smtp_parse", "/src/experts/smtp/parse.c", 7, "/opt/analyzer/experts/libsmtp_expert.so", 0x5000});
     s.stacks.push_back({{static_cast<uint32_t>(s.frames.size() - 1), 2, 3}});
     smtp.cleanups.push_back({900, nm::model::Outcome::Done, 1, 512,
-                             {{static_cast<uint32_t>(s.stacks.size() - 1), 1, 512}}, 0, 0, {}});
+                             {{static_cast<uint32_t>(s.stacks.size() - 1), 1, 512}}, 0, 0, {}, 0, 0, {}, {}});
     s.experts.push_back(smtp);
     return scrambled(s);
 }

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +131,54 @@ TEST(SnapshotIo, RoundTripVersion2Fields) {
     s.experts[1].blocks[0].reach = static_cast<nm::model::Reach>(9);
     EXPECT_FALSE(io::decode(encoded(s), &back, &error));
     EXPECT_NE(error.find("unknown origin or reachability"), std::string::npos) << error;
+}
+
+// The opt-in reclaim of left-behind blocks adds an optional section after the heap section: a
+// payload without reclaim data is laid out exactly as before (what older v2 readers and files
+// have), and one with it round trips and is checked like the other cleanup stacks.
+TEST(SnapshotIo, ReclaimedLeftBehindIsAnOptionalTrailingSection) {
+    nm::model::Snapshot s = nm::test::sample_snapshot();
+    ASSERT_FALSE(s.experts.empty());
+    ASSERT_FALSE(s.experts[0].cleanups.empty());
+    const std::vector<uint8_t> before = payload_of(s);
+    const std::vector<uint8_t> reclaim_marker = {0x52, 0x45, 0x43, 0x4C}; // "RECL", little-endian
+    EXPECT_EQ(std::search(before.begin(), before.end(), reclaim_marker.begin(), reclaim_marker.end()), before.end());
+    nm::model::Snapshot plain;
+    std::string error;
+    ASSERT_TRUE(io::decode(encoded(s), &plain, &error)) << error;
+    for (const nm::model::Expert &e : plain.experts)
+        for (const nm::model::Cleanup &c : e.cleanups) {
+            EXPECT_EQ(c.reclaimed_left_blocks, 0u);
+            EXPECT_TRUE(c.reclaimed_left_stacks.empty());
+            EXPECT_TRUE(c.reclaim_note.empty());
+        }
+
+    nm::model::Cleanup &c = s.experts[0].cleanups[0];
+    c.reclaimed_left_blocks = 10;
+    c.reclaimed_left_bytes = 8512;
+    c.reclaimed_left_stacks.push_back({1, 8, 8000});
+    c.reclaimed_left_stacks.push_back({0, 2, 512});
+    if (s.experts.size() > 1 && !s.experts[1].cleanups.empty())
+        s.experts[1].cleanups[0].reclaim_note = "none reclaimed: the reachability pass could not stop every thread";
+    const std::vector<uint8_t> after = payload_of(s);
+    // The marker, then per cleanup: blocks, bytes, the groups (a count and 20 bytes each), the note.
+    size_t section = 4;
+    for (const nm::model::Expert &e : s.experts)
+        for (const nm::model::Cleanup &x : e.cleanups)
+            section += 8 + 8 + 4 + 20 * x.reclaimed_left_stacks.size() + 4 + x.reclaim_note.size();
+    EXPECT_EQ(after.size(), before.size() + section);
+    nm::model::Snapshot back;
+    ASSERT_TRUE(io::decode(encoded(s), &back, &error)) << error;
+    expect_same(s, back);
+    EXPECT_EQ(back.experts[0].cleanups[0].reclaimed_left_blocks, 10u);
+    EXPECT_EQ(back.experts[0].cleanups[0].reclaimed_left_bytes, 8512u);
+    ASSERT_EQ(back.experts[0].cleanups[0].reclaimed_left_stacks.size(), 2u);
+    EXPECT_EQ(back.experts[0].cleanups[0].reclaimed_left_stacks[0].bytes, 8000u);
+
+    // A reclaimed stack that does not exist is refused, by name.
+    c.reclaimed_left_stacks[0].stack = uint32_t(s.stacks.size() + 5);
+    EXPECT_FALSE(io::decode(encoded(s), &back, &error));
+    EXPECT_NE(error.find("reclaimed stack"), std::string::npos) << error;
 }
 
 TEST(SnapshotIo, RoundTripEmptyAndUncompressed) {
