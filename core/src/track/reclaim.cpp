@@ -8,6 +8,7 @@
 // reclaim is off unless asked for, and why it frees nothing when the pass could not hold every
 // thread still.
 #include <mimalloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <unordered_map>
@@ -18,6 +19,8 @@
 
 namespace nm::track {
 namespace {
+
+constexpr unsigned kReclaimAttempts = 5;
 
 bool still_live(const reach::BlockRef &b, void *) {
     return Tracker::get().block_live(uintptr_t(b.address), b.size, b.api);
@@ -66,12 +69,19 @@ void Tracker::reclaim_unreachable(Key *k, uint32_t gen, ThreadState *self, Close
     const size_t first = reclaim_refs(*this, k, gen, self, refs);
     std::vector<uint8_t> cls;
     reach::Stats st;
-    reach::classify_here(refs, cls, reach::Options{}, &st, still_live, nullptr);
-    if (st.threads_not_stopped > 0 || st.safe_reads || cls.size() != refs.size()) {
-        // A thread that kept running may have moved a pointer where the pass had already looked.
-        c.reclaim_note = "none reclaimed: the reachability pass could not stop every thread" +
-                         (st.limits.empty() ? std::string() : " (" + st.limits + ")");
-        return;
+    // A thread that is starting or ending (glibc blocks every signal then) cannot be stopped for
+    // a moment: try again shortly, a few times.
+    for (unsigned attempt = 0;; ++attempt) {
+        reach::classify_here(refs, cls, reach::Options{}, &st, still_live, nullptr);
+        if (st.threads_not_stopped == 0 && !st.safe_reads && cls.size() == refs.size()) break;
+        if (attempt == kReclaimAttempts - 1) {
+            // A thread that kept running may have moved a pointer where the pass had already looked.
+            c.reclaim_note = "none reclaimed: the reachability pass could not stop every thread" +
+                             (st.limits.empty() ? std::string() : " (" + st.limits + ")");
+            return;
+        }
+        const timespec pause = {0, long(1000000) << attempt}; // 1, 2, 4, 8 ms
+        nanosleep(&pause, nullptr);
     }
 
     std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> freed; // stack -> blocks, bytes
