@@ -217,8 +217,9 @@ TEST(RunnerOutcomes, DeadlineThenTerminateHonouredIsTerminated) {
     EXPECT_EQ(r.Outcome, DWORD(NM_OUTCOME_TERMINATED)) << r.szDetail;
     EXPECT_EQ(std::string(r.szDetail), "deadline of 150 ms passed; stopped after the terminate request (Run returned FALSE)");
     EXPECT_EQ(r.Cleanup.Blocks, 0u) << "the expert freed its blocks itself";
+    // Not before the deadline. That it stopped on the request, not when the grace period ran out,
+    // is what the detail says (no upper bound on wall time: the machine may be loaded).
     EXPECT_GE(ms, 150);
-    EXPECT_LT(ms, 2000) << "it stopped on the request, before the grace period ran out";
     EXPECT_GT(r.FramesRead, 0u);
 }
 
@@ -259,8 +260,9 @@ TEST_P(RunnerTimeout, ExpertIgnoringTerminateIsInterruptedAndReclaimed) {
                                                   "request; stopped by interrupt"),
               std::string::npos)
         << c.result.szDetail;
+    // Deadline plus grace at least. That the interrupt stopped it (not the waiters' give-up) is
+    // what the detail says.
     EXPECT_GE(ms, 200);
-    EXPECT_LT(ms, 4000) << "well before the waiters' 2 s give-up after the grace period";
     expect_cleanup(c, nm::model::Outcome::Timeout, 4, 400, "probe_hold_blocks");
 }
 

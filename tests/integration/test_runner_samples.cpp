@@ -110,9 +110,10 @@ TEST(Samples, HttpMethodsThrowsAndIsFailedWithTheMessage) {
 
 TEST(Samples, DnsLatencyHonoursTerminateAndLeavesNothing) {
     SampleRun s = run_sample("polite_slow", "sample-dns-latency", 300, 2000);
+    // Terminated (not Timeout): it stopped after the request, within the grace period.
     EXPECT_EQ(s.r.Outcome, DWORD(NM_OUTCOME_TERMINATED)) << s.r.szDetail;
     EXPECT_EQ(s.r.Cleanup.Blocks, 0u);
-    EXPECT_LT(s.r.ElapsedMs, 2300u) << "it stopped after the request, within the grace period";
+    EXPECT_GE(s.r.ElapsedMs, 300u) << "not before the deadline";
     EXPECT_GT(s.r.FramesRead, 10u);
     EXPECT_LT(s.r.FramesRead, 3067u);
 }

@@ -1,8 +1,9 @@
 // heap_observe.cpp - the whole heap of a process nmleak attached to: the process's own allocator
 // (glibc) serves every block, and the agent's GOT hooks report each one here after the fact.
 //
-// Blocks are kept in a side table, sharded by address (a spin lock per shard, linear probing with
-// backward-shift deletion, arrays from mmap so nothing here goes back into the allocator). Each
+// Blocks are kept in a side table, sharded by address (a spin lock per shard, each shard an
+// OpenTable with backward-shift deletion, arrays from mmap so nothing here goes back into the
+// allocator). Each
 // entry holds the size, the stack, the time and the module key's slot. Figures are kept per key
 // slot and added to the key's record when the tracker is read (Tracker::read -> observe_fill), so
 // observe_stop() can take them all back at once. Nothing here touches the tracker's lanes or live
@@ -34,6 +35,7 @@
 #include "track/dwarf_unwind.hpp"
 #include "track/module_keys.hpp"
 #include "track/observe.hpp"
+#include "track/open_table.hpp"
 #include "track/tracker.hpp"
 
 namespace nm::track {
@@ -56,14 +58,33 @@ constexpr uint32_t kMaxFreed = 128, kKeepFreed = 64;
 // How far below a pointer a block it points into is looked for (16-byte steps).
 constexpr uint64_t kInteriorReach = 1024;
 
+void *map_pages(size_t bytes) noexcept {
+    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+// A shard's array: fresh anonymous pages (zero), never the process's allocator.
+struct MappedMemory {
+    static void *zeroed(size_t bytes) noexcept { return map_pages(bytes); }
+    static void release(void *p, size_t bytes) noexcept { munmap(p, bytes); }
+};
+
+struct RecTraits {
+    using Entry = Rec;
+    using Key = uint64_t; // the block's address
+    static Key key(const Rec &r) noexcept { return r.addr; }
+    static void set_key(Rec &r, Key a) noexcept { r.addr = a; }
+    static size_t hash(Key a) noexcept { return size_t((a >> 4) * 0x9E3779B97F4A7C15ull); }
+    static constexpr uint32_t kMinCapacity = 128;
+};
+
 struct Shard {
     std::atomic_flag lock = ATOMIC_FLAG_INIT;
-    uint32_t count = 0; // live entries
-    uint32_t cap = 0;   // a power of two, or 0
     uint32_t freed = 0; // freed entries
     uint32_t seq = 0;   // frees so far
-    Rec *recs = nullptr;
+    OpenTable<RecTraits, MappedMemory> recs; // live and freed entries
 
+    uint32_t live() const noexcept { return recs.size() - freed; }
     void acquire() noexcept {
         while (lock.test_and_set(std::memory_order_acquire))
             while (lock.test(std::memory_order_relaxed)) __builtin_ia32_pause();
@@ -100,72 +121,13 @@ thread_local bool t_obs_seen __attribute__((tls_model("initial-exec"))) = false;
 thread_local uint32_t t_obs_count __attribute__((tls_model("initial-exec"))) = 0;
 thread_local uint32_t t_obs_time __attribute__((tls_model("initial-exec"))) = 0;
 
-inline uint64_t hash(uint64_t a) noexcept { return (a >> 4) * 0x9E3779B97F4A7C15ull; }
 // By 4 KiB page, so the blocks an interior pointer may point into are in one or two shards.
 inline Shard &shard_of(uint64_t a) noexcept { return g_shards[((a >> 12) * 0x9E3779B97F4A7C15ull) >> (64 - 12)]; }
 inline bool is_freed(const Rec &r) noexcept { return (r.fn & kFreedEntry) != 0; }
 
-void *map_pages(size_t bytes) noexcept {
-    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
-}
-
-// Under the shard's lock. False when the table could not grow.
-bool grow(Shard &s) noexcept {
-    const uint32_t cap = s.cap ? s.cap * 2 : 128;
-    Rec *recs = static_cast<Rec *>(map_pages(size_t(cap) * sizeof(Rec)));
-    if (!recs) return false;
-    for (uint32_t i = 0; i < s.cap; ++i) {
-        const Rec &r = s.recs[i];
-        if (!r.addr) continue;
-        uint32_t at = uint32_t(hash(r.addr)) & (cap - 1);
-        while (recs[at].addr) at = (at + 1) & (cap - 1);
-        recs[at] = r;
-    }
-    if (s.recs) munmap(s.recs, size_t(s.cap) * sizeof(Rec));
-    s.recs = recs;
-    s.cap = cap;
-    return true;
-}
-
-// Under the shard's lock: the index of addr, or -1.
-int64_t find(const Shard &s, uint64_t addr, uint64_t h) noexcept {
-    if (!s.cap) return -1;
-    for (uint32_t at = uint32_t(h) & (s.cap - 1);; at = (at + 1) & (s.cap - 1)) {
-        if (s.recs[at].addr == addr) return at;
-        if (!s.recs[at].addr) return -1;
-    }
-}
-
-// Under the shard's lock: removes entry i (backward shift: no tombstones); counts are the caller's.
-void erase(Shard &s, uint32_t i) noexcept {
-    const uint32_t mask = s.cap - 1;
-    for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-        if (!s.recs[j].addr) break;
-        const uint32_t home = uint32_t(hash(s.recs[j].addr)) & mask;
-        // Move j into the hole at i when its home is not in (i, j] (cyclically).
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            s.recs[i] = s.recs[j];
-            i = j;
-        }
-    }
-    s.recs[i].addr = 0;
-}
-
-// Under the shard's lock: drops the freed entries older than the newest kKeepFreed. The walk
-// starts after an empty slot, so a backward shift only ever moves an entry into the slot being
-// looked at (looked at again) or into one still ahead.
+// Under the shard's lock: drops the freed entries older than the newest kKeepFreed.
 void forget_old_frees(Shard &s) noexcept {
-    const uint32_t mask = s.cap - 1;
-    uint32_t start = 0;
-    while (s.recs[start].addr) start = (start + 1) & mask;
-    for (uint32_t step = 1; step <= s.cap; ++step) {
-        const uint32_t j = (start + step) & mask;
-        while (s.recs[j].addr && is_freed(s.recs[j]) && s.seq - s.recs[j].time_ms > kKeepFreed) {
-            erase(s, j);
-            --s.freed;
-        }
-    }
+    s.freed -= s.recs.erase_if([&](const Rec &r) { return is_freed(r) && s.seq - r.time_ms > kKeepFreed; });
 }
 
 void account_out(const Rec &r) noexcept {
@@ -233,33 +195,26 @@ struct ObserveOps {
         if ((t_obs_count++ & 63) == 0) t_obs_time = uint32_t(t.now_ms());
         const Rec rec{uint64_t(reinterpret_cast<uintptr_t>(p)), uint64_t(n), stack, t_obs_time, slot, uint32_t(fn)};
 
-        const uint64_t hv = hash(rec.addr);
         Shard &s = shard_of(rec.addr);
         s.acquire();
         if (!g_observing.load(std::memory_order_relaxed)) { // stopped meanwhile
             s.release();
             return;
         }
-        const int64_t old = find(s, rec.addr, hv);
-        if (old >= 0 && is_freed(s.recs[old])) { // a freed block's address, handed out again
-            s.recs[old] = rec;
-            --s.freed;
-            ++s.count;
-        } else if (old >= 0) {
-            // Freed by a path no hook saw, and handed out again.
-            account_out(s.recs[old]);
-            g_replaced.fetch_add(1, std::memory_order_relaxed);
-            s.recs[old] = rec;
-        } else {
-            if ((s.count + s.freed + 1) * 2 > s.cap && !grow(s)) {
-                s.release();
-                return;
-            }
-            uint32_t at = uint32_t(hv) & (s.cap - 1);
-            while (s.recs[at].addr) at = (at + 1) & (s.cap - 1);
-            s.recs[at] = rec;
-            ++s.count;
+        bool inserted = false;
+        Rec *e = s.recs.insert(rec.addr, &inserted);
+        if (!e) { // no memory for a larger table
+            s.release();
+            return;
         }
+        if (inserted) {
+        } else if (is_freed(*e)) { // a freed block's address, handed out again
+            --s.freed;
+        } else { // freed by a path no hook saw, and handed out again
+            account_out(*e);
+            g_replaced.fetch_add(1, std::memory_order_relaxed);
+        }
+        *e = rec;
         s.release();
         if (__builtin_expect(n > g_largest.load(std::memory_order_relaxed), 0)) g_largest.store(n, std::memory_order_relaxed);
         SlotStats &st = g_stats[slot];
@@ -273,11 +228,10 @@ struct ObserveOps {
     static heap::Release release(void *p, uint64_t *size, heap::Fn fn, const void *frame, bool resize) noexcept {
         if (!g_observing.load(std::memory_order_acquire)) return heap::Release::Listed;
         const uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
-        const uint64_t hv = hash(a);
         Shard &s = shard_of(a);
         s.acquire();
-        const int64_t i = find(s, a, hv);
-        if (i < 0) {
+        Rec *e = s.recs.find(a);
+        if (!e) {
             s.release();
             const MisuseKind bad = invalid_pointer(a);
             if (__builtin_expect(bad == MisuseKind::CorruptHeader, 1)) { // none: made before the attach
@@ -287,11 +241,11 @@ struct ObserveOps {
             misuse(bad, fn, resize, a, frame);
             return heap::Release::Refused;
         }
-        const Rec r = s.recs[i];
+        const Rec r = *e;
         const bool armed = g_armed.load(std::memory_order_relaxed);
         if (__builtin_expect(is_freed(r), 0)) {
             if (!armed) { // the hooks are being put in place or back: it may be anyone's block
-                erase(s, uint32_t(i));
+                s.recs.erase(e);
                 --s.freed;
                 s.release();
                 g_foreign.fetch_add(1, std::memory_order_relaxed);
@@ -301,13 +255,12 @@ struct ObserveOps {
             misuse(MisuseKind::DoubleFree, fn, resize, a, frame);
             return heap::Release::Refused;
         }
-        --s.count;
         if (armed) { // kept as a freed entry (no block any more: the figures go now)
-            s.recs[i].fn |= kFreedEntry;
-            s.recs[i].time_ms = s.seq++;
+            e->fn |= kFreedEntry;
+            e->time_ms = s.seq++;
             if (++s.freed > kMaxFreed) forget_old_frees(s);
         } else {
-            erase(s, uint32_t(i));
+            s.recs.erase(e);
         }
         s.release();
         account_out(r);
@@ -330,8 +283,8 @@ struct ObserveOps {
                 s.acquire();
                 held = &s;
             }
-            const int64_t i = find(s, b, hash(b));
-            found = i >= 0 && !is_freed(s.recs[i]) && b + s.recs[i].size > a;
+            const Rec *e = s.recs.find(b);
+            found = e && !is_freed(*e) && b + e->size > a;
         }
         if (held) held->release();
         return found;
@@ -478,12 +431,11 @@ void observe_fill(uint32_t slot, KeyRecord &rec, bool include_blocks) {
     for (size_t i = 0; i < kShards; ++i) {
         Shard &s = g_shards[i];
         s.acquire();
-        for (uint32_t j = 0; j < s.cap; ++j) {
-            const Rec &r = s.recs[j];
+        s.recs.for_each([&](const Rec &r) {
             // Copied without allocating under the lock: reserve happened below for most keys.
-            if (r.addr && !is_freed(r) && r.slot == slot && rec.blocks.size() < rec.blocks.capacity())
+            if (!is_freed(r) && r.slot == slot && rec.blocks.size() < rec.blocks.capacity())
                 rec.blocks.push_back({r.addr, r.size, r.stack, r.time_ms, 1u});
-        }
+        });
         s.release();
     }
 }
@@ -518,7 +470,7 @@ bool observe_start(const char *wrappers, const char **error) noexcept {
             if (error) *error = "out of memory for the block table";
             return false;
         }
-        new (g_shards) Shard[kShards];
+        for (size_t i = 0; i < kShards; ++i) new (&g_shards[i]) Shard();
         // g_stats: fresh anonymous pages are zero, which is what every SlotStats starts as;
         // constructing them would touch all 2.5 MiB while the borrowed thread waits.
         g_modules = new (g_modules_mem) ModuleTable();
@@ -554,11 +506,11 @@ void observe_stop() noexcept {
     for (size_t i = 0; i < kShards; ++i) {
         Shard &s = g_shards[i];
         s.acquire();
-        for (uint32_t j = 0; j < s.cap; ++j)
-            if (s.recs[j].addr && !is_freed(s.recs[j])) account_out(s.recs[j]);
-        if (s.recs) munmap(s.recs, size_t(s.cap) * sizeof(Rec));
-        s.recs = nullptr;
-        s.cap = s.count = s.freed = s.seq = 0;
+        s.recs.for_each([](const Rec &r) {
+            if (!is_freed(r)) account_out(r);
+        });
+        s.recs.clear();
+        s.freed = s.seq = 0;
         s.release();
     }
     for (uint32_t k = 0; k < kMaxKeys; ++k) g_stats[k].peak.store(0, std::memory_order_relaxed);
@@ -589,7 +541,7 @@ uint64_t observed_blocks() noexcept {
     for (size_t i = 0; i < kShards; ++i) {
         Shard &s = g_shards[i];
         s.acquire();
-        n += s.count;
+        n += s.live();
         s.release();
     }
     return n;
