@@ -12,40 +12,6 @@ namespace {
 // DWARF register numbers on x86-64.
 constexpr unsigned kRegRbp = 6, kRegRsp = 7, kRegRa = 16;
 
-// A rule, packed in one word so a reader never sees half of one:
-//   bit 0      the frame can be unwound (0: stop here)
-//   bit 1      CFA is rbp + offset (else rsp + offset)
-//   bit 2      rbp was saved at CFA + fp_off (else it is unchanged)
-//   bit 3      no unwind data: use the frame pointer chain
-//   bits 8-31  CFA offset (0 .. 16 MiB)
-//   bits 32-47 fp_off (signed)
-//   bits 48-63 ra_off (signed)
-struct Rule {
-    bool ok = false, cfa_fp = false, fp_saved = false, use_fp_chain = false;
-    uint32_t cfa_off = 0;
-    int32_t fp_off = 0, ra_off = -8;
-};
-
-uint64_t pack(const Rule &r) noexcept {
-    return uint64_t(r.ok) | uint64_t(r.cfa_fp) << 1 | uint64_t(r.fp_saved) << 2 | uint64_t(r.use_fp_chain) << 3 |
-           uint64_t(r.cfa_off & 0xffffff) << 8 | uint64_t(uint16_t(int16_t(r.fp_off))) << 32 |
-           uint64_t(uint16_t(int16_t(r.ra_off))) << 48;
-}
-
-// Direct-mapped cache: the tag is the address, written last; a reader checks the tag on both sides
-// of reading the rule, so a torn entry is a miss. Two writers racing on one slot can still pair a
-// tag with the other's rule: the rule carries no tag bits, so the slot index (a hash of the
-// address) decides, and both writers wrote rules for addresses of the same slot - a rare wrong
-// frame, never a wild read, since every read the walk makes is checked against the stack bounds.
-constexpr size_t kCacheSlots = 1u << 14;
-struct Slot {
-    std::atomic<uint64_t> tag{0};
-    std::atomic<uint64_t> rule{0};
-};
-Slot g_cache[kCacheSlots];
-
-size_t slot_of(uintptr_t pc) noexcept { return (pc * 0x9E3779B97F4A7C15ull) >> (64 - 14); }
-
 // ---- reading DWARF ----------------------------------------------------------------------------
 
 struct Reader {
@@ -276,18 +242,17 @@ const uint8_t *find_fde(uintptr_t pc, const uint8_t *hdr) noexcept {
     return hdr + table[2 * lo + 1];
 }
 
-Rule compute_rule(uintptr_t pc) noexcept {
-    Rule rule;
+UnwindRule compute_rule(uintptr_t pc) noexcept {
+    using Kind = UnwindRule::Kind;
+    UnwindRule rule;
     dl_find_object fo;
     if (_dl_find_object(reinterpret_cast<void *>(pc), &fo) != 0) {
-        rule.ok = true;
-        rule.use_fp_chain = true; // not in any object (generated code): trust its frame pointer
+        rule.kind = Kind::FpChain; // not in any object (generated code): trust its frame pointer
         return rule;
     }
     const uint8_t *fde = find_fde(pc, static_cast<const uint8_t *>(fo.dlfo_eh_frame));
     if (!fde) {
-        rule.ok = true;
-        rule.use_fp_chain = true;
+        rule.kind = Kind::FpChain;
         return rule;
     }
     Reader r{fde, fde + 4};
@@ -318,7 +283,7 @@ Rule compute_rule(uintptr_t pc) noexcept {
         return rule;
     if (s.ra != State::Offset || s.fp == State::Unknown) return rule;
     if (s.ra_off < -32768 || s.ra_off > 32767 || s.fp_off < -32768 || s.fp_off > 32767) return rule;
-    rule.ok = true;
+    rule.kind = Kind::Cfa;
     rule.cfa_fp = s.cfa_reg == kRegRbp;
     rule.cfa_off = uint32_t(s.cfa_off);
     rule.fp_saved = s.fp == State::Offset;
@@ -327,73 +292,202 @@ Rule compute_rule(uintptr_t pc) noexcept {
     return rule;
 }
 
-// The packed rule for pc (see pack()): from the cache, or computed and cached.
-uint64_t rule_word(uintptr_t pc) noexcept {
-    Slot &slot = g_cache[slot_of(pc)];
-    if (slot.tag.load(std::memory_order_acquire) == pc) {
-        const uint64_t w = slot.rule.load(std::memory_order_acquire);
-        if (slot.tag.load(std::memory_order_acquire) == pc) return w;
+// ---- the rule cache -------------------------------------------------------------------------
+//
+// A slot: bits 32-63 the tag (ra >> kUnwindSlotBits: user-space addresses are below 2^47, so it
+// fits; an empty slot, 0, matches no code address), bits 0-31 the rule:
+//   bit 0        CFA is rbp + offset (else rsp + offset)
+//   bit 1        rbp was saved at CFA - bits 18-31
+//   bit 2        special: bits 3-4 say which (0 stop, 1 frame pointer chain, 2 second table)
+//   bits 3-17    CFA offset (a multiple of 8, 8 .. 256 KiB - 8); the return address is at CFA - 8
+//   bits 18-31   how far below the CFA rbp was saved (a multiple of 8, 16 .. 16 KiB - 8; with an
+//                rsp-based CFA, at most its offset: the slot is at or above rsp)
+// Writers store whole slots; two racing on one slot leave one of their entries, each consistent.
+constexpr size_t kSlots = size_t{1} << kUnwindSlotBits;
+constexpr uintptr_t kSlotMask = kSlots - 1;
+constexpr uint32_t kCfaFp = 1, kFpSaved = 2, kSpecial = 4;
+constexpr uint32_t kCfaOffMask = 0x3fff8;
+constexpr unsigned kFpDeltaShift = 18;
+constexpr uint32_t kStop = kSpecial | 0u << 3, kFpChain = kSpecial | 1u << 3, kSecond = kSpecial | 2u << 3;
+constexpr uintptr_t kUserLimit = uintptr_t{1} << 47;
+
+std::atomic<uint64_t> g_slots[kSlots];
+
+// The second table: rules the slot cannot hold, in full. The tag is the address, written last; a
+// reader checks it on both sides of reading the rule, so a torn entry is a miss (and the rule is
+// computed again). These rules are rare: a small table.
+constexpr size_t kSecondSlots = 1024;
+struct Second {
+    std::atomic<uint64_t> tag{0};
+    std::atomic<uint64_t> kind{0}; // Kind, cfa_fp, fp_saved, cfa_off (bits 8-31)
+    std::atomic<uint64_t> offs{0}; // fp_off (low 32 bits), ra_off (high 32 bits)
+};
+Second g_second[kSecondSlots];
+
+size_t second_of(uintptr_t ra) noexcept { return (ra * 0x9E3779B97F4A7C15ull) >> (64 - 10); }
+
+// The slot's rule bits for `rule`, or kSecond if it does not fit.
+uint32_t compact(const UnwindRule &rule) noexcept {
+    using Kind = UnwindRule::Kind;
+    if (rule.kind == Kind::Stop) return kStop;
+    if (rule.kind == Kind::FpChain) return kFpChain;
+    if (rule.ra_off != -8 || (rule.cfa_off & 7) || rule.cfa_off < 8 || rule.cfa_off > kCfaOffMask) return kSecond;
+    uint32_t w = (rule.cfa_fp ? kCfaFp : 0) | rule.cfa_off;
+    if (rule.fp_saved) {
+        const int32_t delta = -rule.fp_off;
+        if ((delta & 7) || delta < 16 || delta >= (1 << (32 - kFpDeltaShift))) return kSecond;
+        // Off an rsp-based CFA, the saved rbp must lie at or above rsp (the walk does not check).
+        if (!rule.cfa_fp && uint32_t(delta) > rule.cfa_off) return kSecond;
+        w |= kFpSaved | uint32_t(delta) << kFpDeltaShift;
     }
-    const uint64_t w = pack(compute_rule(pc));
-    slot.tag.store(0, std::memory_order_relaxed);
-    slot.rule.store(w, std::memory_order_release);
-    slot.tag.store(pc, std::memory_order_release);
     return w;
 }
 
-// The fields of a packed rule, read where they are used (no unpacking into a struct per frame).
-constexpr uint64_t kOk = 1, kCfaFp = 2, kFpSaved = 4, kFpChain = 8;
-inline uintptr_t cfa_off(uint64_t w) noexcept { return uintptr_t(w >> 8) & 0xffffff; }
-inline intptr_t fp_off(uint64_t w) noexcept { return int16_t(uint16_t(w >> 32)); }
-inline intptr_t ra_off(uint64_t w) noexcept { return int16_t(uint16_t(w >> 48)); }
+void second_store(uintptr_t ra, const UnwindRule &rule) noexcept {
+    Second &e = g_second[second_of(ra)];
+    e.tag.store(0, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    e.kind.store(uint64_t(rule.kind) | uint64_t(rule.cfa_fp) << 2 | uint64_t(rule.fp_saved) << 3 |
+                     uint64_t(rule.cfa_off) << 8,
+                 std::memory_order_relaxed);
+    e.offs.store(uint64_t(uint32_t(rule.fp_off)) | uint64_t(uint32_t(rule.ra_off)) << 32, std::memory_order_relaxed);
+    e.tag.store(ra, std::memory_order_release);
+}
+
+bool second_load(uintptr_t ra, UnwindRule &rule) noexcept {
+    Second &e = g_second[second_of(ra)];
+    if (e.tag.load(std::memory_order_acquire) != ra) return false;
+    const uint64_t k = e.kind.load(std::memory_order_relaxed), o = e.offs.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (e.tag.load(std::memory_order_relaxed) != ra) return false;
+    rule.kind = UnwindRule::Kind(k & 3);
+    rule.cfa_fp = (k >> 2) & 1;
+    rule.fp_saved = (k >> 3) & 1;
+    rule.cfa_off = uint32_t(k >> 8);
+    rule.fp_off = int32_t(uint32_t(o));
+    rule.ra_off = int32_t(uint32_t(o >> 32));
+    return true;
+}
+
+// The slot entry for `ra`, stored for the next walk (return addresses outside user space are
+// garbage: stop, uncached).
+uint64_t store(uintptr_t ra, const UnwindRule &rule) noexcept {
+    if (ra >= kUserLimit) return kStop;
+    const uint32_t bits = compact(rule);
+    if (bits == kSecond) second_store(ra, rule);
+    const uint64_t e = uint64_t(ra >> kUnwindSlotBits) << 32 | bits;
+    g_slots[ra & kSlotMask].store(e, std::memory_order_release);
+    return e;
+}
+
+// A miss: the rule of the call before return address `ra`, computed and cached.
+__attribute__((noinline)) uint64_t fill(uintptr_t ra) noexcept {
+    if (ra >= kUserLimit) return kStop;
+    return store(ra, compute_rule(ra - 1));
+}
+
+// One frame by a rule the fast path does not take (special slot bits): the caller's registers,
+// pc = 0 to stop. Registers go in and out by value, so the walk keeps its own in registers.
+__attribute__((noinline)) UnwindRegs step_special(uint32_t bits, UnwindRegs r, uintptr_t lo, uintptr_t top) noexcept {
+    auto word = [](uintptr_t a) noexcept { return *reinterpret_cast<const uintptr_t *>(a); };
+    UnwindRegs out;
+    if (bits == kFpChain) {
+        if (r.fp < r.sp || r.fp < lo || r.fp > top - 8 || (r.fp & 7)) return out;
+        out.pc = word(r.fp + 8);
+        out.sp = r.fp + 16;
+        out.fp = word(r.fp);
+        return out;
+    }
+    if (bits != kSecond) return out;
+    UnwindRule rule;
+    if (!second_load(r.pc, rule)) { // taken by another address, raced with a writer, or flushed
+        rule = compute_rule(r.pc - 1);
+        if (compact(rule) == kSecond) second_store(r.pc, rule);
+    }
+    if (rule.kind == UnwindRule::Kind::FpChain) return step_special(kFpChain, r, lo, top);
+    if (rule.kind != UnwindRule::Kind::Cfa) return out;
+    const uintptr_t cfa = (rule.cfa_fp ? r.fp : r.sp) + rule.cfa_off;
+    const uintptr_t ra_at = cfa + uintptr_t(intptr_t(rule.ra_off));
+    if (cfa <= r.sp || ra_at < r.sp || ra_at > top) return out;
+    out.fp = r.fp;
+    if (rule.fp_saved) {
+        const uintptr_t fp_at = cfa + uintptr_t(intptr_t(rule.fp_off));
+        if (fp_at < r.sp || fp_at > top) return out;
+        out.fp = word(fp_at);
+    }
+    out.pc = word(ra_at);
+    out.sp = cfa;
+    return out;
+}
 
 } // namespace
 
-Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept {
-    uint32_t n = 0;
+// Not vectorized: packing pc and sp into one vector register costs more moves than it saves.
+__attribute__((optimize("no-tree-slp-vectorize"))) Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out,
+                                                                      size_t max) noexcept {
     uint64_t h = kStackHashSeed;
-    // A readable word lies in the thread's stack, lo <= a and a + 8 <= hi: one unsigned compare
-    // for both ends (x86-64 reads unaligned words; a misaligned saved slot only means a wrong
-    // rule, whose walk stays inside the stack). Unknown bounds (hi < lo + 8) allow no read.
-    if (b.hi < b.lo + 8) return Walk{0, stack_hash_finish(h, 0)};
-    const uintptr_t lo = b.lo, span = b.hi - 8 - b.lo;
-    auto readable = [lo, span](uintptr_t a) noexcept { return a - lo <= span; };
+    // A word at a is read only if sp <= a <= top (sp only grows, and starts inside the stack). No
+    // stack lies in the lowest 64 KiB (mmap_min_addr): a CFA minus a saved-rbp offset never wraps.
+    if (max == 0 || b.lo < (uintptr_t{1} << 16) || b.hi < b.lo + 16 || r.sp < b.lo || r.sp > b.hi)
+        return Walk{0, stack_hash_finish(h, 0)};
+    const uintptr_t lo = b.lo, hi = b.hi, top = b.hi - 8;
     auto word = [](uintptr_t a) noexcept { return *reinterpret_cast<const uintptr_t *>(a); };
-    while (n < max && r.pc >= 4096) {
-        out[n++] = r.pc;
-        h = stack_hash_step(h, r.pc);
-        // A return address points after the call: look up the call instruction itself.
-        const uint64_t w = rule_word(r.pc - 1);
-        if (!(w & kOk)) break;
-        uintptr_t cfa, ra, fp;
-        if (w & kFpChain) {
-            if (!readable(r.fp) || !readable(r.fp + 8) || r.fp < r.sp) break;
-            cfa = r.fp + 16;
-            ra = word(r.fp + 8);
-            fp = word(r.fp);
-        } else {
-            cfa = ((w & kCfaFp) ? r.fp : r.sp) + cfa_off(w);
-            const uintptr_t ra_at = cfa + uintptr_t(ra_off(w));
-            if (!readable(ra_at)) break;
-            ra = word(ra_at);
-            fp = r.fp;
-            if (w & kFpSaved) {
-                const uintptr_t fp_at = cfa + uintptr_t(fp_off(w));
-                if (!readable(fp_at)) break;
+    uintptr_t pc = r.pc, sp = r.sp, fp = r.fp;
+    uintptr_t *o = out, *const end = out + max;
+    while (pc >= 4096) {
+        *o++ = pc;
+        h = stack_hash_step(h, pc);
+        if (__builtin_expect(o == end, 0)) break; // no rule needed for the last frame kept
+        uint64_t e = g_slots[pc & kSlotMask].load(std::memory_order_relaxed);
+        // Tag check: bits 32-63 of pc << 17 are pc >> 15.
+        if (__builtin_expect(((e ^ (uint64_t(pc) << (32 - kUnwindSlotBits))) >> 32) != 0, 0)) e = fill(pc);
+        const uint32_t bits = uint32_t(e);
+        if (__builtin_expect(!(bits & (kSpecial | kCfaFp)), 1)) {
+            // CFA = rsp + offset (>= 8): the return address at CFA - 8 is at or above sp, and a
+            // saved rbp at CFA - delta too (compact() takes only delta <= offset).
+            const uintptr_t cfa = sp + (bits & kCfaOffMask);
+            if (__builtin_expect(cfa > hi, 0)) break;
+            if (bits & kFpSaved) fp = word(cfa - (bits >> kFpDeltaShift));
+            pc = word(cfa - 8);
+            sp = cfa;
+        } else if (!(bits & kSpecial)) {
+            // CFA = rbp + offset: rbp may be anything, so both ends are checked.
+            const uintptr_t cfa = fp + (bits & kCfaOffMask), ra_at = cfa - 8;
+            if (__builtin_expect(ra_at < sp || ra_at > top, 0)) break;
+            if (bits & kFpSaved) {
+                // At least 16 below the CFA, so below the return address: only the lower end.
+                const uintptr_t fp_at = cfa - (bits >> kFpDeltaShift);
+                if (__builtin_expect(fp_at < sp, 0)) break;
                 fp = word(fp_at);
             }
+            pc = word(ra_at);
+            sp = cfa;
+        } else {
+            const UnwindRegs next = step_special(bits, UnwindRegs{pc, sp, fp}, lo, top);
+            pc = next.pc;
+            sp = next.sp;
+            fp = next.fp;
         }
-        if (cfa <= r.sp) break; // the stack must unwind toward its base
-        r.sp = cfa;
-        r.fp = fp;
-        r.pc = ra;
     }
+    const uint32_t n = uint32_t(o - out);
     return Walk{n, stack_hash_finish(h, n)};
 }
 
 void unwind_cache_flush() noexcept {
-    for (Slot &s : g_cache) s.tag.store(0, std::memory_order_relaxed);
+    for (auto &s : g_slots) s.store(0, std::memory_order_relaxed);
+    for (Second &s : g_second) s.tag.store(0, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
+}
+
+void unwind_cache_store(uintptr_t ra, const UnwindRule &rule) noexcept { store(ra, rule); }
+
+UnwindCacheTier unwind_cache_tier(uintptr_t ra) noexcept {
+    if (ra >= kUserLimit) return UnwindCacheTier::None;
+    const uint64_t e = g_slots[ra & kSlotMask].load(std::memory_order_acquire);
+    if ((e >> 32) != (ra >> kUnwindSlotBits)) return UnwindCacheTier::None;
+    if (uint32_t(e) != kSecond) return UnwindCacheTier::Slot;
+    UnwindRule rule;
+    return second_load(ra, rule) ? UnwindCacheTier::Second : UnwindCacheTier::None;
 }
 
 } // namespace nm::track

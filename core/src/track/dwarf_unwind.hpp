@@ -34,10 +34,38 @@ inline bool caller_regs(const void *frame, StackBounds b, UnwindRegs &r) noexcep
 }
 
 // Writes r.pc and then the return address of each frame above it, at most `max` in all, and
-// hashes them as it goes (Walk::hash is stack_hash() of what was written: one pass).
+// hashes them as it goes (Walk::hash is stack_hash() of what was written: one pass). Every word it
+// reads lies between the current frame's stack pointer and b.hi (or, following a frame pointer
+// where there is no unwind data, inside b): a wrong rule or a garbage stack ends the walk early or
+// gives wrong frames, never a read outside the stack.
 Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept;
 
 // Forgets every cached rule (after a dlclose: the addresses may hold other code now).
 void unwind_cache_flush() noexcept;
+
+// How the caller's registers are recovered at one return address.
+struct UnwindRule {
+    enum class Kind : uint8_t {
+        Stop,    // no usable rule (expressions, a CFA in another register, signal frames): stop
+        FpChain, // no unwind data at all: follow the frame pointer
+        Cfa,     // CFA = (cfa_fp ? rbp : rsp) + cfa_off; return address at CFA + ra_off;
+                 // rbp saved at CFA + fp_off if fp_saved, else unchanged
+    } kind = Kind::Stop;
+    bool cfa_fp = false, fp_saved = false;
+    uint32_t cfa_off = 0;
+    int32_t fp_off = 0, ra_off = -8;
+};
+
+// The rule cache (the walk's fast path). Each return address has one 8-byte slot, indexed by its
+// low kUnwindSlotBits bits and tagged with the rest, holding the whole rule: one atomic load, so a
+// reader never sees half of an entry and needs no second look at the tag. A rule the slot cannot
+// hold (return address not at CFA - 8, offsets not multiples of 8 or too large) goes to a small
+// second table of full rules, and its slot says so; one that fits neither is computed each time.
+inline constexpr unsigned kUnwindSlotBits = 15;
+enum class UnwindCacheTier : uint8_t { None, Slot, Second };
+// For tests: stores `rule` for return address `ra` as a miss of the walk would, and tells where
+// the rule of `ra` is cached now.
+void unwind_cache_store(uintptr_t ra, const UnwindRule &rule) noexcept;
+UnwindCacheTier unwind_cache_tier(uintptr_t ra) noexcept;
 
 } // namespace nm::track
