@@ -470,6 +470,8 @@ __attribute__((optimize("no-tree-slp-vectorize"))) Walk unwind_dwarf(UnwindRegs 
             }
             pc = word(ra_at);
             sp = cfa;
+        } else if (bits == kStop) {
+            break; // the outermost frame of most stacks (the thread's start): no call
         } else {
             const UnwindRegs next = step_special(bits, UnwindRegs{pc, sp, fp}, lo, top);
             pc = next.pc;
