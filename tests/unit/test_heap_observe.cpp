@@ -177,4 +177,46 @@ TEST(HeapObserve, DoubleAndInvalidFreesAreRefusedAndRecorded) {
     nm::heap::observe_stop();
 }
 
+// Freed entries are kept per shard, the newest 64 at least (past 128 the older ones go): a block
+// freed again among the newest is a double free, one freed long ago is not listed any more. The
+// blocks are 16-byte pieces of one page, so they share a shard and its table sees every eviction.
+TEST(HeapObserve, OnlyTheNewestFreesOfAShardAreKept) {
+    using nm::heap::Release;
+    const char *why = nullptr;
+    ASSERT_TRUE(nm::heap::observe_start(nullptr, &why)) << (why ? why : "");
+    nm::heap::observe_arm(true);
+    constexpr size_t kPieces = 256, kKept = 64;
+    char *page = static_cast<char *>(std::aligned_alloc(4096, 4096));
+    ASSERT_NE(page, nullptr);
+    std::memset(page, 0, 4096); // no data that looks like a chunk header
+    const uint64_t blocks_before = nm::heap::observed_blocks();
+    for (size_t i = 0; i < kPieces; ++i)
+        nm::heap::observed_alloc(page + 16 * i, 16, nm::heap::Fn::Malloc, __builtin_frame_address(0));
+    EXPECT_EQ(nm::heap::observed_blocks() - blocks_before, kPieces);
+    for (size_t i = 0; i < kPieces; ++i) ASSERT_EQ(release_here(page + 16 * i), Release::Listed) << i;
+    EXPECT_EQ(nm::heap::observed_blocks(), blocks_before) << "freed entries are not live blocks";
+
+    auto double_frees = [] {
+        nm::track::Reading r;
+        nm::track::Query::read(r, false);
+        const nm::track::KeyRecord *k = own_key(r);
+        size_t n = 0;
+        for (const auto &m : r.misuse)
+            if (k && m.key_id == k->id && m.kind == nm::track::MisuseKind::DoubleFree) ++n;
+        return n;
+    };
+    const size_t before = double_frees();
+    for (size_t i = kPieces - kKept; i < kPieces; ++i)
+        EXPECT_EQ(release_here(page + 16 * i), Release::Refused) << "freed recently: " << i;
+    EXPECT_EQ(double_frees(), before + kKept);
+    for (size_t i = 0; i < kKept; ++i)
+        EXPECT_NE(release_here(page + 16 * i), Release::Listed) << "freed long ago: " << i;
+    EXPECT_EQ(double_frees(), before + kKept) << "the oldest frees were forgotten, not kept as freed";
+    // A forgotten address handed out again is a block again.
+    nm::heap::observed_alloc(page, 16, nm::heap::Fn::Malloc, __builtin_frame_address(0));
+    EXPECT_EQ(release_here(page), Release::Listed);
+    nm::heap::observe_stop();
+    std::free(page);
+}
+
 } // namespace

@@ -310,6 +310,8 @@ constexpr uint32_t kCfaOffMask = 0x3fff8;
 constexpr unsigned kFpDeltaShift = 18;
 constexpr uint32_t kStop = kSpecial | 0u << 3, kFpChain = kSpecial | 1u << 3, kSecond = kSpecial | 2u << 3;
 constexpr uintptr_t kUserLimit = uintptr_t{1} << 47;
+// CFA = rbp + 16, rbp saved at CFA - 16: a function built with frame pointers, past its prologue.
+constexpr uint32_t kFpFrame = kCfaFp | kFpSaved | 16u | 16u << kFpDeltaShift;
 
 std::atomic<uint64_t> g_slots[kSlots];
 
@@ -450,6 +452,12 @@ __attribute__((optimize("no-tree-slp-vectorize"))) Walk unwind_dwarf(UnwindRegs 
             if (bits & kFpSaved) fp = word(cfa - (bits >> kFpDeltaShift));
             pc = word(cfa - 8);
             sp = cfa;
+        } else if (bits == kFpFrame) {
+            // The frame of code built with frame pointers: {saved rbp, return address} at rbp.
+            if (__builtin_expect(fp < sp || fp > top - 8, 0)) break;
+            pc = word(fp + 8);
+            sp = fp + 16;
+            fp = word(fp);
         } else if (!(bits & kSpecial)) {
             // CFA = rbp + offset: rbp may be anything, so both ends are checked.
             const uintptr_t cfa = fp + (bits & kCfaOffMask), ra_at = cfa - 8;
@@ -462,6 +470,8 @@ __attribute__((optimize("no-tree-slp-vectorize"))) Walk unwind_dwarf(UnwindRegs 
             }
             pc = word(ra_at);
             sp = cfa;
+        } else if (bits == kStop) {
+            break; // the outermost frame of most stacks (the thread's start): no call
         } else {
             const UnwindRegs next = step_special(bits, UnwindRegs{pc, sp, fp}, lo, top);
             pc = next.pc;

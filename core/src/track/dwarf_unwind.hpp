@@ -38,7 +38,9 @@ inline bool caller_regs(const void *frame, StackBounds b, UnwindRegs &r) noexcep
 // reads lies between the current frame's stack pointer and b.hi (or, following a frame pointer
 // where there is no unwind data, inside b): a wrong rule or a garbage stack ends the walk early or
 // gives wrong frames, never a read outside the stack.
-Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out, size_t max) noexcept;
+// Hidden: called only inside libnmapi, directly rather than through the PLT.
+__attribute__((visibility("hidden"))) Walk unwind_dwarf(UnwindRegs r, StackBounds b, uintptr_t *out,
+                                                        size_t max) noexcept;
 
 // Forgets every cached rule (after a dlclose: the addresses may hold other code now).
 void unwind_cache_flush() noexcept;

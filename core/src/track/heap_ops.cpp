@@ -97,7 +97,7 @@ struct HeapOps {
     }
 
     // Walks (and hashes, in the same pass) the stack above the interposed function's frame.
-    static Walk capture(ThreadState *ts, const void *frame, uintptr_t *buf, size_t want) noexcept {
+    __attribute__((always_inline)) static Walk capture(ThreadState *ts, const void *frame, uintptr_t *buf, size_t want) noexcept {
         if (g_dwarf) {
             UnwindRegs r;
             return caller_regs(frame, ts->stack, r) ? unwind_dwarf(r, ts->stack, buf, want) : Walk{};

@@ -29,7 +29,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
+#include <vector>
+
+#include "track/open_table.hpp"
 
 namespace nm::track::reach {
 namespace {
@@ -121,11 +125,8 @@ public:
         lo_ = n ? starts_.front() : 0;
         hi_ = 0;
         for (size_t i = 0; i < n; ++i) hi_ = std::max(hi_, ends_[i]);
-        size_t cap = 16;
-        while (cap < pages * 2) cap <<= 1;
-        bits_ = unsigned(__builtin_ctzll(cap));
-        keys_.assign(cap, 0);
-        vals_.assign(cap, 0);
+        pages_.clear();
+        if (!pages_.reserve(pages)) throw std::bad_alloc();
         have = false;
         for (size_t i = 0; i < n; ++i) {
             const uintptr_t p0 = starts_[i] >> kPageShift, p1 = (ends_[i] - 1) >> kPageShift;
@@ -145,17 +146,9 @@ public:
     // The sorted index of the block holding address w, or -1.
     inline long find(uintptr_t w) const noexcept {
         if (w < lo_ || w >= hi_) return -1;
-        const uintptr_t page = w >> kPageShift;
-        const uint64_t key = page + 1;
-        size_t h = size_t((key * 0x9E3779B97F4A7C15ull) >> (64 - bits_));
-        const size_t mask = keys_.size() - 1;
-        for (;;) {
-            const uint64_t k = keys_[h];
-            if (k == key) break;
-            if (k == 0) return -1;
-            h = (h + 1) & mask;
-        }
-        const size_t first = vals_[h];
+        const PageEntry *e = pages_.find((w >> kPageShift) + 1);
+        if (!e) return -1;
+        const size_t first = e->first;
         const size_t n = starts_.size();
         // At most 256 16-aligned blocks start in one page, plus the one running into it.
         size_t bound = std::min(n, first + 258);
@@ -168,22 +161,30 @@ public:
     }
 
 private:
+    struct PageEntry {
+        uint64_t page; // page + 1; 0 = empty
+        uint32_t first; // sorted index of the first block overlapping it
+    };
+    struct PageTraits {
+        using Entry = PageEntry;
+        using Key = uint64_t;
+        static Key key(const Entry &e) noexcept { return e.page; }
+        static void set_key(Entry &e, Key k) noexcept { e.page = k; }
+        static size_t hash(Key k) noexcept { return size_t((k * 0x9E3779B97F4A7C15ull) >> 32); }
+        static constexpr uint32_t kMinCapacity = 16;
+    };
+
+    // Sized for every page beforehand: never grows here.
     void insert(uintptr_t page, uint32_t idx) {
-        const uint64_t key = page + 1;
-        size_t h = size_t((key * 0x9E3779B97F4A7C15ull) >> (64 - bits_));
-        const size_t mask = keys_.size() - 1;
-        while (keys_[h] != 0 && keys_[h] != key) h = (h + 1) & mask;
-        if (keys_[h] == 0) {
-            keys_[h] = key;
-            vals_[h] = idx;
-        }
+        bool inserted = false;
+        PageEntry *e = pages_.insert(page + 1, &inserted);
+        if (!e) throw std::bad_alloc();
+        if (inserted) e->first = idx;
     }
 
     std::vector<uint32_t> order_;
     std::vector<uintptr_t> starts_, ends_;
-    std::vector<uint64_t> keys_;
-    std::vector<uint32_t> vals_;
-    unsigned bits_ = 4;
+    OpenTable<PageTraits> pages_;
     uintptr_t lo_ = 0, hi_ = 0;
 };
 

@@ -95,7 +95,8 @@ TEST(DwarfUnwind, RealStackThroughFramesWithoutFramePointers) {
 // ---- the cache on a built stack ---------------------------------------------------------------
 
 // Addresses in no loaded object: a computed rule for them is "follow the frame pointer".
-constexpr uintptr_t kA = 0x100000001000, kB = 0x100000002000, kC = 0x100000003000, kD = 0x100000004000;
+constexpr uintptr_t kA = 0x100000001000, kB = 0x100000002000, kC = 0x100000003000, kD = 0x100000004000,
+                    kE = 0x100000005000;
 
 UnwindRule cfa_rule(bool fp_based, uint32_t off, bool fp_saved = false, int32_t fp_off = 0, int32_t ra_off = -8) {
     UnwindRule r;
@@ -146,18 +147,24 @@ struct DwarfCache : ::testing::Test {
         EXPECT_EQ(w.hash, stack_hash(out, w.n));
         return std::vector<uintptr_t>(out, out + w.n);
     }
-    // A -> B -> C -> D: A's CFA is rsp + 32 with rbp saved at CFA - 16; B's return address is not
-    // at CFA - 8 (the second table); C's CFA is rbp + 16 with rbp saved at CFA - 16; D stops.
+    // A -> B -> C -> E -> D: A's CFA is rsp + 32 with rbp saved at CFA - 16; B's return address
+    // is not at CFA - 8 (the second table); C's CFA is rbp + 32 with rbp saved at CFA - 16; E is
+    // a frame-pointer frame (CFA rbp + 16, rbp at CFA - 16); D stops.
     UnwindRegs build_chain() {
-        const uintptr_t lo = st.lo(), f1 = lo + 400;
+        const uintptr_t lo = st.lo(), f1 = lo + 400, f2 = lo + 600;
         st.put(lo + 88, kB);
         st.put(lo + 80, f1);
         st.put(lo + 104, kC);
-        st.put(f1 + 8, kD);
+        st.put(f1 + 24, kE);
+        st.put(f1 + 16, f2);
+        st.put(f1 + 8, kD); // B's return address if B is unwound by its frame pointer
         st.put(f1, lo + 1000);
+        st.put(f2 + 8, kD);
+        st.put(f2, lo + 1000);
         unwind_cache_store(kA, cfa_rule(false, 32, true, -16));
         unwind_cache_store(kB, cfa_rule(false, 24, false, 0, -16));
-        unwind_cache_store(kC, cfa_rule(true, 16, true, -16));
+        unwind_cache_store(kC, cfa_rule(true, 32, true, -16));
+        unwind_cache_store(kE, cfa_rule(true, 16, true, -16));
         unwind_cache_store(kD, kind_rule(Kind::Stop));
         return UnwindRegs{kA, lo + 64, lo + 3000};
     }
@@ -197,8 +204,9 @@ TEST_F(DwarfCache, RulesThatFitTakeOneSlotTheOthersTheSecondTable) {
 TEST_F(DwarfCache, WalkFollowsEveryKindOfCachedRule) {
     const UnwindRegs r = build_chain();
     EXPECT_EQ(unwind_cache_tier(kB), UnwindCacheTier::Second);
-    EXPECT_EQ(walk(r), (std::vector<uintptr_t>{kA, kB, kC, kD}));
+    EXPECT_EQ(walk(r), (std::vector<uintptr_t>{kA, kB, kC, kE, kD}));
     EXPECT_EQ(walk(r, 2), (std::vector<uintptr_t>{kA, kB}));
+    EXPECT_EQ(walk(r, 5), (std::vector<uintptr_t>{kA, kB, kC, kE, kD}));
 }
 
 TEST_F(DwarfCache, TwoAddressesInOneSlotNeverShareARule) {
@@ -227,7 +235,7 @@ TEST_F(DwarfCache, TwoAddressesInOneSlotNeverShareARule) {
 TEST_F(DwarfCache, FlushForgetsBothTables) {
     UnwindRegs r = build_chain();
     unwind_cache_flush();
-    for (uintptr_t ra : {kA, kB, kC, kD}) EXPECT_EQ(unwind_cache_tier(ra), UnwindCacheTier::None);
+    for (uintptr_t ra : {kA, kB, kC, kD, kE}) EXPECT_EQ(unwind_cache_tier(ra), UnwindCacheTier::None);
     const uintptr_t fp = st.lo() + 2000;
     st.put(fp + 8, 0);
     r.fp = fp;
@@ -244,10 +252,14 @@ TEST_F(DwarfCache, NoRuleReadsPastTheStack) {
     unwind_cache_store(kD, kind_rule(Kind::Stop));
     unwind_cache_store(kA, cfa_rule(false, uint32_t(hi - (lo + 64)), true, -16));
     EXPECT_EQ(walk(UnwindRegs{kA, lo + 64, 0}), (std::vector<uintptr_t>{kA, kD}));
-    // rbp-based CFAs with rbp in the fence, below the stack, below rsp, or about to wrap.
-    unwind_cache_store(kA, cfa_rule(true, 16, true, -16));
-    for (uintptr_t fp : {hi, hi + 64, lo - 4096, lo + 8, ~uintptr_t{0} - 8, uintptr_t{0}})
-        EXPECT_EQ(walk(UnwindRegs{kA, lo + 64, fp}), (std::vector<uintptr_t>{kA})) << std::hex << fp;
+    // rbp-based CFAs (a frame-pointer frame, and others) with rbp in the fence, below the stack,
+    // below rsp, or about to wrap.
+    for (const UnwindRule &rule : {cfa_rule(true, 16, true, -16), cfa_rule(true, 48, true, -40), cfa_rule(true, 16)}) {
+        unwind_cache_store(kA, rule);
+        for (uintptr_t fp : {hi - 8, hi, hi + 64, lo - 4096, lo + 8, ~uintptr_t{0} - 8, ~uintptr_t{0} - 15, uintptr_t{0}})
+            EXPECT_EQ(walk(UnwindRegs{kA, lo + 64, fp}), (std::vector<uintptr_t>{kA}))
+                << std::hex << fp << " CFA rbp + " << std::dec << rule.cfa_off;
+    }
     // A second-table rule reaching past the end.
     unwind_cache_store(kA, cfa_rule(false, 8192 + 4, false, 0, -16));
     EXPECT_EQ(walk(UnwindRegs{kA, lo + 64, 0}), (std::vector<uintptr_t>{kA}));

@@ -269,6 +269,24 @@ TEST_F(OpenTableTest, FailedGrowKeepsEveryEntryAndStillFindsOldKeys) {
     expect_holds(t, want);
 }
 
+TEST_F(OpenTableTest, ReserveMakesRoomForThatManyWithoutAnotherGrow) {
+    OpenTable<Spread, TestMemory> t;
+    ASSERT_TRUE(t.reserve(1000));
+    EXPECT_EQ(t.capacity(), 2048u) << "the first power of two at least twice the count";
+    TestMemory::fail_after = 0; // no more memory: the inserts below must not need any
+    for (uint64_t k = 1; k <= 1024; ++k) ASSERT_NE(t.insert(k), nullptr) << k; // half of 2048
+    EXPECT_EQ(t.capacity(), 2048u);
+    EXPECT_EQ(t.insert(1025), nullptr) << "one past half full needs a grow";
+    EXPECT_TRUE(t.reserve(10)) << "already room: nothing to allocate";
+    EXPECT_FALSE(t.reserve(5000)) << "no memory: refused";
+    EXPECT_EQ(t.capacity(), 2048u);
+    TestMemory::fail_after = -1;
+    ASSERT_TRUE(t.reserve(5000));
+    EXPECT_EQ(t.capacity(), 16384u);
+    for (uint64_t k = 1; k <= 1024; ++k) ASSERT_TRUE(t.contains(k)) << "moved with the entries: " << k;
+    EXPECT_FALSE(t.reserve(size_t{1} << 40)) << "past the largest capacity";
+}
+
 TEST_F(OpenTableTest, ForEachCanUpdateEntriesInPlace) {
     OpenTable<Spread, TestMemory> t;
     for (uint64_t k = 1; k <= 100; ++k) t.insert(k)->value = k;
