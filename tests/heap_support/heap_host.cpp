@@ -1,7 +1,8 @@
 // heap_host.cpp - a libnmapi host for the whole-heap expert tests: runs heap_expert.so once per
 // mode given on the command line ("leak", "fail", "reclaim"), then, with "free-kept", frees the
 // buffer the failed run left behind (through the expert's exported pointer), and with
-// "check-kept" checks and frees the blocks the reclaim run kept. Leaks 777 bytes of its own.
+// "check-kept" checks and frees the blocks the reclaim run kept; "set-reclaim" turns the reclaim of
+// left-behind blocks on through the host API. Leaks 777 bytes of its own.
 #include <dlfcn.h>
 #include <nmhost.h>
 
@@ -39,6 +40,11 @@ int main(int argc, char **argv) {
             auto *bench = self ? reinterpret_cast<double (*)(int)>(dlsym(self, "nmt_malloc_free_ns")) : nullptr;
             if (!bench) return 3;
             std::printf("host thread: %.1f ns per malloc+free\n", bench(2000000));
+            continue;
+        }
+        if (mode == "set-reclaim") { // the host API's switch for the reclaim of left-behind blocks
+            std::printf("set reclaim: %u, bad mode: %u\n", unsigned(NmSetLeftBehindReclaim(NM_RECLAIM_UNREACHABLE)),
+                        unsigned(NmSetLeftBehindReclaim(7)));
             continue;
         }
         if (mode == "check-kept") { // the reclaim run's kept blocks: intact, then freed

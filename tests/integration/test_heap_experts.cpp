@@ -375,4 +375,27 @@ TEST_F(HeapExperts, WithoutTheReclaimOptionNothingLeftBehindIsFreed) {
     EXPECT_EQ(text("r.txt").find("reclaimed left behind"), std::string::npos);
 }
 
+// The host can turn it on itself (NmSetLeftBehindReclaim); a forced cleanup's blocks that the
+// expert's globals still point to are kept (the fail run's buffer and string).
+TEST_F(HeapExperts, TheHostApiTurnsTheReclaimOnAndReachableBlocksOfAForcedCleanupStay) {
+    const Result plain = run({NMT_HEAP_HOST, NMT_HEAP_EXPERT, "set-reclaim", "reclaim", "check-kept", "fail"});
+    ASSERT_EQ(plain.status, 0) << plain.out;
+    EXPECT_NE(plain.out.find("set reclaim: 0, bad mode: 76"), std::string::npos) << plain.out;
+    ASSERT_EQ(run_host("r.json", {"set-reclaim", "reclaim", "check-kept", "fail"}), 0) << out_;
+    EXPECT_EQ(out_, plain.out);
+    const json r = json_report("r.json");
+    const json *k = key_named(r, "heap-reclaim");
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ((*k)["done_close"]["left_behind"]["reclaimed"]["bytes"], kDropped) << (*k)["done_close"].dump(1).substr(0, 2000);
+    EXPECT_EQ((*k)["done_close"]["left_behind"]["bytes"], kKept);
+    const json *f = key_named(r, "heap-fail");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ((*f)["cleanups"].size(), 1u);
+    const json &left = (*f)["cleanups"][0]["left_behind"];
+    EXPECT_EQ(left["blocks"], 2u) << left.dump(1).substr(0, 2000);
+    EXPECT_EQ(left["bytes"], 2048u + kString);
+    EXPECT_FALSE(left.contains("reclaimed")) << left.dump(1).substr(0, 2000);
+    EXPECT_EQ(leaked(*f, "heap", "keep_new_buffer"), 2048u);
+}
+
 } // namespace
