@@ -350,6 +350,21 @@ TEST_F(HeapExperts, ReclaimLeftBehindFreesWhatNothingReachesAndKeepsTheRest) {
     EXPECT_NE(html.find("<b>reclaimed left behind</b> (heap blocks nothing pointed to, freed at the close)"),
               std::string::npos);
     EXPECT_NE(html.find("drop_blocks"), std::string::npos);
+    // SARIF: the reclaimed blocks are leaks freed at the close, not left behind.
+    const Result rs = run({NMT_NMLEAK, "report", "-q", (dir_ / "r.nmsnap").string(), "-f", "sarif", "-o",
+                           (dir_ / "r.sarif").string()});
+    EXPECT_EQ(rs.status, 0);
+    const json sarif = json_report("r.sarif");
+    uint64_t reclaimed_bytes = 0;
+    for (const json &res : sarif["runs"][0]["results"]) {
+        const json &p = res["properties"];
+        if (p["expert"] != "heap-reclaim" || !p.value("reclaimedAtClose", false)) continue;
+        EXPECT_FALSE(p.value("leftBehind", false));
+        EXPECT_NE(res["message"]["text"].get<std::string>().find("freed at its close (nothing pointed to it)"),
+                  std::string::npos) << res["message"].dump();
+        reclaimed_bytes += p["bytes"].get<uint64_t>();
+    }
+    EXPECT_EQ(reclaimed_bytes, kDropped) << sarif.dump(1).substr(0, 3000);
 }
 
 // Without the option (or with it off) a close frees none of them, as before.

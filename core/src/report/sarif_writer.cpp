@@ -164,7 +164,8 @@ std::string message_for(const model::Snapshot &s, const LeakGroup &g) {
                     e.name + "' (key " + std::to_string(e.id) + ")";
     if (g.heap && e.kind == model::KeyKind::Expert) {
         m += " on the heap, outside the API";
-        if (e.state == model::ExpertState::Closed) m += ", left behind at its close";
+        if (g.kind == LeakKind::Leaked) m += ", freed at its close (nothing pointed to it)";
+        else if (e.state == model::ExpertState::Closed) m += ", left behind at its close";
     }
     if (g.reach != model::Reach::Unknown) m += std::string(", ") + detail::reach_phrase(g.reach);
     const model::Stack &st = detail::stack_at(s, g.stack);
@@ -210,7 +211,8 @@ json result_for(const model::Snapshot &s, const LeakGroup &g, const std::string 
     if (s.process.heap_tracked) {
         props["origin"] = g.heap ? "heap" : "api";
         props["keyKind"] = model::to_string(e.kind);
-        if (g.heap && e.kind == model::KeyKind::Expert && e.state == model::ExpertState::Closed) props["leftBehind"] = true;
+        if (g.heap && e.kind == model::KeyKind::Expert && e.state == model::ExpertState::Closed)
+            props[leaked ? "reclaimedAtClose" : "leftBehind"] = true; // reclaimed: the opt-in reclaim
     }
     if (g.reach != model::Reach::Unknown) props["reach"] = detail::reach_name(g.reach);
     if (st.frames.size() > kMaxThreadFlowLocations) props["framesOmitted"] = st.frames.size() - kMaxThreadFlowLocations;
