@@ -312,9 +312,12 @@ TEST_F(HeapExperts, ReclaimLeftBehindFreesWhatNothingReachesAndKeepsTheRest) {
     EXPECT_EQ(leaked(*k, "heap", "drop_blocks"), kDropped);
     EXPECT_EQ(leaked(*k, "heap", "keep_blocks"), 0u);
     EXPECT_EQ(leaked(*k, "api"), 64u);
-    // Each reclaimed block is a free of the key's: made 14, freed 10 by the close.
-    EXPECT_EQ((*k)["heap"]["allocs"].get<uint64_t>() - (*k)["heap"]["frees"].get<uint64_t>(), 4u)
-        << (*k)["heap"].dump();
+    // Each reclaimed block is a free of the key's (10 by the close), and so is each later free of
+    // a kept one (the host's 4): nothing of the run's 14 is live at exit.
+    EXPECT_EQ((*k)["heap"]["allocs"], 14u) << (*k)["heap"].dump();
+    EXPECT_EQ((*k)["heap"]["frees"], 14u) << (*k)["heap"].dump();
+    EXPECT_EQ((*k)["heap"]["blocks"], 0u) << (*k)["heap"].dump();
+    EXPECT_EQ((*k)["heap"]["bytes"], 0u) << (*k)["heap"].dump();
     for (const json &e : r["experts"]) EXPECT_EQ(e["misuse"].size(), 0u) << e["name"];
 
     // The exit report in text says the same; the environment variable does what the option does.

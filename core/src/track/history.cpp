@@ -28,6 +28,18 @@ void History::add_closed(KeyRecord &&rec) {
     recent_.pop_front();
 }
 
+void History::settle_left_behind(uint64_t id, uint64_t frees) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::deque<KeyRecord> *d : {&recent_, &kept_})
+        for (auto it = d->rbegin(); it != d->rend(); ++it)
+            if (it->id == id) {
+                it->heap_blocks = 0;
+                it->heap_bytes = 0;
+                it->heap_frees += frees;
+                return;
+            }
+}
+
 void History::add_misuse(MisuseRecord &&rec) {
     std::lock_guard<std::mutex> lock(mu_);
     if (misuse_.size() >= kMaxMisuseKept) return;

@@ -23,6 +23,10 @@ public:
 
     // Numbers the record and keeps it.
     void add_closed(KeyRecord &&rec);
+    // The closed key `id` freed the last heap block its close left behind, `frees` of them since
+    // the close: its record says so from now on (nothing live, the frees counted). A reader that
+    // already copied the record (seq <= its `since`) is not told again.
+    void settle_left_behind(uint64_t id, uint64_t frees);
     // Numbers and keeps the event (the first kMaxMisuseKept only; the key counts them all).
     void add_misuse(MisuseRecord &&rec);
     // Appends records with seq > since to out (oldest first) and sets out.history_seq and

@@ -414,7 +414,9 @@ void Tracker::free_left_behind(Key *k, uint32_t slot, uint32_t gen, uintptr_t us
     if (k->left_live_blocks) --k->left_live_blocks;
     k->left_live_bytes = k->left_live_bytes > size ? k->left_live_bytes - size : 0;
     if (k->left_live_blocks == 0) {
-        // The last one: the slot may serve a new key now.
+        // The last one: the key's record takes the frees since the close (no reading shows the
+        // key as retired any more), and the slot may serve a new key now.
+        history_.settle_left_behind(k->id.load(std::memory_order_relaxed), k->left_frees);
         std::vector<uint64_t>().swap(k->left);
         k->word.store(key_word(gen, KeyState::Free), std::memory_order_release);
         keys_.give_back(slot);
