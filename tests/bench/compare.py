@@ -43,7 +43,7 @@ MIX_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "
 # With more than one thread the nmleak variants also run with one key shared by all threads.
 SHARED_VARIANTS = {"nmleak-stacks": "nmleak-stacks-shared", "nmleak-nostacks": "nmleak-nostacks-shared"}
 RSS_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc", "lsan"]
-CALLGRIND_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "mimalloc", "malloc"]
+CALLGRIND_VARIANTS = ["nmleak-stacks", "nmleak-nostacks", "nmleak-heap", "mimalloc", "malloc"]
 
 # (numerator, denominator, {threads: limit}, what it checks)
 MIX_TARGETS = [
@@ -272,6 +272,10 @@ def run_close(r, args, tables):
 def callgrind_instructions(r, variant, ops, slots):
     cmd, env = r.command(variant, ["--mode", r.args.workload, "--threads", "1", "--ops", str(ops),
                                    "--slots", str(slots)])
+    if variant == "nmleak-heap":
+        # valgrind is a shell script: without this the shim takes itself out of LD_PRELOAD in that
+        # shell, and the workload would run untracked.
+        env["NMLEAK_FOLLOW_CHILDREN"] = "1"
     out = os.path.join(r.tmp, f"cg.{variant}.{ops}")
     proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + cmd,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
