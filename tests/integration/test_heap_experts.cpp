@@ -2,6 +2,7 @@
 // malloc/new blocks belong to its key beside its API blocks, a close lists the ones still live as
 // left behind (without freeing them), they are that expert's leaks at exit, and a later free is
 // accounted to the same key. The host's own blocks stay on the host's module key.
+#include "../support/report_json.hpp"
 #include "../support/run_program.hpp"
 
 #include <gtest/gtest.h>
@@ -20,6 +21,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using nmt::key_named;
+using nmt::stack_has;
+
+// Bytes of key e's leak groups of one origin ("api", "heap") with a frame in `function` ("" any).
+uint64_t leaked(const json &e, const std::string &origin, const std::string &function = "") {
+    return nmt::leaked_bytes(e, function, origin);
+}
 
 // Runs a program: exit status (128+N when killed by signal N) and stdout (tests/support).
 using Result = nmt::RunResult;
@@ -63,27 +72,6 @@ protected:
     fs::path dir_;
     std::string out_;
 };
-
-const json *key_named(const json &report, const std::string &name) {
-    for (const json &e : report["experts"])
-        if (e["name"] == name) return &e;
-    return nullptr;
-}
-
-bool stack_has(const json &stack, const std::string &function) {
-    for (const json &f : stack)
-        if (f.value("function", "").find(function) != std::string::npos) return true;
-    return false;
-}
-
-// Bytes of key e's leak groups of one origin ("api", "heap") with a frame in `function` ("" any).
-uint64_t leaked(const json &e, const std::string &origin, const std::string &function = "") {
-    uint64_t bytes = 0;
-    for (const json &l : e["leaks"])
-        if (l.value("origin", "") == origin && (function.empty() || stack_has(l["stack"], function)))
-            bytes += l["bytes"].get<uint64_t>();
-    return bytes;
-}
 
 constexpr uint64_t kString = sizeof "a string the expert left on the heap";
 

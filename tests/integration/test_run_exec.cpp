@@ -2,6 +2,7 @@
 // zcat), not into the children PROG forks unless --follow-children, prints what PROG left at exit
 // when no --report is given, and runs threads whose first heap call is inside pthread_getattr_np
 // (a program of the suite's, and Debian's ripgrep, a Rust program).
+#include "../support/report_json.hpp"
 #include "../support/run_program.hpp"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using nmt::has_leak_in;
+using nmt::key_named;
 
 class RunExec : public ::testing::Test {
 protected:
@@ -52,19 +56,6 @@ protected:
 
     fs::path dir_;
 };
-
-const json *key_named(const json &report, const std::string &name) {
-    for (const json &e : report["experts"])
-        if (e["name"] == name) return &e;
-    return nullptr;
-}
-
-bool has_leak_in(const json &key, const std::string &function) {
-    for (const json &l : key["leaks"])
-        for (const json &f : l["stack"])
-            if (f.value("function", "").find(function) != std::string::npos) return true;
-    return false;
-}
 
 std::string base_name(const std::string &p) { return fs::path(p).filename().string(); }
 

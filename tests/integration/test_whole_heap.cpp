@@ -1,6 +1,7 @@
 // test_whole_heap.cpp - `nmleak run` on unmodified programs (built here, and Debian's own): same
 // output and exit status as without it, every leak found at its function and charged to the module
 // that made it, threads, fork and exec, dlopen/dlclose, misuse recorded while the program goes on.
+#include "../support/report_json.hpp"
 #include "../support/run_program.hpp"
 
 #include <gtest/gtest.h>
@@ -27,6 +28,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+using nmt::key_named;
 
 // Runs a program: exit status (128+N when killed by signal N) and stdout (tests/support).
 using Result = nmt::RunResult;
@@ -63,33 +66,15 @@ protected:
     fs::path dir_;
 };
 
-const json *key_named(const json &report, const std::string &name) {
-    for (const json &e : report["experts"])
-        if (e["name"] == name) return &e;
-    return nullptr;
-}
-
 std::string file_name(const std::string &path) { return fs::path(path).filename().string(); }
-
-// Bytes of the leak groups of key `e` whose stack has a frame in `function`.
-uint64_t leaked_in(const json &e, const std::string &function) {
-    uint64_t bytes = 0;
-    for (const json &l : e["leaks"]) {
-        bool hit = false;
-        for (const json &f : l["stack"])
-            if (f.value("function", "").find(function) != std::string::npos) hit = true;
-        if (hit) bytes += l["bytes"].get<uint64_t>();
-    }
-    return bytes;
-}
 
 TEST_F(WholeHeap, CProgramLeaksAreFoundAtTheirFunctions) {
     const json r = run_both({NMT_HEAP_C});
     const json *k = key_named(r, file_name(NMT_HEAP_C));
     ASSERT_NE(k, nullptr) << r.dump(1).substr(0, 2000);
-    EXPECT_EQ(leaked_in(*k, "c_leak_malloc"), 10u * 1000 + (0 + 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80 + 90));
-    EXPECT_EQ(leaked_in(*k, "c_leak_strdup"), sizeof "left behind on purpose");
-    EXPECT_EQ(leaked_in(*k, "c_leak_aligned"), 3000u);
+    EXPECT_EQ(nmt::leaked_bytes(*k, "c_leak_malloc"), 10u * 1000 + (0 + 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80 + 90));
+    EXPECT_EQ(nmt::leaked_bytes(*k, "c_leak_strdup"), sizeof "left behind on purpose");
+    EXPECT_EQ(nmt::leaked_bytes(*k, "c_leak_aligned"), 3000u);
     EXPECT_EQ(k->value("misuse", json::array()).size(), 0u);
     EXPECT_GE((*k)["allocs"].get<uint64_t>(), 107u);
 }
@@ -100,14 +85,14 @@ TEST_F(WholeHeap, CppThreadsAcrossThreadFreesAndStlLeaks) {
     ASSERT_NE(k, nullptr);
     // The vector itself (operator new called from cpp_leak_strings), and 20 strings of 100 chars
     // (101-byte buffers, made by allocator code inlined into it) at the program's own code.
-    EXPECT_EQ(leaked_in(*k, "cpp_leak_strings"), 24u);
+    EXPECT_EQ(nmt::leaked_bytes(*k, "cpp_leak_strings"), 24u);
     bool strings = false;
     for (const json &l : (*k)["leaks"])
         if (l["size"] == 101 && l["count"] == 20 && l["stack"].size() &&
             l["stack"][0].value("module", "").find("nmt_heap_cpp") != std::string::npos)
             strings = true;
     EXPECT_TRUE(strings) << (*k)["leaks"].dump(1).substr(0, 3000);
-    EXPECT_EQ(leaked_in(*k, "cpp_leak_array"), 64u * sizeof(int));
+    EXPECT_EQ(nmt::leaked_bytes(*k, "cpp_leak_array"), 64u * sizeof(int));
     // 20000 strings made on 4 threads were all deleted on 4 others: none is left.
     for (const json &l : (*k)["leaks"])
         for (const json &f : l["stack"]) EXPECT_EQ(f.value("function", "").find("producer"), std::string::npos);
@@ -140,7 +125,7 @@ TEST_F(WholeHeap, ForkAndExec) {
     const json r = run_both({NMT_HEAP_FORK});
     const json *k = key_named(r, file_name(NMT_HEAP_FORK));
     ASSERT_NE(k, nullptr);
-    EXPECT_EQ(leaked_in(*k, "fork_parent_leak"), sizeof "parent leak");
+    EXPECT_EQ(nmt::leaked_bytes(*k, "fork_parent_leak"), sizeof "parent leak");
     EXPECT_EQ(r["process"]["pid"].get<int>() > 0, true);
 }
 
