@@ -2,7 +2,6 @@
 // and calls its Run itself, on its main thread, with keys it opens and closes itself
 // (NmOpenExpertKey, NmCloseExpertKey). Two runs ("own-1", then "own-2"), and between them a
 // 777-byte leak of the host's own on the same thread. Prints what each close reclaimed.
-#include <dlfcn.h>
 #include <netmon.h>
 #include <nmhost.h>
 
@@ -10,9 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "load_run.hpp"
+
 namespace {
 
-using RunFn = BOOL(WINAPI *)(HEXPERTKEY, PEXPERTCONFIG, PEXPERTSTARTUPINFO, DWORD, HWND);
+using nmt::RunFn;
 
 __attribute__((noinline)) void own_host_leak() {
     void *p = std::malloc(777);
@@ -34,16 +35,8 @@ int run_once(RunFn run, const char *name) {
 } // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s EXPERT.so\n", argv[0]);
-        return 2;
-    }
-    void *h = dlopen(argv[1], RTLD_NOW);
-    auto run = h ? reinterpret_cast<RunFn>(dlsym(h, "Run")) : nullptr;
-    if (!run) {
-        std::fprintf(stderr, "load: %s\n", dlerror());
-        return 2;
-    }
+    const RunFn run = nmt::load_run(argc, argv);
+    if (!run) return 2;
     unsetenv("NMT_HEAP_MODE"); // the expert's leak run
     if (run_once(run, "own-1") != 0) return 2;
     own_host_leak(); // this thread called the API with own-1's key last: still the host's block

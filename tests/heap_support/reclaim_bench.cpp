@@ -2,7 +2,6 @@
 // calls heap_expert.so's Run (NMT_HEAP_MODE=reclaim-bench: NMT_BLOCKS new'd blocks, half of them
 // kept) on this thread, makes NMT_HOST_BLOCKS live blocks of its own, and times NmCloseExpertKey.
 // Under `nmleak run` with and without --reclaim-left-behind (README, the whole heap).
-#include <dlfcn.h>
 #include <netmon.h>
 #include <nmhost.h>
 
@@ -11,7 +10,9 @@
 #include <cstring>
 #include <ctime>
 
-using RunFn = BOOL(WINAPI *)(HEXPERTKEY, PEXPERTCONFIG, PEXPERTSTARTUPINFO, DWORD, HWND);
+#include "load_run.hpp"
+
+using nmt::RunFn;
 
 static double now_ms() {
     timespec t;
@@ -20,16 +21,8 @@ static double now_ms() {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s EXPERT.so\n", argv[0]);
-        return 2;
-    }
-    void *h = dlopen(argv[1], RTLD_NOW);
-    auto run = h ? reinterpret_cast<RunFn>(dlsym(h, "Run")) : nullptr;
-    if (!run) {
-        std::fprintf(stderr, "load: %s\n", dlerror());
-        return 2;
-    }
+    const RunFn run = nmt::load_run(argc, argv);
+    if (!run) return 2;
     const char *host_text = std::getenv("NMT_HOST_BLOCKS");
     const long host_blocks = host_text ? std::atol(host_text) : 0;
     void **mine = static_cast<void **>(std::calloc(size_t(host_blocks) + 1, sizeof(void *)));

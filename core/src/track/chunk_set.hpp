@@ -29,7 +29,7 @@ private:
         using Key = uint64_t;
         static Key key(Entry e) noexcept { return e; }
         static void set_key(Entry &e, Key k) noexcept { e = k; }
-        static size_t hash(Key k) noexcept { return size_t(((k - 1) * 0x9E3779B97F4A7C15ull) >> 32); }
+        static size_t hash(Key k) noexcept { return fib_spread(k - 1, 32); }
         static constexpr uint32_t kMinCapacity = 16;
     };
     OpenTable<Traits> table_;

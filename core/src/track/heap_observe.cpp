@@ -74,7 +74,7 @@ struct RecTraits {
     using Key = uint64_t; // the block's address
     static Key key(const Rec &r) noexcept { return r.addr; }
     static void set_key(Rec &r, Key a) noexcept { r.addr = a; }
-    static size_t hash(Key a) noexcept { return size_t((a >> 4) * 0x9E3779B97F4A7C15ull); }
+    static size_t hash(Key a) noexcept { return fib_spread(a >> 4, 0); }
     static constexpr uint32_t kMinCapacity = 128;
 };
 

@@ -32,6 +32,12 @@
 
 namespace nm::track {
 
+// A key's bucket bits for Traits::hash: Fibonacci hashing, the high bits of k times 2^64 / phi
+// (drop `shift` low bits of the product; the table takes the low bits of the result).
+inline constexpr size_t fib_spread(uint64_t k, unsigned shift) noexcept {
+    return size_t((k * 0x9E3779B97F4A7C15ull) >> shift);
+}
+
 // Zeroed memory from calloc.
 struct CallocMemory {
     static void *zeroed(size_t bytes) noexcept { return std::calloc(1, bytes); }

@@ -170,7 +170,7 @@ private:
         using Key = uint64_t;
         static Key key(const Entry &e) noexcept { return e.page; }
         static void set_key(Entry &e, Key k) noexcept { e.page = k; }
-        static size_t hash(Key k) noexcept { return size_t((k * 0x9E3779B97F4A7C15ull) >> 32); }
+        static size_t hash(Key k) noexcept { return fib_spread(k, 32); }
         static constexpr uint32_t kMinCapacity = 16;
     };
 

@@ -49,7 +49,7 @@ private:
         using Key = uint32_t;
         static Key key(const Entry &e) noexcept { return e.key; }
         static void set_key(Entry &e, Key k) noexcept { e.key = k; }
-        static size_t hash(Key k) noexcept { return size_t((uint64_t(k) * 0x9E3779B97F4A7C15ull) >> 40); }
+        static size_t hash(Key k) noexcept { return fib_spread(k, 40); }
         static constexpr uint32_t kMinCapacity = 64;
     };
 
